@@ -1,0 +1,73 @@
+"""Plain data classes that flow between the readers, the model, the writers and the scorer.
+
+Word offsets are half-open word indices ``[start, end)``; character offsets, where the original text
+is known, are half-open indices into ``Sentence.text``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Argument:
+    """One labelled span of a proposition: ``role`` over words ``[start, end)``.
+
+    The predicate's own ``V`` span is an argument like any other (as in the CoNLL columns), so a frame
+    round-trips exactly; ``Frame.tuples()`` leaves it out. Dependency-based corpora (CoNLL-U PropBank)
+    label only the head word: there ``end == start + 1``.
+    """
+
+    role: str
+    start: int
+    end: int
+    text: str = ""
+    char_start: int | None = None
+    char_end: int | None = None
+
+
+@dataclass
+class Predicate:
+    """The predicate word of a frame, its lemma and its PropBank roleset (``nominate.01``)."""
+
+    index: int
+    text: str
+    lemma: str | None = None
+    sense: str | None = None
+
+
+@dataclass
+class Frame:
+    """One proposition: a predicate and its labelled arguments (including the ``V`` span)."""
+
+    predicate: Predicate
+    arguments: list[Argument] = field(default_factory=list)
+    tags: list[str] | None = None
+
+    def tuples(self) -> list[tuple[str, str, str]]:
+        """``[(predicate_text, role, argument_text), ...]`` for every argument but ``V``."""
+        return [(self.predicate.text, a.role, a.text) for a in self.arguments if a.role != "V"]
+
+
+@dataclass
+class Sentence:
+    """A tokenized sentence and its frames, in predicate order.
+
+    ``text`` and ``offsets`` (one ``(char_start, char_end)`` per word) are set when the sentence came
+    from raw text; ``pos`` and ``doc_id`` / ``part`` when the corpus has them.
+    """
+
+    words: list[str]
+    frames: list[Frame] = field(default_factory=list)
+    text: str | None = None
+    offsets: list[tuple[int, int]] | None = None
+    pos: list[str] | None = None
+    doc_id: str | None = None
+    part: str | None = None
+    dependency: bool = False
+
+    def span_text(self, start: int, end: int) -> str:
+        """The surface text of words ``[start, end)``: a slice of ``text`` when known, else joined words."""
+        if self.text is not None and self.offsets is not None:
+            return self.text[self.offsets[start][0] : self.offsets[end - 1][1]]
+        return " ".join(self.words[start:end])

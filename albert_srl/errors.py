@@ -1,0 +1,17 @@
+"""The exceptions a user of the library may catch."""
+
+from __future__ import annotations
+
+
+class SRLFormatError(ValueError):
+    """A file (or request field) that cannot be read as what it claims to be.
+
+    ``path`` and ``line`` (1-based, ``None`` when the problem is the whole file) say where.
+    """
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = self.path if line is None else f"{self.path}:{line}"
+        super().__init__(f"{where}: {message}")
