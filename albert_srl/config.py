@@ -1,0 +1,222 @@
+"""Training configuration: a YAML file read into plain dataclasses, checked before any training starts.
+
+A config is data: every key is a field below, with its default. ``--set key=value`` overrides use
+dotted keys (``encoder.hidden_size=256``) and YAML scalars (``epochs=3``, ``bf16=null``). An unknown key,
+a wrong type or a missing file raises ``ConfigError`` naming the key, the config file and, where the key
+came from the file, its line. Relative paths are taken from the current directory (the repository root
+for the shipped configs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from albert_srl.errors import SRLFormatError
+
+T = TypeVar("T")
+
+
+class ConfigError(SRLFormatError):
+    """A config that cannot be used: unknown key, wrong type, missing file. ``path``/``line`` locate it."""
+
+
+@dataclass
+class EncoderConfig:
+    """The ALBERT encoder: a pretrained checkpoint, or a fresh one of the size given here.
+
+    ``pretrained`` is a local directory (or a hub id when the hub is reachable) holding an ALBERT model and
+    its tokenizer. Without it the encoder starts from random weights, and ``tokenizer`` names a tokenizer
+    directory; when that is unset too, a SentencePiece model of ``vocab_size`` pieces is trained on the
+    training words and saved in ``output_dir/tokenizer``.
+    """
+
+    pretrained: str | None = None
+    tokenizer: str | None = None
+    vocab_size: int = 8000
+    lowercase: bool = False
+    embedding_size: int = 128
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    num_hidden_groups: int = 1
+    max_position_embeddings: int = 512
+
+
+@dataclass
+class LossWeights:
+    """Weights of the three losses in the training objective."""
+
+    argument: float = 1.0
+    sense: float = 1.0
+    predicate: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``train`` needs; the YAML file's keys are these fields."""
+
+    train_path: str
+    dev_path: str
+    output_dir: str
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    predicate_awareness: Literal["segment", "pair", "indicator"] = "segment"
+    head: Literal["crf", "softmax"] = "crf"
+    max_length: int = 256
+    stride: int = 128
+    epochs: int = 10
+    max_steps: int | None = None  # stop after this many optimizer steps (smoke runs, tests)
+    max_tokens: int = 4096  # subword budget of one batch
+    encoder_lr: float = 5e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    dropout: float = 0.1
+    patience: int = 3  # epochs without a better dev F1 before stopping
+    seed: int = 13
+    predicate_identification: bool = True
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    max_train_sentences: int | None = None
+    max_dev_sentences: int | None = None
+    checkpoint_every: int | None = None  # optimizer steps; a checkpoint is also written after every epoch
+    eval_max_tokens: int = 8192
+    num_threads: int | None = None
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    bf16: bool | None = None  # None: on when training on CUDA
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a training config from YAML, apply ``key=value`` overrides and check that its files exist.
+
+    Raises ``ConfigError`` (an ``SRLFormatError``) naming the config file and the bad key.
+    """
+    config = load_dataclass(TrainConfig, path, overrides)
+    check_paths(config, str(path))
+    return config
+
+
+def check_paths(config: TrainConfig, source: str) -> None:
+    """Fail before training when a data file or a local encoder/tokenizer directory is missing."""
+    required = {"train_path": config.train_path, "dev_path": config.dev_path}
+    if config.encoder.tokenizer is not None:
+        required["encoder.tokenizer"] = config.encoder.tokenizer
+    if config.encoder.pretrained is not None and _looks_local(config.encoder.pretrained):
+        required["encoder.pretrained"] = config.encoder.pretrained
+    for key, value in required.items():
+        if not Path(value).exists():
+            raise ConfigError(source, None, f"{key}: no such file or directory: {value}")
+
+
+def _looks_local(name: str) -> bool:
+    """A hub id is ``name`` or ``owner/name``; anything that exists or looks like a path is local."""
+    return Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# YAML -> dataclass, reusable by any config of the project
+
+
+def load_dataclass(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
+    """Build dataclass ``cls`` from the YAML mapping in ``path`` with dotted ``key=value`` overrides."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(source, None, f"cannot read config: {error.strerror or error}") from error
+    try:
+        node = yaml.compose(text)
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise ConfigError(source, mark.line + 1 if mark else None, f"invalid YAML: {error}") from error
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise ConfigError(source, 1, "a config must be a mapping of keys to values")
+    lines = _key_lines(node) if node is not None else {}
+    for override in overrides:
+        key, value = _parse_override(override, source)
+        _set_dotted(values, key, value, source)
+        lines[key] = None
+    return _build(cls, values, "", source, lines)
+
+
+def _parse_override(override: str, source: str) -> tuple[str, Any]:
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(source, None, f"override {override!r} is not key=value")
+    try:
+        return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(source, None, f"override {override!r}: value is not YAML: {error}") from error
+
+
+def _set_dotted(values: dict[str, Any], key: str, value: Any, source: str) -> None:
+    *parents, last = key.split(".")
+    target = values
+    for i, part in enumerate(parents):
+        child = target.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(source, None, f"{'.'.join(parents[: i + 1])} is not a section (--set {key})")
+        target = child
+    target[last] = value
+
+
+def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int | None]:
+    """1-based line of every (dotted) key in a composed YAML mapping."""
+    lines: dict[str, int | None] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, f"{key}."))
+    return lines
+
+
+def _build(cls: type[T], values: dict[str, Any], prefix: str, source: str, lines: dict[str, int | None]) -> T:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in values:
+        if key not in names:
+            raise ConfigError(source, lines.get(f"{prefix}{key}"), f"unknown key {prefix}{key!s}")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = f"{prefix}{f.name}"
+        if f.name not in values:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(source, None, f"missing required key {key}")
+            continue
+        kwargs[f.name] = _coerce(values[f.name], hints[f.name], key, source, lines)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str, lines: dict[str, int | None]) -> Any:
+    """``value`` checked against type ``hint`` (int widens to float; nothing else is converted)."""
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(source, lines.get(key), f"{key} must be a section of keys, not {value!r}")
+        return _build(hint, value, f"{key}.", source, lines)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key, source, lines)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(map(str, args))
+            raise ConfigError(source, lines.get(key), f"{key} must be one of {choices}, not {value!r}")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        raise ConfigError(source, lines.get(key), f"{key} must be {hint.__name__}, not {value!r}")
+    return value

@@ -1,0 +1,300 @@
+"""Raw text to sentences of words with character offsets, in the PropBank/OntoNotes (EWT) tokenization.
+
+Sentence splitting and word tokenization are spaCy's blank English pipeline (tokenizer + rule-based
+``sentencizer``; no model download), chosen by measurement against the EWT words (``docs/text.md``), with
+a few post-fixes where spaCy and EWT disagree: runs of ``!``/``?`` and of one repeated symbol (``***``,
+``===``) stay one word, a hyphen after a prefix such as ``e-``/``non-``/``re-`` does not split, and
+``wanna``/``gotta``/``outta``/``alot`` split as EWT splits them.
+
+Offsets are half-open character offsets into ``TextSentence.text`` with ``text[start:end] == word``.
+Tokenized input marks a predicate by square brackets around a whole word: ``The board [approved] it .``
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal
+
+from albert_srl.data import Sentence
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Token
+
+logger = logging.getLogger(__name__)
+
+Span = tuple[int, int]
+Mode = Literal["text", "lines", "tokenized"]
+
+LONG_WORD = 100  # characters; longer "words" (URLs, base64, runs of symbols) are kept but warned about
+MAX_LINE_CHARS = 1_000_000  # spaCy's own limit on one text
+MAX_PARAGRAPH_CHARS = 100_000  # a paragraph is cut at a line boundary beyond this, so memory stays bounded
+
+# Control characters (Unicode category Cc) but tab, and the lone surrogates that stand for bytes that were
+# not UTF-8 (decoding with errors="surrogateescape").
+BAD_CHARACTER = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udcff]")
+
+# Prefixes after which EWT keeps a hyphenated word whole (e-mail, non-human, re-wording); other
+# letter-hyphen-letter words are split into three words, as spaCy splits them.
+HYPHEN_PREFIXES = frozenset(
+    ("a", "anti", "bi", "co", "counter", "de", "e", "ex", "extra", "inter", "intra", "mega", "micro", "mid",
+     "mini", "mis", "multi", "non", "over", "post", "pre", "pro", "re", "semi", "sub", "super", "trans",
+     "tri", "un", "vice")
+)  # fmt: skip
+# Repeated punctuation that EWT keeps as one word: "!!!", "?!", "***", "====", "$$$", "<<".
+TERMINAL_MARKS = frozenset("!?")
+REPEATED_SYMBOLS = frozenset("*=_~#$+<>-")
+PUNCTUATION_RUNS = TERMINAL_MARKS | REPEATED_SYMBOLS
+OPENING_BRACKETS = frozenset("([{")
+QUOTES = frozenset('"\u201c')
+# Informal contractions EWT splits (spaCy already splits gonna, cannot, n't, 's ...).
+SPECIAL_CASES = {"wanna": ("wan", "na"), "gotta": ("got", "ta"), "outta": ("out", "ta"), "alot": ("a", "lot")}
+
+
+@dataclass
+class TextSentence:
+    """One sentence of raw text: its words and their character offsets into ``text``.
+
+    ``text`` is the whole input the sentence was cut from (a paragraph, or one line) and ``line`` the
+    1-based line of its first word in the input file. ``predicates`` lists the indices of words marked as
+    predicates in tokenized input, ``None`` when the input marked none.
+    """
+
+    text: str
+    words: list[str]
+    offsets: list[Span]
+    line: int
+    predicates: list[int] | None = None
+
+    def to_sentence(self) -> Sentence:
+        """A ``Sentence`` whose ``text`` is this sentence's own slice of the input, offsets rebased to it."""
+        if not self.words:
+            return Sentence(words=[], text="", offsets=[])
+        base, end = self.offsets[0][0], self.offsets[-1][1]
+        offsets = [(s - base, e - base) for s, e in self.offsets]
+        return Sentence(words=list(self.words), text=self.text[base:end], offsets=offsets)
+
+
+@dataclass
+class BadLine:
+    """An input line that was skipped, and why (``path`` and 1-based ``line`` say where)."""
+
+    path: str
+    line: int
+    reason: str
+
+
+# ------------------------------------------------------------------------------------------- tokenizing
+
+
+@lru_cache(maxsize=1)
+def english() -> Language:
+    """spaCy's blank English pipeline (tokenizer + rule-based sentencizer), built once."""
+    import spacy
+    from spacy.symbols import ORTH
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    for word, parts in SPECIAL_CASES.items():
+        for cased, cased_parts in (
+            (word, parts),
+            (word.capitalize(), (parts[0].capitalize(), *parts[1:])),
+            (word.upper(), tuple(p.upper() for p in parts)),
+        ):
+            nlp.tokenizer.add_special_case(cased, [{ORTH: p} for p in cased_parts])
+    return nlp
+
+
+def split_text(text: str, line: int = 1) -> list[TextSentence]:
+    """Split raw ``text`` into sentences of words; offsets index into ``text``.
+
+    ``line`` is the 1-based line of the text's first character; each sentence's ``line`` counts on from it.
+    """
+    sentences = [word_spans(text, sent) for sent in english()(text).sents]
+    sentences = move_openers_forward(text, [spans for spans in sentences if spans])
+    return [make_sentence(text, spans, line + text.count("\n", 0, spans[0][0])) for spans in sentences]
+
+
+def tokenize_sentence(text: str, line: int = 1) -> TextSentence:
+    """Tokenize ``text`` as one sentence (no sentence splitting); offsets index into ``text``."""
+    return make_sentence(text, word_spans(text, english().tokenizer(text)), line)
+
+
+def split_tokenized(line_text: str, line: int) -> TextSentence:
+    """One sentence of whitespace-separated words; a word written ``[word]`` is a marked predicate.
+
+    Brackets are removed from the word (its offsets cover the word inside them); a lone ``[`` or ``]``, or
+    ``[]``, is an ordinary word. ``predicates`` is ``None`` when no word is marked.
+    """
+    words: list[str] = []
+    offsets: list[Span] = []
+    predicates: list[int] = []
+    position = 0
+    for token in line_text.split():
+        start = line_text.index(token, position)
+        position = start + len(token)
+        if len(token) > 2 and token.startswith("[") and token.endswith("]"):
+            predicates.append(len(words))
+            token, start = token[1:-1], start + 1
+        words.append(token)
+        offsets.append((start, start + len(token)))
+    return TextSentence(line_text, words, offsets, line, predicates or None)
+
+
+def word_spans(text: str, tokens: Iterable[Token]) -> list[Span]:
+    """Character spans of spaCy's non-space tokens, after the EWT post-fixes."""
+    return fix_spans(text, [(t.idx, t.idx + len(t)) for t in tokens if not t.is_space])
+
+
+def make_sentence(text: str, spans: list[Span], line: int) -> TextSentence:
+    return TextSentence(text, [text[s:e] for s, e in spans], spans, line)
+
+
+# ------------------------------------------------------------------------------------------- post-fixes
+
+
+def fix_spans(text: str, spans: list[Span]) -> list[Span]:
+    """Merge the word spans that EWT keeps as one word (see the module docstring)."""
+    merged: list[Span] = []
+    for span in spans:
+        if merged and touching(merged[-1], span) and same_punctuation_run(text, merged[-1], span):
+            merged[-1] = (merged[-1][0], span[1])
+        elif (
+            len(merged) >= 2
+            and text[span[0] : span[1]].isalnum()
+            and text[merged[-1][0] : merged[-1][1]] == "-"
+            and touching(merged[-2], merged[-1])
+            and touching(merged[-1], span)
+            and text[merged[-2][0] : merged[-2][1]].lower() in HYPHEN_PREFIXES
+        ):
+            prefix = merged.pop(-2)
+            merged[-1] = (prefix[0], span[1])
+        else:
+            merged.append(span)
+    return merged
+
+
+def move_openers_forward(text: str, sentences: list[list[Span]]) -> list[list[Span]]:
+    """Move an opening bracket or quote that the sentencizer left at a sentence's end to the next sentence.
+
+    The sentencizer keeps every punctuation mark after a full stop in the sentence, also the ``(`` or
+    the ``"`` (one with a space before it) that opens the next one.
+    """
+    for current, following in pairwise(sentences):
+        while len(current) > 1 and is_opener(text, current[-1]):
+            following.insert(0, current.pop())
+    return sentences
+
+
+def is_opener(text: str, span: Span) -> bool:
+    word = text[span[0] : span[1]]
+    return word in OPENING_BRACKETS or (word in QUOTES and span[0] > 0 and text[span[0] - 1].isspace())
+
+
+def touching(left: Span, right: Span) -> bool:
+    return left[1] == right[0]
+
+
+def same_punctuation_run(text: str, left: Span, right: Span) -> bool:
+    """True when two touching words are both ``!``/``?`` marks or both runs of one repeated symbol."""
+    if text[right[0]] not in PUNCTUATION_RUNS:  # the common case, decided without building sets
+        return False
+    a, b = set(text[left[0] : left[1]]), set(text[right[0] : right[1]])
+    if a <= TERMINAL_MARKS and b <= TERMINAL_MARKS:
+        return True
+    return len(a) == 1 and a == b and a <= REPEATED_SYMBOLS
+
+
+# ------------------------------------------------------------------------------------------- streaming
+
+
+def iter_text_file(path: str | Path, mode: Mode = "text") -> Iterator[TextSentence | BadLine]:
+    """``iter_text_sentences`` over a file (``.gz`` read compressed), opened as bytes to catch bad UTF-8."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as stream:
+        yield from iter_text_sentences(stream, mode, str(path))
+
+
+def iter_text_sentences(
+    stream: IO[bytes] | IO[str], mode: Mode = "text", path: str = "<stream>"
+) -> Iterator[TextSentence | BadLine]:
+    """Stream sentences from ``stream``, a paragraph or a line at a time.
+
+    ``mode``: ``"text"`` = paragraphs separated by blank lines, split into sentences; ``"lines"`` = one
+    sentence a line, tokenized here; ``"tokenized"`` = one sentence a line, words separated by whitespace
+    (``[word]`` marks a predicate). Empty lines are skipped. A line with invalid UTF-8 or a control
+    character (other than tab), or longer than ``MAX_LINE_CHARS``, is yielded as a ``BadLine`` and
+    skipped; in ``"text"`` mode it also ends the paragraph. Give a binary stream (or a text stream opened
+    with ``errors="surrogateescape"``) so that bad bytes are reported instead of raised.
+    """
+    if mode not in ("text", "lines", "tokenized"):
+        raise ValueError(f"mode must be 'text', 'lines' or 'tokenized', not {mode!r}")
+    paragraph: list[str] = []
+    paragraph_chars = first_line = 0
+    for number, raw in enumerate(stream, start=1):
+        line = decode_line(raw, first=number == 1)
+        reason = bad_line_reason(line)
+        if mode == "text" and paragraph and (reason or not line.strip()):
+            yield from split_paragraph(paragraph, first_line, path)
+            paragraph = []
+        if reason:
+            yield BadLine(path, number, reason)
+        elif not line.strip():
+            continue
+        elif mode == "text":
+            if not paragraph:
+                first_line, paragraph_chars = number, 0
+            paragraph.append(line)
+            paragraph_chars += len(line)
+            if paragraph_chars > MAX_PARAGRAPH_CHARS:
+                yield from split_paragraph(paragraph, first_line, path)
+                paragraph = []
+        else:
+            sentence = (
+                split_tokenized(line, number) if mode == "tokenized" else tokenize_sentence(line, number)
+            )
+            warn_long_words(sentence, path)
+            yield sentence
+    if paragraph:
+        yield from split_paragraph(paragraph, first_line, path)
+
+
+def decode_line(raw: bytes | str, first: bool) -> str:
+    """The line as text without its line ending (and without a byte-order mark on the first line)."""
+    line = raw.decode("utf-8", errors="surrogateescape") if isinstance(raw, bytes) else raw
+    line = line.removesuffix("\n").removesuffix("\r")
+    return line.removeprefix("\ufeff") if first else line
+
+
+def bad_line_reason(line: str) -> str | None:
+    """Why ``line`` cannot be read as text, or ``None`` when it can."""
+    bad = BAD_CHARACTER.search(line)
+    if bad is not None:
+        char, column = bad.group(), bad.start() + 1
+        if char >= "\udc80":  # an undecodable byte, smuggled through by surrogateescape
+            return f"invalid UTF-8 byte 0x{ord(char) - 0xDC00:02x} at character {column}"
+        return f"control character U+{ord(char):04X} at character {column}"
+    if len(line) > MAX_LINE_CHARS:
+        return f"line longer than {MAX_LINE_CHARS:,} characters"
+    return None
+
+
+def split_paragraph(lines: list[str], first_line: int, path: str) -> Iterator[TextSentence]:
+    for sentence in split_text("\n".join(lines), first_line):
+        warn_long_words(sentence, path)
+        yield sentence
+
+
+def warn_long_words(sentence: TextSentence, path: str) -> None:
+    for word in sentence.words:
+        if len(word) > LONG_WORD:
+            logger.warning(
+                "%s:%d: a %d-character word, kept whole: %.40s...", path, sentence.line, len(word), word
+            )
