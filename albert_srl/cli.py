@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from albert_srl import __version__
 from albert_srl.errors import SRLFormatError
 
-FORMATS = ["conll12", "conll05", "conllu", "jsonl", "allennlp"]
+FORMATS = ["conll12", "conll05", "props", "conllu", "jsonl", "allennlp"]
 log = logging.getLogger("albert_srl")
 
 

@@ -199,7 +199,8 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str, source: str, lines
 
 
 def _coerce(value: Any, hint: Any, key: str, source: str, lines: dict[str, int | None]) -> Any:
-    """``value`` checked against type ``hint`` (int widens to float; nothing else is converted)."""
+    """``value`` checked against type ``hint``; ints widen to floats, and so do strings such as ``5e-5``
+    (a float to YAML 1.2 but a string to PyYAML's YAML 1.1)."""
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(source, lines.get(key), f"{key} must be a section of keys, not {value!r}")
@@ -215,8 +216,11 @@ def _coerce(value: Any, hint: Any, key: str, source: str, lines: dict[str, int |
             choices = ", ".join(map(str, args))
             raise ConfigError(source, lines.get(key), f"{key} must be one of {choices}, not {value!r}")
         return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+    if hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         raise ConfigError(source, lines.get(key), f"{key} must be {hint.__name__}, not {value!r}")
     return value

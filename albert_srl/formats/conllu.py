@@ -1,0 +1,154 @@
+"""CoNLL-U PropBank files (Universal PropBank 1.0): dependency-based SRL on CoNLL-U sentences.
+
+The ten CoNLL-U columns, then column 11 the roleset (``come.03``; ``_`` if not a predicate), then one
+column per predicate with the role on the argument's head word (``ARG0``, ``ARGM-TMP``, ``V`` or ``_``).
+Some UP 1.0 languages (Chinese) use the older layout where column 9 flags predicates with ``Y`` and
+column 10 holds the roleset; a sentence with a ``Y`` there is read that way.
+
+Lines are parsed by the ``conllu`` library, one sentence (block) at a time so that errors name their
+line; its multiword-token lines (``1-2``) and empty nodes (``1.1``) are not words and are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+import conllu
+from conllu.exceptions import ParseException
+from conllu.models import Metadata, Token, TokenList
+from conllu.parser import DEFAULT_FIELD_PARSERS, DEFAULT_FIELDS, parse_line
+
+from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.errors import SRLFormatError
+from albert_srl.formats.common import lemma_and_sense, read_blocks, roleset_cell
+from albert_srl.formats.conll2012 import frames_by_position
+
+
+def raw_cell(cells: list[str], i: int) -> str:
+    return cells[i]
+
+
+MAX_PREDICATES = 500  # argument columns past this many would be dropped by conllu: more is an error
+FIELDS = (*DEFAULT_FIELDS, "roleset", *(f"argument{k}" for k in range(MAX_PREDICATES + 1)))
+# Only the ID is parsed (to tell words from multiword tokens and empty nodes); the rest stays text.
+FIELD_PARSERS = {name: DEFAULT_FIELD_PARSERS["id"] if name == "id" else raw_cell for name in FIELDS}
+ROLESET = 10  # 0-based column of the roleset; ``LEGACY_ROLESET`` in the Chinese layout
+LEGACY_ROLESET = 9
+EMPTY = frozenset({"_", ""})  # "" where a line ends in empty tab-separated cells
+
+
+def read_conllu(path: str | Path) -> Iterator[Sentence]:
+    """Stream the sentences of a CoNLL-U PropBank file (plain or gzip) as dependency-based sentences.
+
+    Each argument covers its head word only (``end == start + 1``); ``pos`` is XPOS (UPOS where XPOS is
+    ``_``), ``text`` the ``# text`` comment, ``doc_id`` the last ``# newdoc id``.
+    """
+    doc_id: str | None = None
+    for start, lines in read_blocks(path):
+        tokens = parse_block(lines, path, start)
+        if "newdoc id" in tokens.metadata or "newdoc" in tokens.metadata:
+            doc_id = tokens.metadata.get("newdoc id")
+        rows = [list(token.values()) for token in tokens if isinstance(token["id"], int)]
+        if rows:
+            yield sentence_from_rows(rows, tokens.metadata, doc_id, path, start)
+
+
+def parse_block(lines: list[str], path: str | Path, start: int) -> TokenList:
+    """One sentence's lines parsed by ``conllu``; a line it rejects is reported with its number."""
+    try:
+        return conllu.parse("\n".join(lines), fields=FIELDS, field_parsers=FIELD_PARSERS)[0]
+    except ParseException as error:
+        for offset, line in enumerate(lines):
+            if not line.startswith("#"):
+                try:
+                    parse_line(line.strip(), FIELDS, dict(FIELD_PARSERS))
+                except ParseException as line_error:
+                    message = f"not a CoNLL-U line: {line_error}"
+                    raise SRLFormatError(str(path), start + offset, message) from None
+        raise SRLFormatError(str(path), start, f"not a CoNLL-U sentence: {error}") from None
+
+
+def sentence_from_rows(
+    rows: list[list[str]], metadata: Metadata, doc_id: str | None, path: str | Path, start: int
+) -> Sentence:
+    """One sentence from the cells of its word rows (IDs parsed, other cells as text)."""
+    roleset_column = LEGACY_ROLESET if any(cell(row, 8) == "Y" for row in rows) else ROLESET
+    words = [row[1] for row in rows]
+    predicates = [i for i, row in enumerate(rows) if cell(row, roleset_column) not in EMPTY]
+    first = roleset_column + 1
+    columns = [[cell(row, c) for row in rows] for c in range(first, max(map(len, rows)))]
+    while len(columns) > len(predicates) and all(value in EMPTY for value in columns[-1]):
+        columns.pop()  # UP writes an empty column for sentences without predicates
+    if len(columns) != len(predicates):
+        message = (
+            f"{len(predicates)} predicates (roleset column {roleset_column + 1} not '_') "
+            f"but {len(columns)} argument columns"
+        )
+        raise SRLFormatError(str(path), start, message)
+    frames = []
+    for index, column in zip(predicates, columns, strict=True):
+        lemma, sense = lemma_and_sense(none_if_empty(rows[index][2]), rows[index][roleset_column])
+        arguments = [
+            Argument(role, i, i + 1, text=words[i]) for i, role in enumerate(column) if role not in EMPTY
+        ]
+        frames.append(Frame(Predicate(index, words[index], lemma=lemma, sense=sense), arguments))
+    pos = [cell(row, 4) if cell(row, 4) not in EMPTY else cell(row, 3) for row in rows]
+    return Sentence(
+        words=words,
+        frames=frames,
+        text=metadata.get("text"),
+        pos=None if all(tag in EMPTY for tag in pos) else pos,
+        doc_id=doc_id,
+        dependency=True,
+    )
+
+
+def cell(row: list[str], column: int) -> str:
+    """A row's cell, ``""`` past its end (``conllu`` drops trailing empty cells)."""
+    return row[column] if column < len(row) else ""
+
+
+def none_if_empty(value: str) -> str | None:
+    return None if value in EMPTY else value
+
+
+def write_conllu(sentences: Iterable[Sentence], stream: TextIO) -> int:
+    """Write CoNLL-U PropBank sentences with ``conllu``'s serializer: ID, FORM, LEMMA (predicates only),
+    XPOS, the roleset column and one column per predicate; columns the sentence does not know are ``_``.
+
+    A span argument is written on its last word, its head in English phrases (an approximation: CoNLL-U
+    PropBank marks head words). Returns the number of sentences written.
+    """
+    doc_id: str | None = None
+    count = 0
+    for sentence in sentences:
+        metadata = Metadata()
+        if sentence.doc_id is not None and sentence.doc_id != doc_id:
+            metadata["newdoc id"] = sentence.doc_id
+        doc_id = sentence.doc_id
+        if sentence.text is not None:
+            metadata["text"] = sentence.text
+        stream.write(TokenList(tokens_from_sentence(sentence), metadata).serialize())
+        count += 1
+    return count
+
+
+def tokens_from_sentence(sentence: Sentence) -> list[Token]:
+    frames = frames_by_position(sentence)
+    length = len(sentence.words)
+    columns = [["_"] * length for _ in frames]
+    for column, frame in zip(columns, frames, strict=True):
+        for argument in frame.arguments:
+            column[argument.end - 1] = argument.role
+    by_index = {frame.predicate.index: frame.predicate for frame in frames}
+    tokens = []
+    for i, word in enumerate(sentence.words):
+        predicate = by_index.get(i)
+        lemma = (predicate.lemma or "_") if predicate else "_"
+        roleset = roleset_cell(predicate.lemma, predicate.sense, word) if predicate else "_"
+        pos = sentence.pos[i] if sentence.pos else "_"
+        cells = [i + 1, word, lemma, "_", pos, "_", "_", "_", "_", "_", roleset, *(c[i] for c in columns)]
+        tokens.append(Token(zip(FIELDS, cells, strict=False)))
+    return tokens

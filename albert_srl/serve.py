@@ -1,0 +1,455 @@
+"""``albert-srl serve``: the tagger as an HTTP service (FastAPI + uvicorn), with a demo page at ``/``.
+
+Endpoints: ``POST /v1/tag`` (raw text or tokenized sentences in, the jsonl schema out), ``POST /predict``
+(AllenNLP's SRL predictor JSON), ``GET /health``, and FastAPI's ``/openapi.json`` and ``/docs``.
+
+Requests are batched on the server: each request's sentences are queued, and one worker task collects
+queued requests for up to ``ServeLimits.batch_wait_ms`` (or until ``batch_words`` words), tags them all in
+ONE ``tagger.tag`` call in a thread (the event loop keeps accepting requests meanwhile) and answers each
+request with its own sentences. When a batch fails, its requests are retried one by one: a request the
+tagger cannot tag is answered 500 alone, the others are answered as usual, and the worker goes on.
+
+Every bad request is answered ``{"error": {"field": ..., "message": ...}}`` with a 4xx status: 400 for
+malformed JSON, 415 for a body that is not JSON, 422 for wrong types and empty input, 413 for input over
+a limit, 503 when the queue is full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from albert_srl import __version__
+from albert_srl.data import Sentence
+from albert_srl.formats.allennlp import sentence_to_allennlp
+from albert_srl.formats.jsonl import sentence_to_json
+from albert_srl.text import split_text, tokenize_sentence
+
+logger = logging.getLogger(__name__)
+
+Predicates = list[list[int] | None]
+
+
+@dataclass
+class ServeLimits:
+    """What one request may ask for, and how requests are batched together."""
+
+    max_body_bytes: int = 1_000_000
+    max_sentences: int = 128  # per request
+    max_words: int = 256  # per sentence
+    max_text_chars: int = 100_000  # of ``text`` / ``sentence``
+    max_queued_requests: int = 1024  # beyond this the server answers 503
+    batch_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
+    batch_words: int = 8192  # a batch closes early once it holds this many words
+
+
+class Tagger(Protocol):
+    """What the server needs of ``SRLTagger``."""
+
+    def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]: ...
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+class RequestError(Exception):
+    """A request the server refuses: ``status`` (4xx), the JSON ``field`` at fault and why."""
+
+    def __init__(self, status: int, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+def error_response(status: int, field: str | None, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"field": field, "message": message}}, status_code=status)
+
+
+def field_name(location: Sequence[str | int]) -> str:
+    """``("body", "sentences", 1, 2)`` -> ``"sentences[1][2]"``; the whole body is ``"body"``."""
+    name = ""
+    for part in location[1:] if location and location[0] == "body" else location:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}" if name else str(part)
+    return name or "body"
+
+
+async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """Pydantic's first complaint as our error: malformed JSON is 400, a wrong shape or type 422."""
+    first = error.errors()[0]
+    if first["type"] == "json_invalid":
+        return error_response(
+            400, "body", f"malformed JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+        )
+    return error_response(422, field_name(first["loc"]), first["msg"])
+
+
+async def on_request_error(request: Request, error: RequestError) -> JSONResponse:
+    return error_response(error.status, error.field, error.message)
+
+
+async def on_http_error(request: Request, error: HTTPException) -> JSONResponse:
+    return error_response(error.status_code, None, str(error.detail))
+
+
+class RequestGuard:
+    """ASGI middleware that refuses, before any parsing, a POST body over ``max_bytes`` (413) or one
+    that is not declared JSON (415), and hands the app the body it has read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            message = "send the body as JSON, with the header Content-Type: application/json"
+            await error_response(415, "body", message)(scope, receive, send)
+            return
+        declared = headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self.too_large(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:  # a chunked body that did not declare its length
+                await self.too_large(scope, receive, send)
+                return
+        await self.app(scope, replay(bytes(body), receive), send)
+
+    async def too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body is over the limit of {self.max_bytes:,} bytes"
+        await error_response(413, "body", message)(scope, receive, send)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` once, then waits on the real one (for the disconnect)."""
+    sent = False
+
+    async def receive_body() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive_body
+
+
+# ------------------------------------------------------------------------------------------ requests
+
+
+class TagRequest(BaseModel):
+    """Either raw ``text`` (split into sentences and words by the server) or tokenized ``sentences``,
+    with, optionally, the predicate word indices of each sentence (found by the model when left out)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    text: str | None = Field(None, examples=["President Bush nominated two judges on Tuesday."])
+    sentences: list[list[str]] | None = Field(None, examples=[[["The", "board", "approved", "it", "."]]])
+    predicates: list[list[int]] | None = Field(None, examples=[[[2]]])
+
+
+class PredictRequest(BaseModel):
+    """AllenNLP's predictor input: one sentence of raw text (tokenized, not split)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    sentence: str = Field(examples=["President Bush nominated two judges on Tuesday."])
+
+
+class TagResponse(BaseModel):
+    """One object of the jsonl schema (``text``, ``words``, ``frames``) per input sentence."""
+
+    sentences: list[dict[str, Any]]
+
+
+class PredictResponse(BaseModel):
+    """AllenNLP's predictor output: a ``verbs`` entry (``verb``, ``description``, ``tags``) per frame."""
+
+    verbs: list[dict[str, Any]]
+    words: list[str]
+
+
+def check_text(text: str, field: str, limits: ServeLimits) -> None:
+    if not text.strip():
+        raise RequestError(422, field, "the text is empty")
+    if len(text) > limits.max_text_chars:
+        raise RequestError(
+            413, field, f"{len(text):,} characters is over the limit of {limits.max_text_chars:,}"
+        )
+
+
+def check_sentences(
+    sentences: list[Sentence], field: str, limits: ServeLimits, index_field: bool = True
+) -> None:
+    """Sentence count and length limits; with ``index_field`` the errors name a sentence ``field[i]``."""
+    if not sentences:
+        raise RequestError(422, field, "no sentences to tag")
+    if len(sentences) > limits.max_sentences:
+        message = f"{len(sentences)} sentences is over the limit of {limits.max_sentences} a request"
+        raise RequestError(413, field, message)
+    for i, sentence in enumerate(sentences):
+        item = f"{field}[{i}]" if index_field else field
+        if not sentence.words:
+            raise RequestError(422, item, "the sentence has no words")
+        if len(sentence.words) > limits.max_words:
+            message = f"sentence {i} has {len(sentence.words)} words, over the limit of {limits.max_words}"
+            raise RequestError(413, item, message)
+        for j, word in enumerate(sentence.words):
+            if not word.strip():
+                raise RequestError(422, f"{item}[{j}]", "a word must not be empty or blank")
+
+
+def check_predicates(predicates: list[list[int]], sentences: list[Sentence]) -> None:
+    if len(predicates) != len(sentences):
+        message = f"{len(predicates)} predicate lists for {len(sentences)} sentences"
+        raise RequestError(422, "predicates", message)
+    for i, (indices, sentence) in enumerate(zip(predicates, sentences, strict=True)):
+        if len(set(indices)) != len(indices):
+            raise RequestError(422, f"predicates[{i}]", "a predicate index is given twice")
+        for j, index in enumerate(indices):
+            if not 0 <= index < len(sentence.words):
+                message = f"{index} is not a word index of sentence {i} ({len(sentence.words)} words)"
+                raise RequestError(422, f"predicates[{i}][{j}]", message)
+
+
+# ------------------------------------------------------------------------------------------ batching
+
+
+@dataclass
+class Job:
+    """One request's sentences waiting in the queue, and the future its handler awaits."""
+
+    sentences: list[Sentence]
+    predicates: Predicates
+    future: asyncio.Future[list[Sentence]]
+
+    @property
+    def words(self) -> int:
+        return sum(len(sentence.words) for sentence in self.sentences)
+
+
+class BatchFailed(Exception):
+    """The tagger raised on the batch a request was in."""
+
+
+class Batcher:
+    """Queues requests and tags them in batches: one ``tagger.tag`` call per batch, in a thread.
+
+    One worker task (``run``) owns the tagger, so the model never runs two batches at once.
+    """
+
+    def __init__(self, tagger: Tagger, limits: ServeLimits) -> None:
+        self.tagger = tagger
+        self.wait_s = limits.batch_wait_ms / 1000
+        self.batch_words = limits.batch_words
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=limits.max_queued_requests)
+
+    async def tag(self, sentences: list[Sentence], predicates: Predicates) -> list[Sentence]:
+        """The tagged ``sentences``, once the batch they joined is done."""
+        job = Job(sentences, predicates, asyncio.get_running_loop().create_future())
+        try:
+            self.queue.put_nowait(job)
+        except asyncio.QueueFull:
+            raise RequestError(503, None, "the server is busy: too many queued requests") from None
+        return await job.future
+
+    async def run(self) -> None:
+        """The worker loop: collect a batch, tag it, answer; forever."""
+        while True:
+            await self.answer(await self.collect())
+
+    async def collect(self) -> list[Job]:
+        """The next batch: the first queued job plus those that arrive within ``wait_s`` (or the budget)."""
+        jobs = [await self.queue.get()]
+        words = jobs[0].words
+        deadline = asyncio.get_running_loop().time() + self.wait_s
+        while words < self.batch_words:
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                job = (
+                    self.queue.get_nowait()
+                    if remaining <= 0
+                    else await asyncio.wait_for(self.queue.get(), remaining)
+                )
+            except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                break
+            jobs.append(job)
+            words += job.words
+        return jobs
+
+    async def answer(self, jobs: list[Job]) -> None:
+        """Tag all ``jobs``' sentences in one call and give each job its own.
+
+        When a batch fails, its requests are retried one by one, so that one bad request fails alone.
+        """
+        sentences = [sentence for job in jobs for sentence in job.sentences]
+        predicates = [indices for job in jobs for indices in job.predicates]
+        try:
+            tagged = await asyncio.to_thread(self.tagger.tag, sentences, predicates)
+            if len(tagged) != len(sentences):
+                raise RuntimeError(f"the tagger returned {len(tagged)} sentences for {len(sentences)}")
+        except Exception as error:
+            if len(jobs) > 1:
+                logger.warning(
+                    "a batch of %d requests failed (%r): tagging them one by one", len(jobs), error
+                )
+                for job in jobs:
+                    await self.answer([job])
+                return
+            logger.exception("tagging a request failed")
+            if not jobs[0].future.done():  # its client may have gone
+                jobs[0].future.set_exception(BatchFailed(f"{type(error).__name__}: {error}"))
+            return
+        start = 0
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_result(tagged[start : start + len(job.sentences)])
+            start += len(job.sentences)
+        logger.debug("tagged %d sentences from %d requests in one batch", len(sentences), len(jobs))
+
+
+async def on_batch_failed(request: Request, error: BatchFailed) -> JSONResponse:
+    return error_response(500, None, f"tagging failed: {error}")
+
+
+# ------------------------------------------------------------------------------------------ the app
+
+
+def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
+    """The FastAPI app serving ``tagger`` within ``limits``; its batching worker lives as long as the app."""
+    limits = limits or ServeLimits()
+    batcher = Batcher(tagger, limits)
+    # spaCy's tokenizer is not promised to be thread-safe: one thread splits all requests' text.
+    splitter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="albert-srl-split")
+    page = (files("albert_srl") / "static" / "index.html").read_text(encoding="utf-8")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = asyncio.create_task(batcher.run(), name="albert-srl-batcher")
+        try:
+            yield
+        finally:
+            worker.cancel()
+            splitter.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="albert-srl", version=__version__, lifespan=lifespan,
+                  description="PropBank semantic role labelling.")  # fmt: skip
+    app.add_middleware(RequestGuard, max_bytes=limits.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(RequestError, on_request_error)
+    app.add_exception_handler(BatchFailed, on_batch_failed)
+    app.add_exception_handler(HTTPException, on_http_error)
+
+    async def split(function: Any, text: str) -> list[Sentence]:
+        return await asyncio.get_running_loop().run_in_executor(splitter, function, text)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def demo_page() -> str:
+        return page
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness: ``ok`` while the batching worker runs, and how many requests wait for it."""
+        return {"status": "ok", "version": __version__, "queued": batcher.queue.qsize()}
+
+    @app.post("/v1/tag", response_model=TagResponse)
+    async def tag(request: TagRequest) -> dict[str, Any]:
+        """Tag raw ``text`` or tokenized ``sentences``; one jsonl-schema object per sentence."""
+        if (request.text is None) == (request.sentences is None):
+            raise RequestError(422, "text", "give either 'text' or 'sentences' (not both)")
+        if request.text is not None:
+            if request.predicates is not None:
+                raise RequestError(422, "predicates", "predicates go with 'sentences', not with 'text'")
+            check_text(request.text, "text", limits)
+            sentences = await split(text_sentences, request.text)
+            check_sentences(sentences, "text", limits, index_field=False)
+        else:
+            sentences = [Sentence(words=list(words)) for words in request.sentences or []]
+            check_sentences(sentences, "sentences", limits)
+        predicates: Predicates = [None] * len(sentences)
+        if request.predicates is not None:
+            check_predicates(request.predicates, sentences)
+            predicates = list(request.predicates)
+        tagged = await batcher.tag(sentences, predicates)
+        return {"sentences": [sentence_to_json(sentence) for sentence in tagged]}
+
+    @app.post("/predict", response_model=PredictResponse)
+    async def predict(request: PredictRequest) -> dict[str, Any]:
+        """AllenNLP's SRL predictor: the ``sentence`` is tokenized as one sentence, predicates found."""
+        check_text(request.sentence, "sentence", limits)
+        sentences = await split(one_sentence, request.sentence)
+        check_sentences(sentences, "sentence", limits, index_field=False)
+        tagged = await batcher.tag(sentences, [None])
+        return sentence_to_allennlp(tagged[0])
+
+    return app
+
+
+def text_sentences(text: str) -> list[Sentence]:
+    return [sentence.to_sentence() for sentence in split_text(text)]
+
+
+def one_sentence(text: str) -> list[Sentence]:
+    return [tokenize_sentence(text).to_sentence()]
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def serve(
+    model_path: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    limits: ServeLimits | None = None,
+    device: str = "auto",
+    access_log: bool = True,
+) -> None:
+    """Load the model (the shipped default when ``model_path`` is None) and serve it until interrupted."""
+    import uvicorn
+
+    from albert_srl.tagger import SRLTagger
+
+    tagger = SRLTagger.from_pretrained(model_path, device=device)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("listening on %s: the API is reachable from other machines", host)
+    uvicorn.run(create_app(tagger, limits), host=host, port=port, access_log=access_log)
+
+
+def main_serve(args: argparse.Namespace) -> int:
+    """The ``albert-srl serve`` command (arguments as in ``cli.py``)."""
+    limits = ServeLimits(
+        max_body_bytes=args.max_body_bytes,
+        max_sentences=args.max_sentences,
+        max_words=args.max_words,
+        max_text_chars=args.max_text_chars,
+        batch_wait_ms=args.batch_wait_ms,
+        batch_words=args.batch_words,
+    )
+    serve(args.model, host=args.host, port=args.port, limits=limits, device=args.device)
+    return 0

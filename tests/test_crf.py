@@ -1,0 +1,246 @@
+"""ConstrainedCRF: pytorch-crf compatibility in plain mode, and in constrained mode paths that keep the BIO
+and predicate rules, scores that match brute-force enumeration, and finite training gradients."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torchcrf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from albert_srl.crf import ConstrainedCRF, allowed_bio_transitions, logsumexp
+
+LABELS = ["O", "B-ARG0", "I-ARG0", "B-V", "I-V", "B-C-ARG0", "I-C-ARG0"]
+TINY = ["O", "B-A", "I-A", "B-V", "I-V"]
+Case = tuple[int, torch.Tensor, list[int], list[int]]  # seed, emissions, row lengths, predicates
+
+
+def random_crf(labels: list[str], seed: int, scale: float = 1.0, constrained: bool = True) -> ConstrainedCRF:
+    torch.manual_seed(seed)
+    crf = ConstrainedCRF(labels, constrained=constrained)
+    with torch.no_grad():
+        for parameter in crf.parameters():
+            parameter.normal_(0.0, scale)
+    return crf
+
+
+def prefix_mask(lengths: list[int], length: int) -> torch.Tensor:
+    return torch.arange(length) < torch.tensor(lengths).unsqueeze(1)
+
+
+def is_valid(tags: list[str], predicate: int = -1) -> bool:
+    """The rules, written out independently of the code under test."""
+    for i, tag in enumerate(tags):
+        if tag.startswith("I-") and (i == 0 or tags[i - 1] not in (f"B-{tag[2:]}", tag)):
+            return False
+    if predicate < 0:
+        return True
+    return tags[predicate] == "B-V" and tags.count("B-V") == 1
+
+
+def path_scores(crf: ConstrainedCRF, emissions: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
+    """Unconstrained score of each of ``paths (N, n)`` for one row's ``emissions (n, L)``."""
+    score = crf.start_transitions[paths[:, 0]] + crf.end_transitions[paths[:, -1]]
+    score = score + emissions.gather(1, paths.T).sum(0)
+    return score + crf.transitions[paths[:, :-1], paths[:, 1:]].sum(1)
+
+
+def valid_paths(labels: list[str], length: int, predicate: int = -1) -> torch.Tensor:
+    """``(N, length)`` every tag sequence that keeps the rules."""
+    paths = [
+        p
+        for p in itertools.product(range(len(labels)), repeat=length)
+        if is_valid([labels[i] for i in p], predicate)
+    ]
+    return torch.tensor(paths)
+
+
+# --- construction -------------------------------------------------------------------------------------
+
+
+def test_state_dict_is_pytorch_crfs() -> None:
+    plain = torchcrf.CRF(len(LABELS), batch_first=True)
+    crf = ConstrainedCRF(LABELS)
+    crf.load_state_dict(plain.state_dict(), strict=True)
+    assert set(crf.state_dict()) == {"start_transitions", "end_transitions", "transitions"}
+    assert torch.equal(crf.transitions, plain.transitions)
+
+
+def test_bio_rules_with_continuation_prefixes() -> None:
+    starts, follows = allowed_bio_transitions(LABELS)
+    index = {label: i for i, label in enumerate(LABELS)}
+
+    def allowed(frm: str, to: str) -> bool:
+        return bool(follows[index[frm], index[to]])
+
+    assert starts.tolist() == [True, True, False, True, False, True, False]
+    assert allowed("B-ARG0", "I-ARG0") and allowed("I-ARG0", "I-ARG0")
+    assert allowed("B-C-ARG0", "I-C-ARG0") and allowed("O", "B-C-ARG0")
+    assert not allowed("O", "I-ARG0")
+    assert not allowed("B-ARG0", "I-C-ARG0")
+    assert not allowed("B-C-ARG0", "I-ARG0")
+    assert not allowed("B-V", "I-ARG0")
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [["B-V", "O"], ["O", "B-ARG0"], ["O", "B-V", "ARG0"], ["O", "B-V", "B-V"], []],
+)
+def test_rejects_bad_label_sets(labels: list[str]) -> None:
+    with pytest.raises(ValueError):
+        ConstrainedCRF(labels)
+
+
+def test_rejects_predicate_outside_its_row() -> None:
+    crf = ConstrainedCRF(TINY)
+    emissions = torch.zeros(2, 4, len(TINY))
+    mask = prefix_mask([4, 2], 4)
+    with pytest.raises(ValueError, match="predicate_index"):
+        crf.decode(emissions, mask, predicate_index=torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="predicate_index"):
+        crf.decode(emissions, mask, predicate_index=torch.tensor([0]))
+
+
+def test_logsumexp_matches_torch_in_value_and_gradient() -> None:
+    scores = torch.randn(3, 5, 7, dtype=torch.double) * 4
+    scores[:, :, 4:] -= 1e4  # penalized entries, as the constraints make them
+    scores[0, 0, :] = -1e4  # and a row with nothing allowed
+    ours = scores.clone().requires_grad_(True)
+    theirs = scores.clone().requires_grad_(True)
+    weights = torch.randn(3, 5, dtype=torch.double)
+    (logsumexp(ours, 2) * weights).sum().backward()
+    (torch.logsumexp(theirs, 2) * weights).sum().backward()
+    torch.testing.assert_close(logsumexp(scores, 2), torch.logsumexp(scores, 2))
+    torch.testing.assert_close(ours.grad, theirs.grad)
+
+
+# --- plain mode is pytorch-crf --------------------------------------------------------------------------
+
+
+def plain_pair(seed: int) -> tuple[ConstrainedCRF, torchcrf.CRF]:
+    crf = random_crf(LABELS, seed, scale=2.0, constrained=False)
+    reference = torchcrf.CRF(len(LABELS), batch_first=True)
+    reference.load_state_dict(crf.state_dict())
+    return crf, reference
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_plain_decode_is_pytorch_crfs(seed: int) -> None:
+    crf, reference = plain_pair(seed)
+    generator = torch.Generator().manual_seed(seed)
+    batch, length = 9, 13
+    emissions = torch.randn(batch, length, len(LABELS), generator=generator) * 3
+    lengths = torch.randint(1, length + 1, (batch,), generator=generator).tolist()
+    mask = prefix_mask(lengths, length)
+
+    ours = crf.decode(emissions, mask)
+    expected = reference.decode(emissions, mask)
+
+    assert ours.shape == (batch, length)
+    for row, (path, n) in enumerate(zip(expected, lengths, strict=True)):
+        assert ours[row, :n].tolist() == path
+        assert ours[row, n:].eq(0).all()
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean", "token_mean"])
+def test_plain_likelihood_is_pytorch_crfs(reduction: str) -> None:
+    crf, reference = plain_pair(7)
+    emissions = torch.randn(6, 10, len(LABELS))
+    tags = torch.randint(0, len(LABELS), (6, 10))
+    mask = prefix_mask([10, 1, 4, 7, 10, 2], 10)
+    ours = crf(emissions, tags, mask, reduction=reduction)
+    expected = reference(emissions, tags, mask, reduction=reduction)
+    torch.testing.assert_close(ours, expected)
+
+
+# --- constrained mode against brute force -----------------------------------------------------------------
+
+
+@st.composite
+def tiny_batches(draw: st.DrawFn) -> Case:
+    """A seed, emissions ``(B, 4, L)``, row lengths and predicate positions (-1: none)."""
+    batch = draw(st.integers(1, 3))
+    lengths = draw(st.lists(st.integers(1, 4), min_size=batch, max_size=batch))
+    predicates = [draw(st.integers(-1, n - 1)) for n in lengths]
+    seed = draw(st.integers(0, 2**16))
+    emissions = torch.randn(batch, 4, len(TINY), generator=torch.Generator().manual_seed(seed)) * 3
+    return seed, emissions, lengths, predicates
+
+
+@settings(max_examples=60, deadline=None)
+@given(tiny_batches())
+def test_constrained_decode_is_the_best_valid_path(case: Case) -> None:
+    seed, emissions, lengths, predicates = case
+    crf = random_crf(TINY, seed, scale=3.0)
+    decoded = crf.decode(emissions, prefix_mask(lengths, 4), torch.tensor(predicates))
+
+    for row, (n, predicate) in enumerate(zip(lengths, predicates, strict=True)):
+        path = decoded[row, :n]
+        tags = [TINY[i] for i in path.tolist()]
+        assert is_valid(tags, predicate), tags
+        assert decoded[row, n:].eq(0).all()
+        candidates = valid_paths(TINY, n, predicate)
+        best = path_scores(crf, emissions[row, :n], candidates).max()
+        torch.testing.assert_close(path_scores(crf, emissions[row, :n], path.unsqueeze(0))[0], best)
+
+
+@settings(max_examples=40, deadline=None)
+@given(tiny_batches(), st.data())
+def test_constrained_likelihood_normalizes_over_valid_paths(case: Case, data: st.DataObject) -> None:
+    seed, emissions, lengths, predicates = case
+    crf = random_crf(TINY, seed)
+    gold = torch.zeros(len(lengths), 4, dtype=torch.long)
+    expected = []
+    for row, (n, predicate) in enumerate(zip(lengths, predicates, strict=True)):
+        candidates = valid_paths(TINY, n, predicate)
+        pick = data.draw(st.integers(0, len(candidates) - 1))
+        gold[row, :n] = candidates[pick]
+        scores = path_scores(crf, emissions[row, :n], candidates)
+        expected.append(scores[pick] - scores.logsumexp(0))
+
+    llh = crf(emissions, gold, prefix_mask(lengths, 4), torch.tensor(predicates), reduction="none")
+    torch.testing.assert_close(llh, torch.stack(expected))
+
+
+def test_gold_with_v_off_the_predicate_keeps_a_finite_likelihood() -> None:
+    crf = random_crf(LABELS, 3)
+    index = {label: i for i, label in enumerate(LABELS)}
+    # The predicate is word 2, but the gold V span is words 1-2 (it starts one word early).
+    gold = torch.tensor([[index[t] for t in ["B-ARG0", "B-V", "I-V", "O"]]])
+    emissions = torch.randn(1, 4, len(LABELS))
+    llh = crf(emissions, gold, predicate_index=torch.tensor([2]))
+    without_predicate = crf(emissions, gold, predicate_index=torch.tensor([-1]))
+    assert torch.isfinite(llh) and llh < 0
+    torch.testing.assert_close(llh, without_predicate)
+
+
+def test_training_gradients_are_finite() -> None:
+    crf = random_crf(LABELS, 5)
+    index = {label: i for i, label in enumerate(LABELS)}
+    gold = torch.tensor(
+        [
+            [index[t] for t in ["B-ARG0", "I-ARG0", "B-V", "O", "B-C-ARG0", "I-C-ARG0"]],
+            [*(index[t] for t in ["B-V", "I-V", "O"]), -100, -100, -100],  # padding may hold anything
+        ]
+    )
+    emissions = torch.randn(2, 6, len(LABELS), requires_grad=True)
+    loss = -crf(emissions, gold, prefix_mask([6, 3], 6), torch.tensor([2, 0]), reduction="mean")
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in crf.parameters())
+    assert torch.isfinite(emissions.grad).all()
+    assert emissions.grad[1, 3:].eq(0).all()  # padding takes no part
+
+
+def test_constraints_override_any_score_magnitude() -> None:
+    crf = ConstrainedCRF(TINY)
+    index = {label: i for i, label in enumerate(TINY)}
+    emissions = torch.zeros(2, 3, len(TINY))
+    emissions[:, :, index["I-A"]] = 1e6  # I-A everywhere would win without the rules
+    emissions[0, 0, index["B-V"]] = 1e6  # so would a B-V off the predicate
+    decoded = crf.decode(emissions, predicate_index=torch.tensor([2, -1]))
+    assert [TINY[i] for i in decoded[0].tolist()] == ["B-A", "I-A", "B-V"]
+    assert [TINY[i] for i in decoded[1].tolist()] == ["B-A", "I-A", "I-A"]

@@ -1,0 +1,261 @@
+"""The HTTP service: endpoints, the error for every malformed request, server-side batching, failures.
+
+Most tests serve a stand-in tagger (fast, deterministic, countable); one serves the tiny real model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.serve import Predicates, ServeLimits, create_app
+from albert_srl.spans import bio_from_spans
+
+
+class StandInTagger:
+    """Tags each predicate (given, or the middle word) with ARG0 before it and ARG1 after it.
+
+    Counts its calls; raises on a sentence containing ``boom``; waits for ``gate`` when one is set.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[int] = []
+        self.delay = delay
+        self.gate: threading.Event | None = None
+
+    def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]:
+        self.calls.append(len(sentences))
+        if self.gate is not None:
+            self.gate.wait(10)
+        time.sleep(self.delay)
+        if any("boom" in sentence.words for sentence in sentences):
+            raise RuntimeError("boom")
+        predicates = predicates or [None] * len(sentences)
+        return [self.tag_one(s, p) for s, p in zip(sentences, predicates, strict=True)]
+
+    def tag_one(self, sentence: Sentence, indices: list[int] | None) -> Sentence:
+        n = len(sentence.words)
+        frames = []
+        for index in [n // 2] if indices is None else indices:
+            spans = [("ARG0", 0, index)] if index > 0 else []
+            spans += [("V", index, index + 1)] + ([("ARG1", index + 1, n)] if index + 1 < n else [])
+            arguments = [Argument(role, s, e, sentence.span_text(s, e)) for role, s, e in spans]
+            predicate = Predicate(index, sentence.words[index], sense=f"{sentence.words[index].lower()}.01")
+            frames.append(Frame(predicate, arguments, bio_from_spans(spans, n)))
+        return Sentence(list(sentence.words), frames, sentence.text, sentence.offsets)
+
+
+LIMITS = ServeLimits(max_body_bytes=4000, max_sentences=3, max_words=6, max_text_chars=200, batch_wait_ms=5)
+
+
+@pytest.fixture
+def tagger() -> StandInTagger:
+    return StandInTagger()
+
+
+@pytest.fixture
+def client(tagger: StandInTagger) -> Iterator[TestClient]:
+    with TestClient(create_app(tagger, LIMITS)) as client:
+        yield client
+
+
+def error_of(response: Any) -> tuple[int, str | None]:
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["message"], body
+    return response.status_code, body["error"]["field"]
+
+
+# ------------------------------------------------------------------------------------------ happy paths
+
+
+def test_tag_text_splits_sentences_and_keeps_character_offsets(client: TestClient) -> None:
+    response = client.post("/v1/tag", json={"text": "The cat sat down. Dogs bark loudly."})
+    assert response.status_code == 200
+    sentences = response.json()["sentences"]
+    assert [s["words"] for s in sentences] == [
+        ["The", "cat", "sat", "down", "."],
+        ["Dogs", "bark", "loudly", "."],
+    ]
+    assert [s["text"] for s in sentences] == ["The cat sat down.", "Dogs bark loudly."]
+    frame = sentences[0]["frames"][0]
+    assert frame["predicate"] == {"index": 2, "text": "sat", "sense": "sat.01"}
+    assert {"role": "ARG0", "start": 0, "end": 2, "text": "The cat"} in frame["arguments"]
+    assert len(frame["tags"]) == 5
+
+
+def test_tag_sentences_with_and_without_given_predicates(client: TestClient, tagger: StandInTagger) -> None:
+    body = {"sentences": [["a", "b", "c"], ["d", "e"]], "predicates": [[0, 2], []]}
+    sentences = client.post("/v1/tag", json=body).json()["sentences"]
+    assert [[f["predicate"]["index"] for f in s["frames"]] for s in sentences] == [[0, 2], []]
+    assert "text" not in sentences[0]
+    found = client.post("/v1/tag", json={"sentences": [["x", "y", "z"]]}).json()["sentences"]
+    assert [f["predicate"]["index"] for f in found[0]["frames"]] == [1]
+
+
+def test_predict_answers_like_allennlp(client: TestClient) -> None:
+    response = client.post("/predict", json={"sentence": "The cat sat down."})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["words"] == ["The", "cat", "sat", "down", "."]
+    (verb,) = answer["verbs"]
+    assert verb["verb"] == "sat"
+    assert verb["tags"] == ["B-ARG0", "I-ARG0", "B-V", "B-ARG1", "I-ARG1"]
+    assert verb["description"] == "[ARG0: The cat] [V: sat] [ARG1: down .]"
+
+
+def test_health_openapi_and_demo_page(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/tag", "/predict", "/health"} <= set(schema["paths"])
+    assert set(schema["components"]["schemas"]["TagRequest"]["properties"]) == {
+        "text",
+        "sentences",
+        "predicates",
+    }
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="text"' in page.text and "v1/tag" in page.text
+
+
+def test_unknown_path_and_method_answer_json_errors(client: TestClient) -> None:
+    assert error_of(client.get("/nope"))[0] == 404
+    assert error_of(client.get("/v1/tag"))[0] == 405
+
+
+# ------------------------------------------------------------------------------------------ bad requests
+
+BAD_TAG_REQUESTS = [
+    ({"text": 3}, 422, "text"),
+    ({"sentences": "a b"}, 422, "sentences"),
+    ({"sentences": [["a", 1]]}, 422, "sentences[0][1]"),
+    ({"sentences": [["a"]], "predicates": [[0.5]]}, 422, "predicates[0][0]"),
+    ({"sentences": [["a"]], "predicates": [["0"]]}, 422, "predicates[0][0]"),
+    ({"text": "a", "lang": "en"}, 422, "lang"),
+    ({}, 422, "text"),
+    ({"text": "a", "sentences": [["a"]]}, 422, "text"),
+    ({"text": ""}, 422, "text"),
+    ({"text": " \n\t"}, 422, "text"),
+    ({"text": "x" * 201}, 413, "text"),
+    ({"text": "one two three four five six seven."}, 413, "text"),
+    ({"text": "a b", "predicates": [[0]]}, 422, "predicates"),
+    ({"sentences": []}, 422, "sentences"),
+    ({"sentences": [["a"], []]}, 422, "sentences[1]"),
+    ({"sentences": [["a", " "]]}, 422, "sentences[0][1]"),
+    ({"sentences": [["a"]] * 4}, 413, "sentences"),
+    ({"sentences": [["a"], ["w"] * 7]}, 413, "sentences[1]"),
+    ({"sentences": [["a"], ["b"]], "predicates": [[0]]}, 422, "predicates"),
+    ({"sentences": [["a"], ["b", "c"]], "predicates": [[0], [2]]}, 422, "predicates[1][0]"),
+    ({"sentences": [["a", "b"]], "predicates": [[-1]]}, 422, "predicates[0][0]"),
+    ({"sentences": [["a", "b"]], "predicates": [[1, 1]]}, 422, "predicates[0]"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_TAG_REQUESTS)
+def test_bad_tag_request_names_the_field(client: TestClient, body: Any, status: int, field: str) -> None:
+    assert error_of(client.post("/v1/tag", json=body)) == (status, field)
+
+
+BAD_PREDICT_REQUESTS = [
+    ({}, 422, "sentence"),
+    ({"sentence": ["a", "b"]}, 422, "sentence"),
+    ({"sentence": ""}, 422, "sentence"),
+    ({"sentence": "x" * 201}, 413, "sentence"),
+    ({"sentence": "one two three four five six seven"}, 413, "sentence"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_PREDICT_REQUESTS)
+def test_bad_predict_request_names_the_field(client: TestClient, body: Any, status: int, field: str) -> None:
+    assert error_of(client.post("/predict", json=body)) == (status, field)
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        ('{"text": "a"', {"content-type": "application/json"}, 400),  # malformed JSON
+        ("[1, 2]", {"content-type": "application/json"}, 422),  # JSON, but not an object
+        ('{"text": "a"}', {"content-type": "text/plain"}, 415),
+        ('{"text": "a"}', {}, 415),
+        ('{"text": "' + "a " * 2500 + '"}', {"content-type": "application/json"}, 413),
+    ],
+)
+def test_bad_body_is_refused_naming_the_body(
+    client: TestClient, content: str, headers: dict, status: int
+) -> None:
+    assert error_of(client.post("/v1/tag", content=content, headers=headers)) == (status, "body")
+
+
+def test_oversized_chunked_body_without_a_length_is_refused(client: TestClient) -> None:
+    chunks = (b'{"text": "' + b"a " * 500 for _ in range(10))
+    response = client.post("/v1/tag", content=chunks, headers={"content-type": "application/json"})
+    assert error_of(response) == (413, "body")
+
+
+# ------------------------------------------------------------------------------------------ batching
+
+
+def post_concurrently(client: TestClient, bodies: list[dict]) -> list[Any]:
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(lambda body: client.post("/v1/tag", json=body), bodies))
+
+
+def test_concurrent_requests_share_tagger_calls_and_get_their_own_sentences() -> None:
+    tagger = StandInTagger(delay=0.05)
+    limits = ServeLimits(batch_wait_ms=20)
+    with TestClient(create_app(tagger, limits)) as client:
+        bodies = [{"sentences": [[f"w{i}", f"x{i}", f"y{i}"]] * (1 + i % 2)} for i in range(8)]
+        responses = post_concurrently(client, bodies)
+    assert [r.status_code for r in responses] == [200] * 8
+    for body, response in zip(bodies, responses, strict=True):
+        assert [s["words"] for s in response.json()["sentences"]] == body["sentences"]
+    assert len(tagger.calls) < 8
+    assert sum(tagger.calls) == sum(len(body["sentences"]) for body in bodies)
+
+
+def test_batch_word_budget_closes_a_batch_early() -> None:
+    tagger = StandInTagger(delay=0.05)
+    limits = ServeLimits(batch_wait_ms=2000, batch_words=6)
+    with TestClient(create_app(tagger, limits)) as client:
+        started = time.perf_counter()
+        responses = post_concurrently(client, [{"sentences": [["a", "b", "c"]]}] * 4)
+        elapsed = time.perf_counter() - started
+    assert all(r.status_code == 200 for r in responses)
+    assert elapsed < 2.0  # never waited out batch_wait_ms: each batch was full at 6 words
+    assert max(tagger.calls) <= 2
+
+
+def test_a_failing_request_fails_alone_and_the_server_goes_on() -> None:
+    tagger = StandInTagger(delay=0.05)
+    with TestClient(create_app(tagger, ServeLimits(batch_wait_ms=20))) as client:
+        bodies = [{"sentences": [["a", "b"]]}] * 7 + [{"sentences": [["a", "boom"]]}]
+        responses = post_concurrently(client, bodies)
+        assert [r.status_code for r in responses] == [200] * 7 + [500]
+        assert "boom" in responses[-1].json()["error"]["message"]
+        assert client.post("/v1/tag", json={"text": "It works again."}).status_code == 200
+        assert client.get("/health").json()["status"] == "ok"
+
+
+def test_a_full_queue_answers_503() -> None:
+    tagger = StandInTagger()
+    tagger.gate = threading.Event()
+    app = create_app(tagger, ServeLimits(max_queued_requests=1, batch_wait_ms=0))
+    with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(client.post, "/v1/tag", json={"sentences": [["a"]]})
+        while not tagger.calls:  # the worker took the first request and is tagging it
+            time.sleep(0.01)
+        second = pool.submit(client.post, "/v1/tag", json={"sentences": [["b"]]})
+        while client.get("/health").json()["queued"] < 1:
+            time.sleep(0.01)
+        assert error_of(client.post("/v1/tag", json={"sentences": [["c"]]}))[0] == 503
+        tagger.gate.set()
+        assert first.result().status_code == second.result().status_code == 200

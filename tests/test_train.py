@@ -1,0 +1,242 @@
+"""The trainer: checkpoints that resume bit-exactly (also after ``kill -9``), DDP, dev metrics, the
+best model and its card, early stopping."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import get_linear_schedule_with_warmup
+
+from albert_srl import formats
+from albert_srl.config import load_config
+from albert_srl.data import Frame, Predicate, Sentence
+from albert_srl.train import (
+    Runtime,
+    TrainerState,
+    join_optimizer_state,
+    latest_checkpoint,
+    load_checkpoint,
+    predicate_f1,
+    rng_state,
+    save_checkpoint,
+    sense_accuracy,
+    set_rng_state,
+    split_optimizer_state,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny.yaml"
+CPU = Runtime(device=torch.device("cpu"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checkpoint pieces, on a toy model
+
+
+def toy_run(
+    seed: int = 0,
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 2))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    return model, optimizer, get_linear_schedule_with_warmup(optimizer, 2, 10)
+
+
+def toy_steps(model, optimizer, scheduler, n: int) -> None:
+    for _ in range(n):  # data and dropout both draw from the global RNG, as real training does
+        loss = model(torch.randn(3, 4)).pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+
+
+def test_optimizer_state_survives_the_split_into_tensors_and_json():
+    model, optimizer, scheduler = toy_run()
+    toy_steps(model, optimizer, scheduler, 2)
+    tensors, rest = split_optimizer_state(optimizer.state_dict())
+    rest = json.loads(json.dumps(rest))
+    joined = join_optimizer_state(tensors, rest)
+    original = optimizer.state_dict()
+    assert joined["param_groups"] == original["param_groups"]
+    for param, values in original["state"].items():
+        for name, value in values.items():
+            assert torch.equal(joined["state"][param][name], value)
+
+
+def test_rng_states_round_trip_through_json():
+    saved = json.loads(json.dumps(rng_state()))
+    first = (torch.rand(3), random.random(), np.random.rand())
+    set_rng_state(saved)
+    again = (torch.rand(3), random.random(), np.random.rand())
+    assert torch.equal(first[0], again[0])
+    assert first[1:] == again[1:]
+
+
+def test_a_resumed_toy_run_ends_with_the_same_weights(tmp_path):
+    model, optimizer, scheduler = toy_run()
+    toy_steps(model, optimizer, scheduler, 3)
+    save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=3), [rng_state()])
+    toy_steps(model, optimizer, scheduler, 4)
+
+    fresh, fresh_optimizer, fresh_scheduler = toy_run(seed=1)
+    checkpoint = latest_checkpoint(tmp_path)
+    assert checkpoint is not None
+    state = load_checkpoint(checkpoint, fresh, fresh_optimizer, fresh_scheduler, CPU)
+    assert state.step == 3
+    toy_steps(fresh, fresh_optimizer, fresh_scheduler, 4)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, fresh.state_dict()[name]), name
+    assert fresh_scheduler.get_last_lr() == scheduler.get_last_lr()
+
+
+def test_only_the_newest_complete_checkpoint_is_kept(tmp_path):
+    model, optimizer, scheduler = toy_run()
+    save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=2), [rng_state()])
+    newest = save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=10), [rng_state()])
+    (tmp_path / "checkpoints" / ".tmp-half-written").mkdir()  # a write killed midway
+    assert latest_checkpoint(tmp_path) == newest
+    assert [p.name for p in (tmp_path / "checkpoints").glob("step-*")] == [newest.name]
+    assert {p.name for p in newest.iterdir()} == {
+        "model.safetensors",
+        "optimizer.safetensors",
+        "trainer_state.json",
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dev metrics
+
+
+def sentence(predicates: list[tuple[int, str | None]]) -> Sentence:
+    return Sentence(
+        words=["a", "b", "c", "d"],
+        frames=[Frame(Predicate(index, "x", sense=sense)) for index, sense in predicates],
+    )
+
+
+def test_predicate_f1_counts_positions():
+    gold = [sentence([(0, None), (2, None)]), sentence([(1, None)])]
+    pred = [sentence([(0, None), (3, None)]), sentence([(1, None)])]
+    # 2 correct of 3 gold and 3 predicted
+    assert predicate_f1(gold, pred) == pytest.approx(100 * 2 * 2 / 6)
+
+
+def test_sense_accuracy_compares_sense_numbers():
+    gold = [sentence([(0, "get.01"), (2, "be.03")])]
+    pred = [sentence([(0, "01"), (2, "be.01")])]
+    assert sense_accuracy(gold, pred) == pytest.approx(50.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training the tiny model
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path, tiny_sentences: list[Sentence]) -> Path:
+    path = tmp_path / "tiny.jsonl"
+    formats.write(tiny_sentences, path, "jsonl")
+    return path
+
+
+def tiny_overrides(data: Path, tokenizer_dir: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        f"train_path={data}",
+        f"dev_path={data}",
+        f"output_dir={output}",
+        f"encoder.tokenizer={tokenizer_dir}",
+        "max_tokens=64",
+        *extra,
+    ]
+
+
+def run_cli(overrides: list[str], *flags: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "albert_srl.cli", "train", str(TINY), *flags, "--set", *overrides]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+def final_tensors(output: Path) -> dict[str, torch.Tensor]:
+    checkpoint = latest_checkpoint(output)
+    assert checkpoint is not None
+    return {
+        **load_file(str(checkpoint / "model.safetensors")),
+        **{f"optimizer.{k}": v for k, v in load_file(str(checkpoint / "optimizer.safetensors")).items()},
+    }
+
+
+def test_training_writes_the_best_model_its_card_and_metrics(tmp_path, tiny_data, tiny_tokenizer_dir):
+    from albert_srl.tagger import SRLTagger
+
+    output = tmp_path / "run"
+    config = load_config(TINY, tiny_overrides(tiny_data, tiny_tokenizer_dir, output, "epochs=2"))
+    best = train(config)
+    assert best == output / "best"
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert all(0 <= r["f1"] <= 100 and "predicate_f1" in r and "sense_accuracy" in r for r in records)
+    card = (best / "README.md").read_text()
+    assert str(tiny_data) in card
+    assert f"{max(r['f1'] for r in records):.2f}" in card
+    tagger = SRLTagger.from_pretrained(best)
+    assert len(tagger.tag([["The", "cat", "sat", "."]], predicates=[[2]])[0].frames) == 1
+
+
+def test_early_stopping_after_patience_epochs_without_progress(tmp_path, tiny_data, tiny_tokenizer_dir):
+    output = tmp_path / "run"
+    frozen = ["encoder_lr=0", "head_lr=0", "epochs=6", "patience=1"]  # dev F1 can never improve
+    train(load_config(TINY, tiny_overrides(tiny_data, tiny_tokenizer_dir, output, *frozen)))
+    records = (output / "metrics.jsonl").read_text().splitlines()
+    assert len(records) == 2
+
+
+def test_kill_9_then_resume_ends_with_the_same_weights(tmp_path, tiny_data, tiny_tokenizer_dir):
+    steps = ["max_steps=30", "checkpoint_every=4", "epochs=1000", "patience=1000"]
+    whole = tmp_path / "whole"
+    run_cli(tiny_overrides(tiny_data, tiny_tokenizer_dir, whole, *steps))
+
+    broken = tmp_path / "broken"
+    overrides = tiny_overrides(tiny_data, tiny_tokenizer_dir, broken, *steps)
+    command = [sys.executable, "-m", "albert_srl.cli", "train", str(TINY), "--set", *overrides]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while latest_checkpoint(broken) is None and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = json.loads((latest_checkpoint(broken) / "trainer_state.json").read_text())["state"]["step"]
+    assert killed_at < 30
+
+    resumed = run_cli(overrides, "--resume")
+    assert "resuming from" in resumed.stderr
+    expected, actual = final_tensors(whole), final_tensors(broken)
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.equal(tensor, actual[name]), name
+
+
+def test_ddp_ranks_end_with_equal_weights(tmp_path, tiny_data, tiny_tokenizer_dir):
+    output = tmp_path / "ddp"
+    overrides = tiny_overrides(tiny_data, tiny_tokenizer_dir, output, "max_steps=4", "epochs=1000")
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0"),
+        *("-m", "albert_srl.cli", "train", str(TINY), "--set", *overrides),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    digests = dict(re.findall(r"rank (\d+): final weights sha256 (\w+)", result.stderr))
+    assert set(digests) == {"0", "1"}
+    assert digests["0"] == digests["1"]
+    assert (output / "best" / "model.safetensors").exists()
