@@ -7,8 +7,8 @@ it adds what SRL needs:
 - BIO constraints (no ``I-X`` first, no ``I-X`` unless after ``B-X``/``I-X``) as masks on the
   transition scores, in both the likelihood and the decoding (the masked-CRF of Wei et al. 2021);
 - an optional predicate constraint: the predicate word is ``B-V`` and no other word is;
-- Viterbi fully on tensors, batched, with a ``torch.gather`` back-trace (pytorch-crf loops in Python
-  over the batch and returns lists).
+- Viterbi fully on tensors, batched, back-trace included (pytorch-crf loops in Python over the
+  batch and returns lists); ``benchmarks/crf_speed.py`` measures the difference.
 
 All tensors are batch-first: emissions ``(B, T, L)``, tags and mask ``(B, T)``.
 """

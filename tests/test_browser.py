@@ -1,0 +1,122 @@
+"""The demo page in a real headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Serves a model on a free loopback port, types text into the page, submits, and checks that the frames
+drawn (read from the spans' data attributes) are the API's answer for the same text. The model is the
+tiny untrained one, or ``$ALBERT_SRL_SERVE_MODEL`` when set; ``ALBERT_SRL_SCREENSHOT=docs/demo.png``
+saves a screenshot there. Skipped when Playwright or ``/usr/bin/chromium`` is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+
+from albert_srl.serve import create_app  # noqa: E402
+from albert_srl.tagger import SRLTagger  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+TEXT = "President Bush nominated two judges on Tuesday. The board approved the merger."
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed at /usr/bin/chromium", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def model_dir(tiny_tagger_dir: Path) -> Path:
+    return Path(os.environ.get("ALBERT_SRL_SERVE_MODEL", tiny_tagger_dir))
+
+
+@pytest.fixture
+def server_url(model_dir: Path) -> Iterator[str]:
+    """A real uvicorn server in a thread (uvicorn installs no signal handlers off the main thread)."""
+    port = free_port()
+    app = create_app(SRLTagger.from_pretrained(str(model_dir)))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+DRAWN_FRAMES = """sentences => sentences.map(s => [...s.querySelectorAll('.frame')].map(f => ({
+    index: Number(f.dataset.predicate),
+    sense: f.dataset.sense,
+    spans: [...f.querySelectorAll('.arg')].map(a => [a.dataset.role, Number(a.dataset.start), Number(a.dataset.end)]),
+})))"""
+
+
+def api_frames(answer: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return [
+        [
+            {
+                "index": frame["predicate"]["index"],
+                "sense": frame["predicate"]["sense"] or "",
+                "spans": [[a["role"], a["start"], a["end"]] for a in frame["arguments"]],
+            }
+            for frame in sentence["frames"]
+        ]
+        for sentence in answer["sentences"]
+    ]
+
+
+def test_demo_page_draws_the_frames_the_api_answers(server_url: str) -> None:
+    answer = httpx.post(f"{server_url}/v1/tag", json={"text": TEXT}, timeout=60).json()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 800})  # a phone's width
+            page.goto(server_url)
+            assert page.locator("#legend span").count() >= 5
+            page.fill("#text", TEXT)
+            page.click("#submit")
+            page.wait_for_selector("body[data-state=done]", timeout=60_000)
+
+            drawn = page.eval_on_selector_all(".sentence", DRAWN_FRAMES)
+            assert drawn == api_frames(answer)
+            assert len(drawn) == 2
+            labels = page.locator(".arg .label").all_inner_texts()
+            assert labels == [span[0] for sentence in drawn for frame in sentence for span in frame["spans"]]
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+            screenshot = os.environ.get("ALBERT_SRL_SCREENSHOT")
+            if screenshot:
+                page.set_viewport_size({"width": 900, "height": 700})
+                page.screenshot(path=screenshot, full_page=True)
+        finally:
+            browser.close()
+
+
+def test_demo_page_shows_the_api_error(server_url: str) -> None:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page()
+            page.goto(server_url)
+            page.fill("#text", "   ")
+            page.click("#submit")
+            page.wait_for_selector("body[data-state=error]", timeout=30_000)
+            assert "empty" in page.inner_text("#status")
+        finally:
+            browser.close()
