@@ -1,0 +1,275 @@
+"""(sentence, predicate) instances and their encoding into padded tensors.
+
+Labels live on words: every word is represented by its first subword. A sentence longer than the
+encoder's window becomes several overlapping windows (encoder rows); each word is read from the window
+where it sits most centrally, so nothing is cut and the CRF still decodes the whole sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from albert_srl.data import Sentence
+from albert_srl.spans import bio_from_spans
+
+log = logging.getLogger(__name__)
+
+PREDICATE_AWARENESS = ("segment", "pair", "indicator")
+NO_SENSE = "-"
+# Only a word's first subword is read; a pathological "word" (a URL, a base64 blob) keeps this many, so
+# no single word can overflow the encoder's window.
+MAX_PIECES_PER_WORD = 16
+
+
+@dataclass
+class Instance:
+    """One (sentence, predicate) pair with its BIO tags and sense number, or, with ``predicate=None``,
+    one sentence for predicate identification (``predicate_flags`` = 1 on its predicates)."""
+
+    words: list[str]
+    predicate: int | None
+    tags: list[str] | None = None
+    sense: str | None = None
+    predicate_flags: list[int] | None = None
+
+
+@dataclass
+class Batch:
+    """Padded tensors for ``B`` instances encoded as ``R >= B`` encoder rows of ``S`` subwords.
+
+    ``word_row`` / ``word_position`` (B, W) say which row and subword hold each word's first piece;
+    ``predicate`` (B,) is the predicate's word index, -1 for predicate-identification instances.
+    """
+
+    input_ids: torch.Tensor  # (R, S)
+    attention_mask: torch.Tensor  # (R, S)
+    token_type_ids: torch.Tensor  # (R, S)
+    predicate_indicator: torch.Tensor  # (R, S)
+    word_row: torch.Tensor  # (B, W)
+    word_position: torch.Tensor  # (B, W)
+    word_mask: torch.Tensor  # (B, W) bool
+    predicate: torch.Tensor  # (B,)
+    tags: torch.Tensor  # (B, W), -100 where unknown
+    senses: torch.Tensor  # (B,), -100 where unknown
+    predicate_flags: torch.Tensor  # (B, W), -100 where unknown
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
+
+
+def sense_number(roleset: str | None) -> str:
+    """``"01"`` for ``nominate.01``; ``"-"`` when there is none."""
+    return roleset.rsplit(".", 1)[-1] if roleset else NO_SENSE
+
+
+def instances_from_sentences(
+    sentences: Sequence[Sentence], predicate_identification: bool = True
+) -> list[Instance]:
+    """One instance per (sentence, predicate), plus one per sentence for predicate identification."""
+    instances: list[Instance] = []
+    for sentence in sentences:
+        length = len(sentence.words)
+        if predicate_identification:
+            flags = [0] * length
+            for frame in sentence.frames:
+                flags[frame.predicate.index] = 1
+            instances.append(Instance(sentence.words, None, predicate_flags=flags))
+        for frame in sentence.frames:
+            spans = [(a.role, a.start, a.end) for a in frame.arguments]
+            tags = bio_from_spans(spans, length)
+            instances.append(
+                Instance(sentence.words, frame.predicate.index, tags, sense_number(frame.predicate.sense))
+            )
+    return instances
+
+
+def label_set(instances: Sequence[Instance]) -> list[str]:
+    """The BIO label list: ``O`` first, then ``B-X``/``I-X`` for every role seen (``V`` always)."""
+    roles = {"V"}
+    for instance in instances:
+        roles.update(tag[2:] for tag in instance.tags or () if tag != "O")
+    return ["O"] + [f"{prefix}-{role}" for role in sorted(roles) for prefix in ("B", "I")]
+
+
+def sense_set(instances: Sequence[Instance]) -> list[str]:
+    """Sense numbers seen, ``-`` (none) first."""
+    senses = {instance.sense for instance in instances if instance.sense and instance.sense != NO_SENSE}
+    return [NO_SENSE, *sorted(senses)]
+
+
+def word_pieces(tokenizer: Any, word_lists: Sequence[list[str]]) -> list[list[list[int]]]:
+    """Subword ids of every word, tokenizing all sentences in one call of the fast tokenizer.
+
+    A word that tokenizes to nothing (a lone control character) gets ``<unk>``, so every word has a
+    first subword; a word keeps at most ``MAX_PIECES_PER_WORD`` pieces.
+    """
+    encoded = tokenizer(list(word_lists), is_split_into_words=True, add_special_tokens=False)
+    result = []
+    for row, words in enumerate(word_lists):
+        pieces: list[list[int]] = [[] for _ in words]
+        for piece, word in zip(encoded["input_ids"][row], encoded.word_ids(row), strict=True):
+            if word is not None:
+                pieces[word].append(piece)
+        result.append([p[:MAX_PIECES_PER_WORD] or [tokenizer.unk_token_id] for p in pieces])
+    return result
+
+
+def windows(lengths: list[int], budget: int, stride: int) -> list[tuple[int, int]]:
+    """Word windows ``[start, end)`` of at most ``budget`` subwords, consecutive ones overlapping by
+    up to ``stride`` subwords; one window when the sentence fits."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end, used = start, 0
+        while end < len(lengths) and (end == start or used + lengths[end] <= budget):
+            used += lengths[end]
+            end += 1
+        spans.append((start, end))
+        if end >= len(lengths):
+            return spans
+        next_start, overlap = end, 0
+        while next_start - 1 > start and overlap + lengths[next_start - 1] <= stride:
+            next_start -= 1
+            overlap += lengths[next_start]
+        start = next_start
+
+
+def most_central_window(word: int, spans: list[tuple[int, int]]) -> int:
+    """The window in which ``word`` has the most context on its shorter side."""
+    return max(
+        (i for i, (s, e) in enumerate(spans) if s <= word < e),
+        key=lambda i: min(word - spans[i][0], spans[i][1] - 1 - word),
+    )
+
+
+def instance_length(pieces: list[list[int]]) -> int:
+    return sum(len(p) for p in pieces) + 2
+
+
+def make_batches(
+    instances: Sequence[Instance],
+    tokenizer: Any,
+    config: Any = None,
+    max_tokens: int = 4096,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> list[list[int]]:
+    """Length-bucketed batches of instance indices, each at most ``max_tokens`` padded subwords.
+
+    Sorted by length so padding is small; with ``shuffle`` the order within equal lengths and the
+    order of batches are drawn from ``seed`` (the same on every run and every DDP rank).
+    """
+    cap = getattr(config, "max_length", None) or 10**9
+    unique: dict[int, list[str]] = {id(inst.words): inst.words for inst in instances}
+    lengths_by_id = {
+        key: instance_length(pieces)
+        for key, pieces in zip(unique, word_pieces(tokenizer, list(unique.values())), strict=True)
+    }
+    rng = random.Random(seed)
+    lengths = [min(lengths_by_id[id(inst.words)], cap) for inst in instances]
+    ties = [rng.random() for _ in instances] if shuffle else list(range(len(instances)))
+    order = sorted(range(len(instances)), key=lambda i: (lengths[i], ties[i]))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) + 1) * lengths[i] > max_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def collate(
+    instances: Sequence[Instance],
+    tokenizer: Any,
+    config: Any,
+    label_index: dict[str, int],
+    sense_index: dict[str, int],
+) -> Batch:
+    """Encode ``instances`` into a ``Batch``; ``config`` is the model's ``ModelConfig``.
+
+    Unknown tags (a dev label unseen in training) become ``O``; unknown senses become ``-``.
+    """
+    awareness = config.predicate_awareness
+    all_pieces = word_pieces(tokenizer, [inst.words for inst in instances])
+    rows: list[tuple[list[int], list[int], list[int]]] = []  # (ids, token types, indicator)
+    max_words = max(len(inst.words) for inst in instances)
+    word_row = torch.zeros(len(instances), max_words, dtype=torch.long)
+    word_position = torch.zeros(len(instances), max_words, dtype=torch.long)
+    for b, (inst, pieces) in enumerate(zip(instances, all_pieces, strict=True)):
+        predicate_pieces = (
+            pieces[inst.predicate] if awareness == "pair" and inst.predicate is not None else []
+        )
+        budget = config.max_length - 2 - (len(predicate_pieces) + 1 if predicate_pieces else 0)
+        spans = windows([len(p) for p in pieces], max(budget, 1), config.stride)
+        if len(spans) > 1:
+            log.debug(
+                "a sentence of %d words is encoded as %d overlapping windows", len(inst.words), len(spans)
+            )
+        first_row = len(rows)
+        starts: list[list[int]] = []
+        for start, end in spans:
+            ids, types, marks, word_starts = [tokenizer.cls_token_id], [0], [0], []
+            for w in range(start, end):
+                marked = int(w == inst.predicate)
+                word_starts.append(len(ids))
+                ids.extend(pieces[w])
+                types.extend([marked if awareness == "segment" else 0] * len(pieces[w]))
+                marks.extend([marked if awareness == "indicator" else 0] * len(pieces[w]))
+            ids.append(tokenizer.sep_token_id)
+            types.append(0)
+            marks.append(0)
+            if predicate_pieces:
+                ids.extend([*predicate_pieces, tokenizer.sep_token_id])
+                types.extend([1] * (len(predicate_pieces) + 1))
+                marks.extend([0] * (len(predicate_pieces) + 1))
+            rows.append((ids, types, marks))
+            starts.append(word_starts)
+        for w in range(len(inst.words)):
+            window = most_central_window(w, spans) if len(spans) > 1 else 0
+            word_row[b, w] = first_row + window
+            word_position[b, w] = starts[window][w - spans[window][0]]
+    width = max(len(ids) for ids, _, _ in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros(len(rows), width, dtype=torch.long)
+    token_type_ids = torch.zeros(len(rows), width, dtype=torch.long)
+    predicate_indicator = torch.zeros(len(rows), width, dtype=torch.long)
+    for r, (ids, types, marks) in enumerate(rows):
+        input_ids[r, : len(ids)] = torch.tensor(ids)
+        attention_mask[r, : len(ids)] = 1
+        token_type_ids[r, : len(ids)] = torch.tensor(types)
+        predicate_indicator[r, : len(ids)] = torch.tensor(marks)
+    return Batch(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        predicate_indicator=predicate_indicator,
+        word_row=word_row,
+        word_position=word_position,
+        word_mask=_padded([[1] * len(inst.words) for inst in instances], max_words, 0).bool(),
+        predicate=torch.tensor([-1 if inst.predicate is None else inst.predicate for inst in instances]),
+        tags=_padded(
+            [[label_index.get(t, 0) for t in inst.tags] if inst.tags else [] for inst in instances], max_words
+        ),
+        senses=torch.tensor(
+            [sense_index.get(inst.sense, 0) if inst.sense is not None else -100 for inst in instances]
+        ),
+        predicate_flags=_padded([inst.predicate_flags or [] for inst in instances], max_words),
+    )
+
+
+def _padded(rows: list[list[int]], width: int, fill: int = -100) -> torch.Tensor:
+    out = torch.full((len(rows), width), fill, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out

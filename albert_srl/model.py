@@ -1,0 +1,175 @@
+"""The network: a predicate-aware ALBERT encoder, word-level heads, and the constrained CRF.
+
+Three heads share one encoder: argument tags (emissions for the CRF, or a softmax for the ablation),
+the predicate's sense number, and predicate identification (run on the sentence with no predicate
+marked, so one pass a sentence finds all its predicates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AlbertConfig, AlbertModel, AutoModel, PreTrainedModel
+
+from albert_srl.crf import ConstrainedCRF
+from albert_srl.encoding import PREDICATE_AWARENESS, Batch
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the network and its preprocessing; stored in ``config.json``."""
+
+    labels: list[str]
+    senses: list[str]
+    predicate_awareness: str = "segment"  # "segment" | "pair" | "indicator"
+    head: str = "crf"  # "crf" | "softmax"
+    max_length: int = 256  # subwords per encoder window
+    stride: int = 128  # subwords of overlap between windows
+    encoder: dict[str, Any] = field(default_factory=dict)  # the encoder's HF config as a dict
+    dropout: float = 0.1
+    lemmas: dict[str, str] = field(default_factory=dict)  # word form -> roleset lemma seen in training
+
+    def __post_init__(self) -> None:
+        if self.predicate_awareness not in PREDICATE_AWARENESS:
+            raise ValueError(
+                f"predicate_awareness must be one of {PREDICATE_AWARENESS}, not {self.predicate_awareness!r}"
+            )
+        if self.head not in ("crf", "softmax"):
+            raise ValueError(f"head must be 'crf' or 'softmax', not {self.head!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        return cls(**values)
+
+
+@dataclass
+class SRLOutput:
+    """Mean losses over the instances each applies to; ``None`` when the batch has none of them."""
+
+    loss: torch.Tensor
+    argument_loss: torch.Tensor | None
+    sense_loss: torch.Tensor | None
+    predicate_loss: torch.Tensor | None
+
+
+@dataclass
+class Decoded:
+    tags: torch.Tensor  # (B, W) label ids; 0 ("O") for predicate-identification rows and padding
+    senses: torch.Tensor  # (B,) sense ids
+    predicate_flags: torch.Tensor  # (B, W) 1 where a word is a predicate (predicate-identification rows)
+
+
+def encoder_from_pretrained(path: str) -> PreTrainedModel:
+    """Any Hugging Face encoder directory (or hub id): ALBERT, or another model through ``AutoModel``."""
+    return AutoModel.from_pretrained(path)
+
+
+def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
+    """A randomly initialised encoder of the given config (ALBERT unless ``model_type`` says otherwise)."""
+    model_type = config.get("model_type", "albert")
+    if model_type == "albert":
+        return AlbertModel(AlbertConfig(**config), add_pooling_layer=False)
+    from transformers import AutoConfig
+
+    values = {k: v for k, v in config.items() if k != "model_type"}
+    return AutoModel.from_config(AutoConfig.for_model(model_type, **values))
+
+
+class SRLModel(nn.Module):
+    """Predicate-aware encoder → word states → argument / sense / predicate heads (+ CRF)."""
+
+    def __init__(self, config: ModelConfig, encoder: PreTrainedModel | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder if encoder is not None else fresh_encoder(config.encoder)
+        config.encoder = self.encoder.config.to_dict()
+        self.config = config
+        hidden = self.encoder.config.hidden_size
+        embedding = self.encoder.get_input_embeddings().embedding_dim
+        self.indicator = nn.Embedding(2, embedding) if config.predicate_awareness == "indicator" else None
+        if self.indicator is not None:
+            nn.init.normal_(self.indicator.weight, std=0.02)
+        self.dropout = nn.Dropout(config.dropout)
+        self.argument_head = nn.Linear(hidden, len(config.labels))
+        self.sense_head = nn.Linear(hidden, len(config.senses))
+        self.predicate_head = nn.Linear(hidden, 2)
+        self.crf = ConstrainedCRF(config.labels) if config.head == "crf" else None
+
+    def word_states(self, batch: Batch) -> torch.Tensor:
+        """Encoder states of each word's first subword: (B, W, H)."""
+        inputs: dict[str, torch.Tensor] = {"attention_mask": batch.attention_mask}
+        if self.indicator is not None:
+            embeddings = self.encoder.get_input_embeddings()(batch.input_ids)
+            inputs["inputs_embeds"] = embeddings + self.indicator(batch.predicate_indicator)
+        else:
+            inputs["input_ids"] = batch.input_ids
+        if getattr(self.encoder.config, "type_vocab_size", 0) > 1:
+            inputs["token_type_ids"] = batch.token_type_ids
+        hidden = self.encoder(**inputs).last_hidden_state  # (R, S, H)
+        rows, width, size = hidden.shape
+        flat = batch.word_row * width + batch.word_position  # (B, W)
+        states = hidden.reshape(rows * width, size)[flat.reshape(-1)].reshape(*flat.shape, size)
+        return self.dropout(states)
+
+    def forward(self, batch: Batch) -> SRLOutput:
+        states = self.word_states(batch)
+        is_argument = batch.predicate >= 0
+        argument_loss = sense_loss = predicate_loss = None
+        if is_argument.any():
+            rows = is_argument.nonzero().squeeze(1)
+            arg_states = states[rows]
+            emissions = self.argument_head(arg_states).float()
+            tags, mask, predicate = batch.tags[rows], batch.word_mask[rows], batch.predicate[rows]
+            if self.crf is not None:
+                likelihood = self.crf(
+                    emissions, tags.clamp(min=0), mask, predicate_index=predicate, reduction="sum"
+                )
+                argument_loss = -likelihood / len(rows)
+            else:
+                argument_loss = F.cross_entropy(emissions[mask], tags[mask], ignore_index=-100)
+            predicate_state = arg_states[torch.arange(len(rows), device=rows.device), predicate]
+            sense_loss = F.cross_entropy(
+                self.sense_head(predicate_state).float(), batch.senses[rows], ignore_index=-100
+            )
+        if (~is_argument).any():
+            rows = (~is_argument).nonzero().squeeze(1)
+            mask = batch.word_mask[rows]
+            logits = self.predicate_head(states[rows]).float()
+            predicate_loss = F.cross_entropy(
+                logits[mask], batch.predicate_flags[rows][mask], ignore_index=-100
+            )
+        parts = [loss for loss in (argument_loss, sense_loss, predicate_loss) if loss is not None]
+        return SRLOutput(
+            sum(parts, torch.zeros((), device=states.device)), argument_loss, sense_loss, predicate_loss
+        )
+
+    @torch.no_grad()
+    def decode(self, batch: Batch) -> Decoded:
+        """Best tags (constrained Viterbi or argmax), senses and predicate flags, all on tensors."""
+        states = self.word_states(batch)
+        size, width = batch.word_mask.shape
+        tags = torch.zeros(size, width, dtype=torch.long, device=states.device)
+        senses = torch.zeros(size, dtype=torch.long, device=states.device)
+        flags = torch.zeros(size, width, dtype=torch.long, device=states.device)
+        is_argument = batch.predicate >= 0
+        if is_argument.any():
+            rows = is_argument.nonzero().squeeze(1)
+            arg_states = states[rows]
+            emissions = self.argument_head(arg_states).float()
+            predicate = batch.predicate[rows]
+            if self.crf is not None:
+                tags[rows] = self.crf.decode(emissions, batch.word_mask[rows], predicate_index=predicate)
+            else:
+                tags[rows] = emissions.argmax(-1) * batch.word_mask[rows]
+            predicate_state = arg_states[torch.arange(len(rows), device=rows.device), predicate]
+            senses[rows] = self.sense_head(predicate_state).argmax(-1)
+        if (~is_argument).any():
+            rows = (~is_argument).nonzero().squeeze(1)
+            flags[rows] = self.predicate_head(states[rows]).argmax(-1) * batch.word_mask[rows]
+        return Decoded(tags, senses, flags)

@@ -1,0 +1,257 @@
+"""``SRLTagger``: load a model directory, tag sentences, save it back.
+
+A model directory is the Hugging Face habit: ``config.json`` (the encoder's config, the label sets and
+the preprocessing choices), ``model.safetensors`` (loaded without unpickling anything), the tokenizer
+files, and a ``README.md`` model card.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.encoding import Instance, collate, make_batches, word_pieces
+from albert_srl.errors import SRLFormatError
+from albert_srl.lemma import lemmatize
+from albert_srl.model import ModelConfig, SRLModel
+from albert_srl.spans import spans_from_bio
+from albert_srl.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class SRLTagger:
+    """A trained model with its tokenizer: ``tag`` sentences, ``save_pretrained`` / ``from_pretrained``."""
+
+    def __init__(self, model: SRLModel, tokenizer: Any, card: str | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.card = card
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---------------------------------------------------------------------------------- files
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path | None = None, device: str | torch.device | None = "cpu"
+    ) -> SRLTagger:
+        """Load a model directory (``None``: the default model shipped in the package)."""
+        directory = Path(path) if path is not None else DEFAULT_MODEL
+        if not directory.is_dir():
+            raise SRLFormatError(str(directory), None, "no such model directory")
+        config_path = directory / CONFIG
+        try:
+            values = json.loads(config_path.read_text(encoding="utf-8"))
+            config = ModelConfig.from_dict({**values["srl"], "encoder": values["encoder"]})
+        except FileNotFoundError as error:
+            raise SRLFormatError(
+                str(config_path), None, "missing: a model directory needs config.json"
+            ) from error
+        except (ValueError, KeyError, TypeError) as error:
+            raise SRLFormatError(
+                str(config_path), None, f"not an albert-srl model config: {error}"
+            ) from error
+        weights_path = directory / WEIGHTS
+        if not weights_path.exists():
+            raise SRLFormatError(
+                str(weights_path), None, "missing: a model directory needs model.safetensors"
+            )
+        try:
+            weights = load_file(str(weights_path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise SRLFormatError(str(weights_path), None, f"corrupt weights file: {error}") from error
+        model = SRLModel(config)
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if missing or unexpected:
+            raise SRLFormatError(
+                str(weights_path),
+                None,
+                f"weights do not fit the config: missing {missing[:3]}, unexpected {unexpected[:3]}",
+            )
+        card_path = directory / CARD
+        card = card_path.read_text(encoding="utf-8") if card_path.exists() else None
+        model.eval()
+        return cls(model.to(resolve_device(device)), load_tokenizer(directory), card)
+
+    def save_pretrained(self, directory: str | Path, card: str | None = None) -> Path:
+        """Write ``config.json``, ``model.safetensors``, the tokenizer files and the model card."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        values = self.config.to_dict()
+        encoder = values.pop("encoder")
+        config = {"model_type": "albert-srl", "srl": values, "encoder": encoder}
+        (out / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        # Shared (tied) tensors are stored once per name: safetensors refuses aliasing storage.
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
+        save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
+        self.tokenizer.save_pretrained(out)
+        card = card if card is not None else self.card
+        if card is not None:
+            (out / CARD).write_text(card, encoding="utf-8")
+        return out
+
+    # ---------------------------------------------------------------------------------- tagging
+
+    def tag(
+        self,
+        sentences: str | Sequence[str] | Sequence[Sequence[str]] | Sequence[Sentence],
+        predicates: Sequence[Sequence[int] | None] | None = None,
+        max_tokens: int = 8192,
+    ) -> list[Sentence]:
+        """Tag sentences; returns one ``Sentence`` with frames per input sentence, in input order.
+
+        ``sentences``: a raw text string (split into sentences and words), one list of words, a list of
+        word lists, or ``Sentence`` objects. ``predicates``: word indices of each sentence's predicates;
+        where ``None`` (for all, or for one sentence) the model's predicate-identification head finds them.
+        """
+        inputs = self._as_sentences(sentences)
+        if predicates is not None and len(predicates) != len(inputs):
+            raise ValueError(f"predicates has {len(predicates)} entries for {len(inputs)} sentences")
+        wanted = list(predicates) if predicates is not None else [None] * len(inputs)
+        for i, sentence in enumerate(inputs):
+            for index in wanted[i] or ():
+                if not 0 <= index < len(sentence.words):
+                    raise ValueError(
+                        f"sentence {i}: predicate index {index} outside its {len(sentence.words)} words"
+                    )
+        self._warn_long(inputs)
+        with torch.inference_mode():
+            unknown = [i for i, p in enumerate(wanted) if p is None and inputs[i].words]
+            found = self._identify_predicates([inputs[i] for i in unknown], max_tokens)
+            for i, indices in zip(unknown, found, strict=True):
+                wanted[i] = indices
+            return self._tag_arguments(inputs, [list(p or ()) for p in wanted], max_tokens)
+
+    def tag_conll(
+        self, sentences: Iterable[Sentence], chunk: int = 256, progress: bool = False
+    ) -> Iterator[Sentence]:
+        """Tag sentences read from a corpus with their gold predicates, streaming ``chunk`` at a time."""
+        bar = tqdm(unit=" sentences", disable=not progress)
+        buffer: list[Sentence] = []
+        for sentence in sentences:
+            buffer.append(sentence)
+            if len(buffer) >= chunk:
+                yield from self._tag_gold(buffer)
+                bar.update(len(buffer))
+                buffer = []
+        if buffer:
+            yield from self._tag_gold(buffer)
+            bar.update(len(buffer))
+        bar.close()
+
+    def _tag_gold(self, sentences: list[Sentence]) -> list[Sentence]:
+        tagged = self.tag(sentences, predicates=[[f.predicate.index for f in s.frames] for s in sentences])
+        for gold, out in zip(sentences, tagged, strict=True):
+            out.pos, out.doc_id, out.part = gold.pos, gold.doc_id, gold.part
+        return tagged
+
+    @staticmethod
+    def _as_sentences(sentences: Any) -> list[Sentence]:
+        if isinstance(sentences, str):
+            from albert_srl.text import split_text
+
+            return [s.to_sentence() for s in split_text(sentences)]
+        items = list(sentences)
+        if items and all(isinstance(w, str) for w in items):
+            items = [items]  # one sentence given as a list of words
+        return [
+            Sentence(words=list(s.words), text=s.text, offsets=s.offsets)
+            if isinstance(s, Sentence)
+            else Sentence(words=list(s))
+            for s in items
+        ]
+
+    def _warn_long(self, sentences: list[Sentence]) -> None:
+        limit = self.config.max_length - 2
+        for i, pieces in enumerate(word_pieces(self.tokenizer, [s.words for s in sentences if s.words])):
+            count = sum(len(p) for p in pieces)
+            if count > limit:
+                log.warning(
+                    "sentence %d has %d subwords, more than the encoder's window of %d: tagged in overlapping windows",
+                    i + 1,
+                    count,
+                    limit,
+                )
+
+    def _run(self, instances: list[Instance], max_tokens: int) -> Iterator[tuple[list[int], Any]]:
+        """Decode ``instances`` in length-sorted token-budget batches; yields (indices, decoded)."""
+        labels = {label: i for i, label in enumerate(self.config.labels)}
+        senses = {sense: i for i, sense in enumerate(self.config.senses)}
+        for ids in make_batches(instances, self.tokenizer, self.config, max_tokens):
+            batch = collate([instances[i] for i in ids], self.tokenizer, self.config, labels, senses)
+            yield ids, self.model.decode(batch.to(self.device))
+
+    def _identify_predicates(self, sentences: list[Sentence], max_tokens: int) -> list[list[int]]:
+        instances = [Instance(s.words, None) for s in sentences]
+        found: list[list[int]] = [[] for _ in sentences]
+        for ids, decoded in self._run(instances, max_tokens):
+            flags = decoded.predicate_flags.cpu()
+            for row, i in enumerate(ids):
+                found[i] = flags[row, : len(sentences[i].words)].nonzero().squeeze(1).tolist()
+        return found
+
+    def _tag_arguments(
+        self, sentences: list[Sentence], predicates: list[list[int]], max_tokens: int
+    ) -> list[Sentence]:
+        instances, owners = [], []
+        for i, (sentence, indices) in enumerate(zip(sentences, predicates, strict=True)):
+            for index in sorted(set(indices)):
+                instances.append(Instance(sentence.words, index))
+                owners.append(i)
+        frames: list[list[Frame]] = [[] for _ in sentences]
+        decoded_rows: dict[int, tuple[list[str], str]] = {}
+        for ids, decoded in self._run(instances, max_tokens):
+            tags, senses = decoded.tags.cpu().tolist(), decoded.senses.cpu().tolist()
+            for row, i in enumerate(ids):
+                length = len(instances[i].words)
+                decoded_rows[i] = (
+                    [self.config.labels[t] for t in tags[row][:length]],
+                    self.config.senses[senses[row]],
+                )
+        for i, instance in enumerate(instances):
+            tags, sense = decoded_rows[i]
+            frames[owners[i]].append(self._frame(sentences[owners[i]], instance.predicate, tags, sense))
+        return [
+            Sentence(words=s.words, frames=f, text=s.text, offsets=s.offsets)
+            for s, f in zip(sentences, frames, strict=True)
+        ]
+
+    def _frame(self, sentence: Sentence, index: int, tags: list[str], sense: str) -> Frame:
+        word = sentence.words[index]
+        lemma = self.config.lemmas.get(word.lower()) or lemmatize(word)
+        predicate = Predicate(index, word, lemma=lemma, sense=f"{lemma}.{sense}" if sense != "-" else None)
+        arguments = []
+        for role, start, end in spans_from_bio(tags):
+            argument = Argument(role, start, end, sentence.span_text(start, end))
+            if sentence.offsets is not None:
+                argument.char_start, argument.char_end = (
+                    sentence.offsets[start][0],
+                    sentence.offsets[end - 1][1],
+                )
+            arguments.append(argument)
+        return Frame(predicate, arguments, tags)
