@@ -9,10 +9,12 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from albert_srl import __version__
 from albert_srl.errors import SRLFormatError
@@ -34,8 +36,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.dependency:
         dep = scorer.score_dependency_files(args.gold, args.pred, args.gold_format, args.pred_format)
-        sys.stdout.write(json.dumps(scorer.dependency_score_to_json(dep), indent=2) + "\n" if args.json
-                         else scorer.format_dependency_report(dep))
+        sys.stdout.write(
+            json.dumps(scorer.dependency_score_to_json(dep), indent=2) + "\n"
+            if args.json
+            else scorer.format_dependency_report(dep)
+        )
         return 0
     result = scorer.score_files(args.gold, args.pred, args.gold_format, args.pred_format)
     if args.json:
@@ -66,10 +71,55 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tag(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from albert_srl.formats import write
+    from albert_srl.tagger import SRLTagger
+    from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
+
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device)
+    out_format = "conll12" if args.format == "conll" else args.format
+    skipped = 0
+    progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
+    with open_output_stream(args.output) as out:
+        for path in args.files or ["-"]:
+            items = (
+                iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
+                if path == "-"
+                else iter_text_file(path, args.input)
+            )
+            for item in tagger.tag_stream(items, args.batch_size, args.max_tokens, path=path):
+                if isinstance(item, BadLine):
+                    log.warning("%s:%d: %s; skipped", item.path, item.line, item.reason)
+                    skipped += 1
+                    continue
+                write([item], out, out_format)
+                progress.update()
+            out.flush()
+    progress.close()
+    if skipped:
+        log.warning("%d input lines or sentences were skipped", skipped)
+    return 1 if skipped else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from albert_srl.serve import main_serve
+
+    return main_serve(args)
+
+
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from albert_srl.pretrain import main_pretrain
 
     return main_pretrain(args.config, args.set or [])
+
+
+def open_output_stream(path: str) -> Any:
+    """``-`` is standard output (left open); anything else a UTF-8 file."""
+    if path == "-":
+        return contextlib.nullcontext(sys.stdout)
+    return open(path, "w", encoding="utf-8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +168,46 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(run=cmd_predict)
+
+    tag = commands.add_parser(
+        "tag",
+        help="tag raw text: sentences in, frames out",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Tag raw text with the model's own predicate identification, and print the frames.\n\n"
+        "Input (--input): 'text' = running text, paragraphs separated by blank lines (default); 'lines' =\n"
+        "one sentence a line; 'tokenized' = one sentence a line, words separated by spaces. In tokenized\n"
+        "input you may mark the predicates yourself by writing a word in square brackets, e.g.\n"
+        "  The board [approved] the plan .\n"
+        "then only the marked words are tagged as predicates in that sentence.\n\n"
+        "Exit status: 0 when every line was tagged, 1 when some line was skipped (each is reported on\n"
+        "stderr as FILE:LINE), 2 on an unusable model or file.",
+    )
+    tag.add_argument("files", nargs="*", metavar="FILE", help="text files (.gz too); none or '-' = stdin")
+    tag.add_argument("-o", "--output", default="-", help="default: stdout")
+    tag.add_argument("--format", default="text", choices=["text", "jsonl", "conll", "allennlp"])
+    tag.add_argument("--input", default="text", choices=["text", "lines", "tokenized"])
+    tag.add_argument(
+        "--tokenized", dest="input", action="store_const", const="tokenized", help="same as --input tokenized"
+    )
+    tag.add_argument("--model", help="model directory (default: the shipped model)")
+    tag.add_argument("--batch-size", type=int, default=64, help="sentences tagged together (default 64)")
+    tag.add_argument("--max-tokens", type=int, default=8192, help="subwords in one forward pass")
+    tag.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tag.set_defaults(run=cmd_tag)
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP (API + demo page)")
+    serve.add_argument("--model", help="model directory (default: the shipped model)")
+    serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
+    serve.add_argument("--max-sentences", type=int, default=128, help="per request")
+    serve.add_argument("--max-words", type=int, default=256, help="per sentence")
+    serve.add_argument("--max-text-chars", type=int, default=100_000)
+    serve.add_argument("--batch-wait-ms", type=float, default=5.0)
+    serve.add_argument("--batch-words", type=int, default=8192)
+    serve.set_defaults(run=cmd_serve)
 
     pretrain = commands.add_parser("pretrain", help="pretrain an ALBERT encoder (MLM + SOP)")
     pretrain.add_argument("config")

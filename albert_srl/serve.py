@@ -58,9 +58,45 @@ class ServeLimits:
 
 
 class Tagger(Protocol):
-    """What the server needs of ``SRLTagger``."""
+    """What the server needs of ``SRLTagger``: word lists in, tagged sentences out."""
 
-    def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]: ...
+    def tag(
+        self, sentences: list[list[str]], predicates: list[list[int]] | None = None
+    ) -> list[Sentence]: ...
+
+
+def tag_batch(tagger: Tagger, sentences: list[Sentence], predicates: Predicates) -> list[Sentence]:
+    """Tag ``sentences``, finding the predicates of those whose entry in ``predicates`` is None.
+
+    One ``tagger.tag`` call when the batch is all of one kind (given or found predicates), two when mixed.
+    The input's ``text`` and word ``offsets`` are kept, and the arguments get their character offsets.
+    """
+    found = [i for i, indices in enumerate(predicates) if indices is None]
+    given = [i for i, indices in enumerate(predicates) if indices is not None]
+    tagged: list[Sentence | None] = [None] * len(sentences)
+    if found:
+        for i, sentence in zip(found, tagger.tag([sentences[i].words for i in found]), strict=True):
+            tagged[i] = sentence
+    if given:
+        words = [sentences[i].words for i in given]
+        indices = [predicates[i] or [] for i in given]
+        for i, sentence in zip(given, tagger.tag(words, predicates=indices), strict=True):
+            tagged[i] = sentence
+    return [
+        with_offsets(out, source) for out, source in zip(tagged, sentences, strict=True) if out is not None
+    ]
+
+
+def with_offsets(tagged: Sentence, source: Sentence) -> Sentence:
+    """``tagged`` with ``source``'s text and offsets, and each argument's text and character span."""
+    tagged.text, tagged.offsets = source.text, source.offsets
+    for frame in tagged.frames:
+        for argument in frame.arguments:
+            argument.text = tagged.span_text(argument.start, argument.end)
+            if tagged.offsets is not None:
+                argument.char_start = tagged.offsets[argument.start][0]
+                argument.char_end = tagged.offsets[argument.end - 1][1]
+    return tagged
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -311,7 +347,7 @@ class Batcher:
         sentences = [sentence for job in jobs for sentence in job.sentences]
         predicates = [indices for job in jobs for indices in job.predicates]
         try:
-            tagged = await asyncio.to_thread(self.tagger.tag, sentences, predicates)
+            tagged = await asyncio.to_thread(tag_batch, self.tagger, sentences, predicates)
             if len(tagged) != len(sentences):
                 raise RuntimeError(f"the tagger returned {len(tagged)} sentences for {len(sentences)}")
         except Exception as error:

@@ -164,6 +164,52 @@ class SRLTagger:
             bar.update(len(buffer))
         bar.close()
 
+    def tag_stream(
+        self, items: Iterable[Any], batch_size: int = 64, max_tokens: int = 8192, path: str = "<input>"
+    ) -> Iterator[Sentence | Any]:
+        """Tag a stream of ``text.TextSentence`` (and ``text.BadLine``) ``batch_size`` sentences at a time.
+
+        Yields tagged ``Sentence`` objects and the ``BadLine`` items, in input order. A sentence the model
+        fails on is yielded as a ``BadLine`` naming its line, and the run goes on.
+        """
+        buffer: list[Any] = []
+        pending = 0
+        for item in items:
+            buffer.append(item)
+            pending += hasattr(item, "words")
+            if pending >= batch_size:
+                yield from self._tag_buffer(buffer, max_tokens, path)
+                buffer, pending = [], 0
+        yield from self._tag_buffer(buffer, max_tokens, path)
+
+    def _tag_buffer(self, buffer: list[Any], max_tokens: int, path: str) -> Iterator[Sentence | Any]:
+        from albert_srl.text import BadLine
+
+        sentences = [item for item in buffer if not isinstance(item, BadLine)]
+        try:
+            tagged = iter(self._tag_text_sentences(sentences, max_tokens))
+        except (RuntimeError, ValueError, IndexError) as error:
+            log.debug("batch failed (%s): tagging its sentences one at a time", error)
+            tagged = iter(self._tag_one_by_one(sentences, max_tokens, path))
+        for item in buffer:
+            yield item if isinstance(item, BadLine) else next(tagged)
+
+    def _tag_text_sentences(self, sentences: list[Any], max_tokens: int) -> list[Sentence]:
+        return self.tag(
+            [s.to_sentence() for s in sentences], [s.predicates for s in sentences], max_tokens=max_tokens
+        )
+
+    def _tag_one_by_one(self, sentences: list[Any], max_tokens: int, path: str) -> list[Any]:
+        from albert_srl.text import BadLine
+
+        out: list[Any] = []
+        for sentence in sentences:
+            try:
+                out.extend(self._tag_text_sentences([sentence], max_tokens))
+            except (RuntimeError, ValueError, IndexError) as error:
+                out.append(BadLine(path, sentence.line, f"cannot tag this sentence: {error}"))
+        return out
+
     def _tag_gold(self, sentences: list[Sentence]) -> list[Sentence]:
         tagged = self.tag(sentences, predicates=[[f.predicate.index for f in s.frames] for s in sentences])
         for gold, out in zip(sentences, tagged, strict=True):

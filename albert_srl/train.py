@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from albert_srl.encoding import (
     instances_from_sentences,
     label_set,
     make_batches,
+    sense_number,
     sense_set,
 )
 from albert_srl.model import ModelConfig, SRLModel, encoder_from_pretrained
@@ -102,6 +104,7 @@ class TrainingData:
     dev: list[Sentence]
     labels: list[str]
     senses: list[str]
+    lemmas: dict[str, str]  # predicate word form (lower-cased) -> its most frequent roleset lemma
 
 
 def main_train(config_path: str, overrides: Sequence[str] = (), resume: bool = False) -> int:
@@ -129,8 +132,10 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime) -> Path:
     output = Path(config.output_dir)
     if runtime.is_main:
         output.mkdir(parents=True, exist_ok=True)
-        if not resume:
+        if not resume:  # a fresh run owes nothing to an earlier one in the same directory
             shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
+            shutil.rmtree(output / "tokenizer", ignore_errors=True)
+            (output / "metrics.jsonl").unlink(missing_ok=True)
     seed_everything(config.seed + runtime.rank)
     train_sentences = read_sentences(config.train_path, config.max_train_sentences)
     tokenizer = prepare_tokenizer(config, train_sentences, runtime)
@@ -157,10 +162,9 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime) -> Path:
     while not state.finished:
         loss = train_epoch(trainable, optimizer, scheduler, data, tokenizer, config, state, runtime)
         end_epoch(model, tokenizer, data, config, state, runtime, loss)
+        rng = gather_rng_states(runtime)
         if runtime.is_main:
-            save_checkpoint(output, model, optimizer, scheduler, state, gather_rng_states(runtime))
-        else:
-            gather_rng_states(runtime)
+            save_checkpoint(output, model, optimizer, scheduler, state, rng)
     log.info("rank %d: final weights sha256 %s", runtime.rank, weights_digest(model))
     log.info("best dev F1 %.2f after epoch %s; model in %s", state.best_f1, state.best_epoch, output / "best")
     return output / "best"
@@ -211,9 +215,12 @@ def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: R
     if encoder.pretrained is not None or encoder.tokenizer is not None:
         return load_tokenizer(encoder.tokenizer or encoder.pretrained)
     directory = Path(config.output_dir) / "tokenizer"
-    if runtime.is_main and not (directory / "spiece.model").exists():
+    if runtime.is_main and not directory.exists():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=directory.parent))
         lines = (" ".join(s.words) for s in sentences)
-        train_sentencepiece(lines, directory, vocab_size=encoder.vocab_size, lowercase=encoder.lowercase)
+        train_sentencepiece(lines, staging, vocab_size=encoder.vocab_size, lowercase=encoder.lowercase)
+        os.replace(staging, directory)  # complete or absent, even if the run is killed meanwhile
         log.info("trained a %d-piece SentencePiece model in %s", encoder.vocab_size, directory)
     if runtime.world_size > 1:
         dist.barrier()
@@ -235,7 +242,20 @@ def prepare_data(config: TrainConfig, train_sentences: list[Sentence]) -> Traini
             ", ".join(sorted(unseen)),
         )
     log.info("%d training instances, %d labels, %d senses", len(instances), len(labels), len(senses))
-    return TrainingData(train=instances, dev=dev, labels=labels, senses=senses)
+    lemmas = lemma_table(train_sentences)
+    return TrainingData(train=instances, dev=dev, labels=labels, senses=senses, lemmas=lemmas)
+
+
+def lemma_table(sentences: Iterable[Sentence]) -> dict[str, str]:
+    """The roleset lemma each predicate word form has most often in ``sentences`` (``"got"`` -> ``"get"``),
+    for the tagger to name the rolesets it predicts."""
+    counts: dict[str, Counter[str]] = {}
+    for sentence in sentences:
+        for frame in sentence.frames:
+            if frame.predicate.lemma:
+                form = sentence.words[frame.predicate.index].lower()
+                counts.setdefault(form, Counter())[frame.predicate.lemma] += 1
+    return {form: lemmas.most_common(1)[0][0] for form, lemmas in sorted(counts.items())}
 
 
 def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLModel:
@@ -256,6 +276,7 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLM
         stride=config.stride,
         encoder=encoder_config,
         dropout=config.dropout,
+        lemmas=data.lemmas,
     )
     return SRLModel(model_config, encoder=encoder)
 
@@ -408,7 +429,9 @@ def end_epoch(
     else:
         state.bad_epochs += 1
     record = {"epoch": state.epoch + 1, "step": state.step, "train_loss": loss, **metrics}
-    log.info("epoch %d: %s", state.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in record.items()))
+    log.info(
+        "epoch %d: %s", state.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+    )
     if runtime.is_main:
         with open(Path(config.output_dir) / "metrics.jsonl", "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
@@ -430,10 +453,12 @@ def end_epoch(
 def evaluate(model: SRLModel, tokenizer: Any, dev: list[Sentence], config: TrainConfig) -> dict[str, float]:
     """Dev scores in percent: span P/R/F1 with gold predicates (srl-eval.pl's overall line), sense
     accuracy, and predicate-identification F1 when that head is trained."""
+    model.eval()
     tagger = SRLTagger(model, tokenizer)
     words = [sentence.words for sentence in dev]
     gold_predicates = [[frame.predicate.index for frame in sentence.frames] for sentence in dev]
     tagged = tagger.tag(words, predicates=gold_predicates, max_tokens=config.eval_max_tokens)
+    copy_gold_lemmas(dev, tagged)
     result = score(dev, tagged, gold_path=config.dev_path, pred_path="dev predictions")
     metrics = {"precision": result.precision, "recall": result.recall, "f1": result.f1}
     metrics["sense_accuracy"] = sense_accuracy(dev, tagged)
@@ -443,9 +468,14 @@ def evaluate(model: SRLModel, tokenizer: Any, dev: list[Sentence], config: Train
     return metrics
 
 
-def sense_number(roleset: str | None) -> str:
-    """``"01"`` for ``get.01`` or ``01``; ``"-"`` when there is none."""
-    return roleset.rsplit(".", 1)[-1] if roleset else "-"
+def copy_gold_lemmas(gold: Iterable[Sentence], pred: Iterable[Sentence]) -> None:
+    """Give predicted frames their gold predicate's lemma, as CoNLL systems copy the target column, so
+    that the score is that of the arguments given the gold predicates (the scorer drops a proposition
+    whose lemmas differ)."""
+    for gold_sentence, pred_sentence in zip(gold, pred, strict=True):
+        lemmas = {frame.predicate.index: frame.predicate.lemma for frame in gold_sentence.frames}
+        for frame in pred_sentence.frames:
+            frame.predicate.lemma = lemmas.get(frame.predicate.index, frame.predicate.lemma)
 
 
 def sense_accuracy(gold: Iterable[Sentence], pred: Iterable[Sentence]) -> float:

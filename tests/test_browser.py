@@ -22,8 +22,13 @@ sync_api = pytest.importorskip("playwright.sync_api")
 httpx = pytest.importorskip("httpx")
 uvicorn = pytest.importorskip("uvicorn")
 
+tagger_module = pytest.importorskip("albert_srl.tagger")  # written by another helper
+model_module = pytest.importorskip("albert_srl.model")
+
+from albert_srl.data import Sentence  # noqa: E402
 from albert_srl.serve import create_app  # noqa: E402
-from albert_srl.tagger import SRLTagger  # noqa: E402
+from albert_srl.spans import bio_from_spans  # noqa: E402
+from albert_srl.tokenizer import load_tokenizer  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEXT = "President Bush nominated two judges on Tuesday. The board approved the merger."
@@ -39,15 +44,33 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def model_dir(tiny_tagger_dir: Path) -> Path:
-    return Path(os.environ.get("ALBERT_SRL_SERVE_MODEL", tiny_tagger_dir))
+def model_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """``$ALBERT_SRL_SERVE_MODEL``, or a tiny untrained model saved from the conftest fixtures."""
+    if "ALBERT_SRL_SERVE_MODEL" in os.environ:
+        return Path(os.environ["ALBERT_SRL_SERVE_MODEL"])
+    sentences: list[Sentence] = request.getfixturevalue("tiny_sentences")
+    encoder = request.getfixturevalue("tiny_encoder_config")
+    tags = {
+        tag
+        for sentence in sentences
+        for frame in sentence.frames
+        for tag in bio_from_spans([(a.role, a.start, a.end) for a in frame.arguments], len(sentence.words))
+    }
+    labels = ["O", *sorted(tags - {"O"} | {"B-V"})]
+    senses = sorted({frame.predicate.sense or "-" for sentence in sentences for frame in sentence.frames})
+    config = model_module.ModelConfig(
+        labels=labels, senses=senses, encoder=encoder if isinstance(encoder, dict) else encoder.to_dict()
+    )
+    tokenizer = load_tokenizer(request.getfixturevalue("tiny_tokenizer_dir"))
+    tagger_module.SRLTagger(model_module.SRLModel(config), tokenizer).save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
 
 
 @pytest.fixture
 def server_url(model_dir: Path) -> Iterator[str]:
     """A real uvicorn server in a thread (uvicorn installs no signal handlers off the main thread)."""
     port = free_port()
-    app = create_app(SRLTagger.from_pretrained(str(model_dir)))
+    app = create_app(tagger_module.SRLTagger.from_pretrained(str(model_dir)))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -63,7 +86,8 @@ def server_url(model_dir: Path) -> Iterator[str]:
 DRAWN_FRAMES = """sentences => sentences.map(s => [...s.querySelectorAll('.frame')].map(f => ({
     index: Number(f.dataset.predicate),
     sense: f.dataset.sense,
-    spans: [...f.querySelectorAll('.arg')].map(a => [a.dataset.role, Number(a.dataset.start), Number(a.dataset.end)]),
+    spans: [...f.querySelectorAll('.arg')].map(a =>
+        [a.dataset.role, Number(a.dataset.start), Number(a.dataset.end)]),
 })))"""
 
 

@@ -19,7 +19,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.serve import Predicates, ServeLimits, create_app
+from albert_srl.serve import ServeLimits, create_app
 from albert_srl.spans import bio_from_spans
 
 
@@ -34,15 +34,17 @@ class StandInTagger:
         self.delay = delay
         self.gate: threading.Event | None = None
 
-    def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]:
+    def tag(self, sentences: list[list[str]], predicates: list[list[int]] | None = None) -> list[Sentence]:
         self.calls.append(len(sentences))
         if self.gate is not None:
             self.gate.wait(10)
         time.sleep(self.delay)
-        if any("boom" in sentence.words for sentence in sentences):
+        if any("boom" in words for words in sentences):
             raise RuntimeError("boom")
-        predicates = predicates or [None] * len(sentences)
-        return [self.tag_one(s, p) for s, p in zip(sentences, predicates, strict=True)]
+        given: list[list[int] | None] = (
+            list(predicates) if predicates is not None else [None] * len(sentences)
+        )
+        return [self.tag_one(Sentence(list(words)), p) for words, p in zip(sentences, given, strict=True)]
 
     def tag_one(self, sentence: Sentence, indices: list[int] | None) -> Sentence:
         n = len(sentence.words)
@@ -50,10 +52,11 @@ class StandInTagger:
         for index in [n // 2] if indices is None else indices:
             spans = [("ARG0", 0, index)] if index > 0 else []
             spans += [("V", index, index + 1)] + ([("ARG1", index + 1, n)] if index + 1 < n else [])
-            arguments = [Argument(role, s, e, sentence.span_text(s, e)) for role, s, e in spans]
+            arguments = [Argument(role, s, e) for role, s, e in spans]
             predicate = Predicate(index, sentence.words[index], sense=f"{sentence.words[index].lower()}.01")
             frames.append(Frame(predicate, arguments, bio_from_spans(spans, n)))
-        return Sentence(list(sentence.words), frames, sentence.text, sentence.offsets)
+        sentence.frames = frames
+        return sentence
 
 
 LIMITS = ServeLimits(max_body_bytes=4000, max_sentences=3, max_words=6, max_text_chars=200, batch_wait_ms=5)
@@ -90,7 +93,10 @@ def test_tag_text_splits_sentences_and_keeps_character_offsets(client: TestClien
     assert [s["text"] for s in sentences] == ["The cat sat down.", "Dogs bark loudly."]
     frame = sentences[0]["frames"][0]
     assert frame["predicate"] == {"index": 2, "text": "sat", "sense": "sat.01"}
-    assert {"role": "ARG0", "start": 0, "end": 2, "text": "The cat"} in frame["arguments"]
+    arg0 = {"role": "ARG0", "start": 0, "end": 2, "text": "The cat", "char_start": 0, "char_end": 7}
+    assert arg0 in frame["arguments"]
+    dogs = sentences[1]["frames"][0]["arguments"][0]  # offsets count from its own sentence's text
+    assert (dogs["text"], dogs["char_start"], dogs["char_end"]) == ("Dogs bark", 0, 9)
     assert len(frame["tags"]) == 5
 
 
@@ -220,6 +226,16 @@ def test_concurrent_requests_share_tagger_calls_and_get_their_own_sentences() ->
         assert [s["words"] for s in response.json()["sentences"]] == body["sentences"]
     assert len(tagger.calls) < 8
     assert sum(tagger.calls) == sum(len(body["sentences"]) for body in bodies)
+
+
+def test_a_batch_of_found_and_given_predicates_tags_each_right() -> None:
+    tagger = StandInTagger(delay=0.05)
+    with TestClient(create_app(tagger, ServeLimits(batch_wait_ms=50))) as client:
+        given = {"sentences": [["a", "b", "c"]], "predicates": [[0]]}
+        responses = post_concurrently(client, [given, {"sentences": [["d", "e", "f"]]}] * 3)
+    indices = [[f["predicate"]["index"] for f in r.json()["sentences"][0]["frames"]] for r in responses]
+    assert indices == [[0], [1]] * 3
+    assert len(tagger.calls) < 6
 
 
 def test_batch_word_budget_closes_a_batch_early() -> None:

@@ -231,7 +231,7 @@ def test_ddp_ranks_end_with_equal_weights(tmp_path, tiny_data, tiny_tokenizer_di
     output = tmp_path / "ddp"
     overrides = tiny_overrides(tiny_data, tiny_tokenizer_dir, output, "max_steps=4", "epochs=1000")
     command = [
-        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0"),
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"),
         *("-m", "albert_srl.cli", "train", str(TINY), "--set", *overrides),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)

@@ -23,6 +23,7 @@ from albert_srl.formats.conll2005 import read_conll2005, write_conll2005
 from albert_srl.formats.conll2012 import read_conll2012, write_conll2012
 from albert_srl.formats.conllu import read_conllu, write_conllu
 from albert_srl.formats.jsonl import read_jsonl, write_jsonl
+from albert_srl.formats.readable import write_readable
 
 FORMATS = ("conll12", "conll05", "conllu", "jsonl", "allennlp")
 READERS: dict[str, Callable[[str | Path], Iterator[Sentence]]] = {
@@ -40,6 +41,7 @@ WRITERS: dict[str, Callable[[Iterable[Sentence], TextIO], int]] = {
     "conllu": write_conllu,
     "jsonl": write_jsonl,
     "allennlp": write_allennlp,
+    "text": write_readable,
 }
 EXTENSIONS = {
     "_conll": "conll12",
