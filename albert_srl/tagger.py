@@ -238,7 +238,8 @@ class SRLTagger:
             count = sum(len(p) for p in pieces)
             if count > limit:
                 log.warning(
-                    "sentence %d has %d subwords, more than the encoder's window of %d: tagged in overlapping windows",
+                    "sentence %d has %d subwords, more than the encoder's window of %d: "
+                    "tagged in overlapping windows",
                     i + 1,
                     count,
                     limit,
