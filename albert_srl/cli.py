@@ -66,7 +66,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     tagger = SRLTagger.from_pretrained(args.model, device=args.device)
     in_format = args.from_ or detect_format(args.input)
-    tagged = tagger.tag_conll(read(args.input, in_format), progress=not args.quiet)
+    tagged = tagger.tag_conll(
+        read(args.input, in_format), progress=not args.quiet, gold_predicates=not args.find_predicates
+    )
     write(tagged, args.output, args.to or in_format)
     return 0
 
@@ -159,13 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.set_defaults(run=cmd_train)
 
-    predict = commands.add_parser("predict", help="tag a CoNLL file with its gold predicates")
+    predict = commands.add_parser(
+        "predict", help="tag a CoNLL file with its gold predicates, writing the same format"
+    )
     predict.add_argument("model")
     predict.add_argument("input")
     predict.add_argument("-o", "--output", default="-", help="default: stdout")
     predict.add_argument("--from", dest="from_", choices=FORMATS, help="input format (default: detected)")
     predict.add_argument("--to", choices=FORMATS, help="output format (default: the input's)")
     predict.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    predict.add_argument(
+        "--find-predicates",
+        action="store_true",
+        help="ignore the file's predicates and tag those the model finds (end-to-end scoring)",
+    )
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(run=cmd_predict)
 

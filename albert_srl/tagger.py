@@ -148,21 +148,33 @@ class SRLTagger:
             return self._tag_arguments(inputs, [list(p or ()) for p in wanted], max_tokens)
 
     def tag_conll(
-        self, sentences: Iterable[Sentence], chunk: int = 256, progress: bool = False
+        self,
+        sentences: Iterable[Sentence],
+        chunk: int = 256,
+        progress: bool = False,
+        gold_predicates: bool = True,
     ) -> Iterator[Sentence]:
-        """Tag sentences read from a corpus with their gold predicates, streaming ``chunk`` at a time."""
+        """Tag sentences read from a corpus, streaming ``chunk`` at a time: with their gold predicates, or
+        (``gold_predicates=False``) with the predicates the model finds itself."""
         bar = tqdm(unit=" sentences", disable=not progress)
         buffer: list[Sentence] = []
         for sentence in sentences:
             buffer.append(sentence)
             if len(buffer) >= chunk:
-                yield from self._tag_gold(buffer)
+                yield from self._tag_corpus_chunk(buffer, gold_predicates)
                 bar.update(len(buffer))
                 buffer = []
         if buffer:
-            yield from self._tag_gold(buffer)
+            yield from self._tag_corpus_chunk(buffer, gold_predicates)
             bar.update(len(buffer))
         bar.close()
+
+    def _tag_corpus_chunk(self, sentences: list[Sentence], gold_predicates: bool) -> list[Sentence]:
+        predicates = [[f.predicate.index for f in s.frames] for s in sentences] if gold_predicates else None
+        tagged = self.tag(sentences, predicates=predicates)
+        for gold, out in zip(sentences, tagged, strict=True):
+            out.pos, out.doc_id, out.part = gold.pos, gold.doc_id, gold.part
+        return tagged
 
     def tag_stream(
         self, items: Iterable[Any], batch_size: int = 64, max_tokens: int = 8192, path: str = "<input>"
@@ -209,12 +221,6 @@ class SRLTagger:
             except (RuntimeError, ValueError, IndexError) as error:
                 out.append(BadLine(path, sentence.line, f"cannot tag this sentence: {error}"))
         return out
-
-    def _tag_gold(self, sentences: list[Sentence]) -> list[Sentence]:
-        tagged = self.tag(sentences, predicates=[[f.predicate.index for f in s.frames] for s in sentences])
-        for gold, out in zip(sentences, tagged, strict=True):
-            out.pos, out.doc_id, out.part = gold.pos, gold.doc_id, gold.part
-        return tagged
 
     @staticmethod
     def _as_sentences(sentences: Any) -> list[Sentence]:

@@ -37,8 +37,10 @@ def main() -> None:
     print("| step | wall time (s) | sentences/s | peak RSS (MiB) |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| read | {read_s:.2f} | {len(sentences) / read_s:,.0f} | {read_rss:.0f} |")
-    print(f"| score against itself (F1 {result.f1:.2f}) | {score_s:.2f} | "
-          f"{len(sentences) / score_s:,.0f} | {peak_rss_mib():.0f} |")
+    print(
+        f"| score against itself (F1 {result.f1:.2f}) | {score_s:.2f} | "
+        f"{len(sentences) / score_s:,.0f} | {peak_rss_mib():.0f} |"
+    )
 
 
 if __name__ == "__main__":

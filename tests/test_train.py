@@ -21,7 +21,8 @@ from transformers import get_linear_schedule_with_warmup
 
 from albert_srl import formats
 from albert_srl.config import load_config
-from albert_srl.data import Frame, Predicate, Sentence
+from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.tokenizer import train_sentencepiece
 from albert_srl.train import (
     Runtime,
     TrainerState,
@@ -145,11 +146,53 @@ def test_sense_accuracy_compares_sense_numbers():
 # Training the tiny model
 
 
-@pytest.fixture
-def tiny_data(tmp_path: Path, tiny_sentences: list[Sentence]) -> Path:
-    path = tmp_path / "tiny.jsonl"
-    formats.write(tiny_sentences, path, "jsonl")
+# (words, [(predicate index, roleset, [(role, start, end), ...])]) -- hand-written PropBank frames
+FRAMES = [
+    ("The cat chased the mouse .", [(2, "chase.01", [("ARG0", 0, 2), ("V", 2, 3), ("ARG1", 3, 5)])]),
+    ("A dog barked loudly .", [(2, "bark.01", [("ARG0", 0, 2), ("V", 2, 3), ("ARGM-MNR", 3, 4)])]),
+    (
+        "She gave him a book yesterday .",
+        [(1, "give.01", [("ARG0", 0, 1), ("V", 1, 2), ("ARG2", 2, 3), ("ARG1", 3, 5), ("ARGM-TMP", 5, 6)])],
+    ),
+    (
+        "They said the dog ate it .",
+        [
+            (1, "say.01", [("ARG0", 0, 1), ("V", 1, 2), ("ARG1", 2, 6)]),
+            (4, "eat.01", [("ARG0", 2, 4), ("V", 4, 5), ("ARG1", 5, 6)]),
+        ],
+    ),
+    ("Nobody came .", [(1, "come.01", [("ARG1", 0, 1), ("V", 1, 2)])]),
+    (
+        "The mouse did not run away .",
+        [(4, "run.02", [("ARG0", 0, 2), ("ARGM-NEG", 3, 4), ("V", 4, 5), ("ARGM-DIR", 5, 6)])],
+    ),
+]
+
+
+def hand_sentences() -> list[Sentence]:
+    sentences = []
+    for text, frames in FRAMES:
+        words = text.split()
+        sentence = Sentence(words=words)
+        for index, roleset, spans in frames:
+            predicate = Predicate(index, words[index], lemma=roleset.split(".")[0], sense=roleset)
+            arguments = [Argument(role, start, end, " ".join(words[start:end])) for role, start, end in spans]
+            sentence.frames.append(Frame(predicate, arguments))
+        sentences.append(sentence)
+    return sentences
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.jsonl"
+    formats.write(hand_sentences(), path, "jsonl")
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines = [" ".join(s.words) for s in hand_sentences()] * 20
+    return train_sentencepiece(lines, tmp_path_factory.mktemp("tokenizer"), vocab_size=60)
 
 
 def tiny_overrides(data: Path, tokenizer_dir: Path, output: Path, *extra: str) -> list[str]:
@@ -177,21 +220,27 @@ def final_tensors(output: Path) -> dict[str, torch.Tensor]:
     }
 
 
-def test_training_writes_the_best_model_its_card_and_metrics(tmp_path, tiny_data, tiny_tokenizer_dir):
+def test_training_learns_and_keeps_the_best_model_with_its_card(tmp_path, tiny_data, tiny_tokenizer_dir):
     from albert_srl.tagger import SRLTagger
 
     output = tmp_path / "run"
-    config = load_config(TINY, tiny_overrides(tiny_data, tiny_tokenizer_dir, output, "epochs=2"))
-    best = train(config)
+    settings = ["epochs=40", "patience=100", "warmup_ratio=0.05"]
+    best = train(load_config(TINY, tiny_overrides(tiny_data, tiny_tokenizer_dir, output, *settings)))
     assert best == output / "best"
     records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == [1, 2]
-    assert all(0 <= r["f1"] <= 100 and "predicate_f1" in r and "sense_accuracy" in r for r in records)
+    assert [r["epoch"] for r in records] == list(range(1, 41))
+    assert records[-1]["train_loss"] < records[0]["train_loss"] / 5
+    top = max(records, key=lambda r: r["f1"])
+    assert top["f1"] > 95  # dev is the training set: the model must fit it
+    assert max(r["predicate_f1"] for r in records) > 90
     card = (best / "README.md").read_text()
     assert str(tiny_data) in card
-    assert f"{max(r['f1'] for r in records):.2f}" in card
-    tagger = SRLTagger.from_pretrained(best)
-    assert len(tagger.tag([["The", "cat", "sat", "."]], predicates=[[2]])[0].frames) == 1
+    assert f"| f1 | {top['f1']:.2f} |" in card
+    assert f"(epoch {top['epoch']}," in card
+
+    first = hand_sentences()[0]
+    tagged = SRLTagger.from_pretrained(best).tag([first.words], predicates=[[2]])[0]
+    assert tagged.frames[0].tuples() == first.frames[0].tuples()
 
 
 def test_early_stopping_after_patience_epochs_without_progress(tmp_path, tiny_data, tiny_tokenizer_dir):

@@ -1,0 +1,91 @@
+"""Accuracy of a model on EWT dev, every number the docs report about it:
+
+- argument span P/R/F1 with gold predicates and end to end (predicates found by the model), by the
+  project's srl-eval.pl-exact scorer;
+- predicate identification P/R/F1, overall and by the gold part of speech;
+- sense number and roleset id accuracy on the gold predicates.
+
+Run by hand:  python benchmarks/dev_scores.py MODEL_DIR [--dev PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from albert_srl.formats import read
+from albert_srl.scorer import score
+from albert_srl.tagger import SRLTagger
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
+
+
+def prf(correct: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    p = 100 * correct / predicted if predicted else 0.0
+    r = 100 * correct / gold if gold else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def coarse_pos(tag: str) -> str:
+    """Penn tags grouped as the predicate types PropBank annotates."""
+    for prefix, name in (("VB", "verb"), ("NN", "noun"), ("JJ", "adjective"), ("MD", "modal")):
+        if tag.startswith(prefix):
+            return name
+    return "other"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model")
+    parser.add_argument("--dev", default=str(SHARED))
+    args = parser.parse_args()
+    gold = list(read(args.dev))
+    tagger = SRLTagger.from_pretrained(args.model)
+    with_gold = list(tagger.tag_conll(gold))
+    end_to_end = list(tagger.tag_conll(gold, gold_predicates=False))
+
+    spans_gold = score(gold, with_gold)
+    spans_e2e = score(gold, end_to_end)
+    print(f"model: {args.model}   dev: {args.dev} ({len(gold)} sentences)\n")
+    print("| arguments | precision | recall | F1 |\n| --- | ---: | ---: | ---: |")
+    for name, result in (("gold predicates", spans_gold), ("predicted predicates (end to end)", spans_e2e)):
+        print(f"| {name} | {result.precision:.2f} | {result.recall:.2f} | {result.f1:.2f} |")
+
+    counts: dict[str, Counter[str]] = {}
+    for g, p in zip(gold, end_to_end, strict=True):
+        gold_set = {f.predicate.index for f in g.frames}
+        pred_set = {f.predicate.index for f in p.frames}
+        for index in gold_set | pred_set:
+            group = coarse_pos(g.pos[index]) if g.pos else "other"
+            for key in ("all", group):
+                c = counts.setdefault(key, Counter())
+                c["correct"] += index in gold_set and index in pred_set
+                c["gold"] += index in gold_set
+                c["predicted"] += index in pred_set
+    print("\n| predicate identification | gold | predicted | precision | recall | F1 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for key in ("all", "verb", "noun", "adjective", "modal", "other"):
+        if key in counts:
+            c = counts[key]
+            p, r, f = prf(c["correct"], c["predicted"], c["gold"])
+            print(f"| {key} | {c['gold']} | {c['predicted']} | {p:.2f} | {r:.2f} | {f:.2f} |")
+
+    total = sense_right = roleset_right = 0
+    for g, p in zip(gold, with_gold, strict=True):
+        predicted = {f.predicate.index: f.predicate.sense or "" for f in p.frames}
+        for frame in g.frames:
+            total += 1
+            guess = predicted.get(frame.predicate.index, "")
+            truth = frame.predicate.sense or ""
+            sense_right += guess.rsplit(".", 1)[-1] == truth.rsplit(".", 1)[-1]
+            roleset_right += guess == truth
+    print("\n| senses (gold predicates) | accuracy |\n| --- | ---: |")
+    print(f"| sense number | {100 * sense_right / total:.2f} |")
+    print(f"| roleset id (lemma + sense) | {100 * roleset_right / total:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Tagging speed on EWT dev: our batched ``SRLTagger.tag`` against a per-sentence, per-predicate loop in
+the style of the archived AllenNLP predictor (one forward pass per predicate), same weights, same machine.
+
+Run by hand (never by CI):
+    python benchmarks/tag_speed.py [--model DIR] [--dev PATH] [--device cpu|cuda] [--limit N]
+Each row runs in its own process so that its peak memory is its own. Prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from albert_srl.encoding import Instance, collate
+from albert_srl.formats import read
+from albert_srl.tagger import SRLTagger
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
+MODES = ["batched-gold", "loop-gold", "batched-predicted", "loop-predicted"]
+
+
+def per_predicate_loop(tagger: SRLTagger, words: list[list[str]], predicates: list[list[int]] | None) -> int:
+    """AllenNLP's habit: one sentence at a time, one forward pass per predicate (batch of one)."""
+    config, model = tagger.config, tagger.model
+    labels = {label: i for i, label in enumerate(config.labels)}
+    senses = {sense: i for i, sense in enumerate(config.senses)}
+    frames = 0
+    with torch.inference_mode():
+        for i, sentence in enumerate(words):
+            if predicates is None:
+                batch = collate([Instance(sentence, None)], tagger.tokenizer, config, labels, senses)
+                flags = model.decode(batch.to(tagger.device)).predicate_flags[0, : len(sentence)]
+                found = flags.nonzero().squeeze(1).tolist()
+            else:
+                found = predicates[i]
+            for index in found:
+                batch = collate([Instance(sentence, index)], tagger.tokenizer, config, labels, senses)
+                model.decode(batch.to(tagger.device))
+                frames += 1
+    return frames
+
+
+def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | None) -> dict[str, float]:
+    sentences = list(read(dev))[:limit]
+    words = [s.words for s in sentences]
+    gold = [[f.predicate.index for f in s.frames] for s in sentences] if mode.endswith("gold") else None
+    tagger = SRLTagger.from_pretrained(model, device=device)
+    tagger.tag(words[:32], predicates=gold[:32] if gold else None)  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    if mode.startswith("batched"):
+        frames = sum(len(s.frames) for s in tagger.tag(words, predicates=gold))
+    else:
+        frames = per_predicate_loop(tagger, words, gold)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {
+        "sentences": len(words),
+        "frames": frames,
+        "seconds": seconds,
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "parameters": sum(p.numel() for p in tagger.model.parameters()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", help="model directory (default: the shipped model)")
+    parser.add_argument("--dev", default=str(SHARED))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--limit", type=int, help="only the first N sentences")
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one row, in a child process
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps(run_mode(args.mode, args.model, args.dev, args.device, args.limit)))
+        return
+    rows = {}
+    for mode in MODES:
+        command = [sys.executable, __file__, "--mode", mode, "--dev", args.dev, "--device", args.device]
+        command += ["--model", args.model] if args.model else []
+        command += ["--limit", str(args.limit)] if args.limit else []
+        rows[mode] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    first = next(iter(rows.values()))
+    print(
+        f"EWT dev, {first['sentences']} sentences; model {first['parameters'] / 1e6:.1f} M parameters; "
+        f"device {args.device}; torch threads {torch.get_num_threads()}"
+    )
+    print("| predicates | tagger | frames | seconds | sentences/s | speed-up | peak RSS (MiB) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for kind in ("gold", "predicted"):
+        loop = rows[f"loop-{kind}"]
+        for name in ("batched", "loop"):
+            row = rows[f"{name}-{kind}"]
+            label = "SRLTagger.tag (batched)" if name == "batched" else "per-sentence, per-predicate loop"
+            print(
+                f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | "
+                f"{row['sentences'] / row['seconds']:,.1f} | {loop['seconds'] / row['seconds']:.1f}x | "
+                f"{row['rss_mib']:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
