@@ -80,6 +80,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from albert_srl.tagger import SRLTagger
     from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
 
+    if args.shard and not all(path != "-" for path in args.files or ["-"]):
+        raise SRLFormatError("<stdin>", None, "--shard needs files to split, not standard input")
     tagger = SRLTagger.from_pretrained(args.model, device=args.device)
     out_format = "conll12" if args.format == "conll" else args.format
     skipped = 0
@@ -89,7 +91,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
                 if path == "-"
-                else iter_text_file(path, args.input)
+                else iter_text_file(path, args.input, shard=args.shard)
             )
             for item in tagger.tag_stream(items, args.batch_size, args.max_tokens, path=path):
                 if isinstance(item, BadLine):
@@ -115,6 +117,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from albert_srl.pretrain import main_pretrain
 
     return main_pretrain(args.config, args.set or [])
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``"2/8"`` -> ``(2, 8)``."""
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, not {value!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"shard {value}: need 0 <= I < N")
+    return index, count
 
 
 def open_output_stream(path: str) -> Any:
@@ -197,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--input", default="text", choices=["text", "lines", "tokenized"])
     tag.add_argument(
         "--tokenized", dest="input", action="store_const", const="tokenized", help="same as --input tokenized"
+    )
+    tag.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="tag only shard I of N (0 <= I < N) of each file: N processes or machines split a corpus "
+        "with no coordination, and their outputs concatenated in shard order are in input order",
     )
     tag.add_argument("--model", help="model directory (default: the shipped model)")
     tag.add_argument("--batch-size", type=int, default=64, help="sentences tagged together (default 64)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal
 
 from albert_srl.data import Sentence
 
@@ -215,15 +215,55 @@ def same_punctuation_run(text: str, left: Span, right: Span) -> bool:
 # ------------------------------------------------------------------------------------------- streaming
 
 
-def iter_text_file(path: str | Path, mode: Mode = "text") -> Iterator[TextSentence | BadLine]:
-    """``iter_text_sentences`` over a file (``.gz`` read compressed), opened as bytes to catch bad UTF-8."""
+def iter_text_file(
+    path: str | Path, mode: Mode = "text", shard: tuple[int, int] | None = None
+) -> Iterator[TextSentence | BadLine]:
+    """``iter_text_sentences`` over a file (``.gz`` read compressed), opened as bytes to catch bad UTF-8.
+
+    ``shard=(i, n)`` keeps only the documents of shard ``i`` of ``n`` (see ``shard_lines``).
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as stream:
-        yield from iter_text_sentences(stream, mode, str(path))
+        lines: Iterable[bytes] = stream
+        if shard is not None:
+            lines = shard_lines(stream, *shard, total_bytes=uncompressed_size(path), mode=mode)
+        yield from iter_text_sentences(lines, mode, str(path))
+
+
+def shard_lines(
+    lines: Iterable[bytes], index: int, count: int, total_bytes: int, mode: Mode = "text"
+) -> Iterator[bytes]:
+    """The lines of shard ``index`` of ``count``; lines of other shards become empty lines.
+
+    A document (a paragraph in ``"text"`` mode, a line otherwise) belongs to the shard in whose
+    ``1/count`` of the file's bytes it starts. Every shard reads the whole file and needs no
+    coordination; the shards' outputs concatenated in shard order are the input order, and line numbers
+    in messages stay those of the file.
+    """
+    offset = 0
+    mine = False
+    in_paragraph = False
+    for line in lines:
+        blank = not line.strip()
+        if mode != "text" or (not blank and not in_paragraph):  # a document starts here
+            mine = min(offset * count // max(total_bytes, 1), count - 1) == index
+        in_paragraph = not blank
+        offset += len(line)
+        yield line if mine else b"\n"
+
+
+def uncompressed_size(path: str | Path) -> int:
+    """Bytes of the file's text: its size, or for ``.gz`` the size stored in the gzip trailer (modulo
+    4 GiB, which only changes how evenly a huge file is sharded, never which shard a line goes to)."""
+    if not str(path).endswith(".gz"):
+        return Path(path).stat().st_size
+    with open(path, "rb") as raw:
+        raw.seek(-4, 2)
+        return int.from_bytes(raw.read(4), "little")
 
 
 def iter_text_sentences(
-    stream: IO[bytes] | IO[str], mode: Mode = "text", path: str = "<stream>"
+    stream: Iterable[bytes] | Iterable[str], mode: Mode = "text", path: str = "<stream>"
 ) -> Iterator[TextSentence | BadLine]:
     """Stream sentences from ``stream``, a paragraph or a line at a time.
 

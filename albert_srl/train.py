@@ -429,10 +429,9 @@ def end_epoch(
     else:
         state.bad_epochs += 1
     record = {"epoch": state.epoch + 1, "step": state.step, "train_loss": loss, **metrics}
-    log.info(
-        "epoch %d: %s", state.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
-    )
     if runtime.is_main:
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+        log.info("epoch %d: %s", state.epoch + 1, summary)
         with open(Path(config.output_dir) / "metrics.jsonl", "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
         if improved:

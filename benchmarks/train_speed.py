@@ -68,12 +68,13 @@ def main() -> None:
     parser.add_argument("--config", default=str(REPO / "configs" / "ewt.yaml"))
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as scratch:
-        config = load_dataclass(TrainConfig, args.config)
+        config = load_dataclass(TrainConfig, args.config, args.set)
         # Sentences enough for the slice (EWT has ~3.2 predicates a sentence) and a token dev file.
         config = replace(config, output_dir=scratch, max_train_sentences=args.instances, max_dev_sentences=1)
         sentences = read_sentences(config.train_path, config.max_train_sentences)
