@@ -109,7 +109,7 @@ def word_pieces(tokenizer: Any, word_lists: Sequence[list[str]]) -> list[list[li
     A word that tokenizes to nothing (a lone control character) gets ``<unk>``, so every word has a
     first subword; a word keeps at most ``MAX_PIECES_PER_WORD`` pieces.
     """
-    encoded = tokenizer(list(word_lists), is_split_into_words=True, add_special_tokens=False)
+    encoded = tokenizer(list(word_lists), is_split_into_words=True, add_special_tokens=False, verbose=False)
     result = []
     for row, words in enumerate(word_lists):
         pieces: list[list[int]] = [[] for _ in words]
@@ -133,8 +133,10 @@ def windows(lengths: list[int], budget: int, stride: int) -> list[tuple[int, int
         spans.append((start, end))
         if end >= len(lengths):
             return spans
+        # The overlap leaves room for the next word, so every window reads a word no earlier one did.
         next_start, overlap = end, 0
-        while next_start - 1 > start and overlap + lengths[next_start - 1] <= stride:
+        room = min(stride, budget - lengths[end])
+        while next_start - 1 > start and overlap + lengths[next_start - 1] <= room:
             next_start -= 1
             overlap += lengths[next_start]
         start = next_start

@@ -89,6 +89,10 @@ class SRLModel(nn.Module):
         super().__init__()
         self.encoder = encoder if encoder is not None else fresh_encoder(config.encoder)
         config.encoder = self.encoder.config.to_dict()
+        # A window can never be longer than the encoder's position embeddings.
+        positions = getattr(self.encoder.config, "max_position_embeddings", config.max_length)
+        config.max_length = min(config.max_length, positions)
+        config.stride = min(config.stride, config.max_length // 2)
         self.config = config
         hidden = self.encoder.config.hidden_size
         embedding = self.encoder.get_input_embeddings().embedding_dim

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,10 +111,19 @@ class SRLTagger:
         state = {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
         save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
         self.tokenizer.save_pretrained(out)
+        self._save_sentencepiece_model(out)
         card = card if card is not None else self.card
         if card is not None:
             (out / CARD).write_text(card, encoding="utf-8")
         return out
+
+    def _save_sentencepiece_model(self, out: Path) -> None:
+        """Copy ``spiece.model`` beside ``tokenizer.json``: transformers 5's ALBERT tokenizer saves only the
+        latter, and other SentencePiece tools (and older transformers) need the former."""
+        source = getattr(self.tokenizer, "vocab_file", None)
+        target = out / "spiece.model"
+        if source and Path(source).is_file() and Path(source).resolve() != target.resolve():
+            shutil.copyfile(source, target)
 
     # ---------------------------------------------------------------------------------- tagging
 
@@ -140,6 +150,7 @@ class SRLTagger:
                         f"sentence {i}: predicate index {index} outside its {len(sentence.words)} words"
                     )
         self._warn_long(inputs)
+        self.model.eval()
         with torch.inference_mode():
             unknown = [i for i, p in enumerate(wanted) if p is None and inputs[i].words]
             found = self._identify_predicates([inputs[i] for i in unknown], max_tokens)
@@ -174,6 +185,8 @@ class SRLTagger:
         tagged = self.tag(sentences, predicates=predicates)
         for gold, out in zip(sentences, tagged, strict=True):
             out.pos, out.doc_id, out.part = gold.pos, gold.doc_id, gold.part
+            if gold_predicates:
+                copy_gold_lemmas(gold, out)
         return tagged
 
     def tag_stream(
@@ -239,17 +252,19 @@ class SRLTagger:
         ]
 
     def _warn_long(self, sentences: list[Sentence]) -> None:
+        """One warning per call naming the sentences longer than the encoder's window."""
         limit = self.config.max_length - 2
-        for i, pieces in enumerate(word_pieces(self.tokenizer, [s.words for s in sentences if s.words])):
-            count = sum(len(p) for p in pieces)
-            if count > limit:
-                log.warning(
-                    "sentence %d has %d subwords, more than the encoder's window of %d: "
-                    "tagged in overlapping windows",
-                    i + 1,
-                    count,
-                    limit,
-                )
+        pieces = word_pieces(self.tokenizer, [s.words or ["."] for s in sentences])
+        long = [i + 1 for i, p in enumerate(pieces) if sum(len(w) for w in p) > limit]
+        if long:
+            shown = ", ".join(map(str, long[:5])) + (" ..." if len(long) > 5 else "")
+            log.warning(
+                "%d sentence(s) longer than the encoder's window of %d subwords (sentence %s of this batch): "
+                "tagged in overlapping windows",
+                len(long),
+                limit,
+                shown,
+            )
 
     def _run(self, instances: list[Instance], max_tokens: int) -> Iterator[tuple[list[int], Any]]:
         """Decode ``instances`` in length-sorted token-budget batches; yields (indices, decoded)."""
@@ -308,3 +323,16 @@ class SRLTagger:
                 )
             arguments.append(argument)
         return Frame(predicate, arguments, tags)
+
+
+def copy_gold_lemmas(gold: Sentence, tagged: Sentence) -> None:
+    """Give tagged predicates the lemma of the gold predicate at the same word, keeping the predicted
+    sense number: the corpus's target lemma is input, as in the CoNLL shared tasks, and srl-eval.pl
+    counts a proposition whose lemma differs from the gold one as wholly missed."""
+    lemmas = {f.predicate.index: f.predicate.lemma for f in gold.frames if f.predicate.lemma}
+    for frame in tagged.frames:
+        lemma = lemmas.get(frame.predicate.index)
+        if lemma:
+            number = frame.predicate.sense.rsplit(".", 1)[-1] if frame.predicate.sense else None
+            frame.predicate.lemma = lemma
+            frame.predicate.sense = f"{lemma}.{number}" if number else None

@@ -28,6 +28,7 @@ from albert_srl.train import (
     TrainerState,
     join_optimizer_state,
     latest_checkpoint,
+    lemma_table,
     load_checkpoint,
     predicate_f1,
     rng_state,
@@ -183,14 +184,14 @@ def hand_sentences() -> list[Sentence]:
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hand_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "tiny.jsonl"
     formats.write(hand_sentences(), path, "jsonl")
     return path
 
 
 @pytest.fixture(scope="module")
-def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hand_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lines = [" ".join(s.words) for s in hand_sentences()] * 20
     return train_sentencepiece(lines, tmp_path_factory.mktemp("tokenizer"), vocab_size=60)
 
@@ -220,12 +221,12 @@ def final_tensors(output: Path) -> dict[str, torch.Tensor]:
     }
 
 
-def test_training_learns_and_keeps_the_best_model_with_its_card(tmp_path, tiny_data, tiny_tokenizer_dir):
+def test_training_learns_and_keeps_the_best_model_with_its_card(tmp_path, hand_data, hand_tokenizer_dir):
     from albert_srl.tagger import SRLTagger
 
     output = tmp_path / "run"
     settings = ["epochs=40", "patience=100", "warmup_ratio=0.05"]
-    best = train(load_config(TINY, tiny_overrides(tiny_data, tiny_tokenizer_dir, output, *settings)))
+    best = train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, *settings)))
     assert best == output / "best"
     records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, 41))
@@ -234,7 +235,7 @@ def test_training_learns_and_keeps_the_best_model_with_its_card(tmp_path, tiny_d
     assert top["f1"] > 95  # dev is the training set: the model must fit it
     assert max(r["predicate_f1"] for r in records) > 90
     card = (best / "README.md").read_text()
-    assert str(tiny_data) in card
+    assert str(hand_data) in card
     assert f"| f1 | {top['f1']:.2f} |" in card
     assert f"(epoch {top['epoch']}," in card
 
@@ -243,21 +244,21 @@ def test_training_learns_and_keeps_the_best_model_with_its_card(tmp_path, tiny_d
     assert tagged.frames[0].tuples() == first.frames[0].tuples()
 
 
-def test_early_stopping_after_patience_epochs_without_progress(tmp_path, tiny_data, tiny_tokenizer_dir):
+def test_early_stopping_after_patience_epochs_without_progress(tmp_path, hand_data, hand_tokenizer_dir):
     output = tmp_path / "run"
     frozen = ["encoder_lr=0", "head_lr=0", "epochs=6", "patience=1"]  # dev F1 can never improve
-    train(load_config(TINY, tiny_overrides(tiny_data, tiny_tokenizer_dir, output, *frozen)))
+    train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, *frozen)))
     records = (output / "metrics.jsonl").read_text().splitlines()
     assert len(records) == 2
 
 
-def test_kill_9_then_resume_ends_with_the_same_weights(tmp_path, tiny_data, tiny_tokenizer_dir):
+def test_kill_9_then_resume_ends_with_the_same_weights(tmp_path, hand_data, hand_tokenizer_dir):
     steps = ["max_steps=30", "checkpoint_every=4", "epochs=1000", "patience=1000"]
     whole = tmp_path / "whole"
-    run_cli(tiny_overrides(tiny_data, tiny_tokenizer_dir, whole, *steps))
+    run_cli(tiny_overrides(hand_data, hand_tokenizer_dir, whole, *steps))
 
     broken = tmp_path / "broken"
-    overrides = tiny_overrides(tiny_data, tiny_tokenizer_dir, broken, *steps)
+    overrides = tiny_overrides(hand_data, hand_tokenizer_dir, broken, *steps)
     command = [sys.executable, "-m", "albert_srl.cli", "train", str(TINY), "--set", *overrides]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -276,9 +277,9 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tmp_path, tiny_data, tiny
         assert torch.equal(tensor, actual[name]), name
 
 
-def test_ddp_ranks_end_with_equal_weights(tmp_path, tiny_data, tiny_tokenizer_dir):
+def test_ddp_ranks_end_with_equal_weights(tmp_path, hand_data, hand_tokenizer_dir):
     output = tmp_path / "ddp"
-    overrides = tiny_overrides(tiny_data, tiny_tokenizer_dir, output, "max_steps=4", "epochs=1000")
+    overrides = tiny_overrides(hand_data, hand_tokenizer_dir, output, "max_steps=4", "epochs=1000")
     command = [
         *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"),
         *("-m", "albert_srl.cli", "train", str(TINY), "--set", *overrides),
@@ -289,3 +290,26 @@ def test_ddp_ranks_end_with_equal_weights(tmp_path, tiny_data, tiny_tokenizer_di
     assert set(digests) == {"0", "1"}
     assert digests["0"] == digests["1"]
     assert (output / "best" / "model.safetensors").exists()
+
+
+def test_lemma_table_keeps_each_forms_most_frequent_lemma():
+    words = ["He", "left", "and", "Left", "left"]
+    frames = [
+        Frame(Predicate(i, words[i], lemma=lemma)) for i, lemma in [(1, "leave"), (3, "leave"), (4, "left")]
+    ]
+    assert lemma_table([Sentence(words, frames)]) == {"left": "leave"}
+
+
+def test_dev_labels_unseen_in_training_are_warned_about(tmp_path, hand_data, hand_tokenizer_dir, caplog):
+    dev = hand_sentences()
+    dev[0].frames[0].arguments.append(Argument("ARGM-XYZ", 5, 6, "."))
+    dev_path = tmp_path / "dev.jsonl"
+    formats.write(dev, dev_path, "jsonl")
+    overrides = [
+        *tiny_overrides(hand_data, hand_tokenizer_dir, tmp_path / "run", "epochs=1"),
+        f"dev_path={dev_path}",
+    ]
+    with caplog.at_level("WARNING", logger="albert_srl.train"):
+        train(load_config(TINY, overrides))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(dev_path) in w and "B-ARGM-XYZ" in w for w in warnings)

@@ -1,0 +1,232 @@
+"""Encoding instances: first-subword gathering, the three predicate-awareness modes, windows over long
+sentences, and token-budget batches."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import fixture_text_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from albert_srl.encoding import (
+    Batch,
+    Instance,
+    collate,
+    instance_length,
+    instances_from_sentences,
+    make_batches,
+    windows,
+    word_pieces,
+)
+from albert_srl.model import ModelConfig
+from albert_srl.tokenizer import load_tokenizer
+
+# Long, rare words split into several pieces; "nominated" is the predicate.
+WORDS = ["Bush", "unexpectedly", "nominated", "two", "extraordinary", "judges", "on", "Tuesday", "."]
+PREDICATE = 2
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_tokenizer_dir: Path) -> Any:
+    return load_tokenizer(tiny_tokenizer_dir)
+
+
+def encode(tokenizer: Any, instances: list[Instance], **choices: Any) -> Batch:
+    config = ModelConfig(labels=["O", "B-V", "I-V"], senses=["-"], **choices)
+    return collate(instances, tokenizer, config, {"O": 0, "B-V": 1, "I-V": 2}, {"-": 0})
+
+
+def pieces_alone(tokenizer: Any, word: str) -> list[int]:
+    """The subwords of one word tokenized on its own, as a word of a pre-split sentence."""
+    return tokenizer([word], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+
+
+def word_piece_positions(batch: Batch, row: int, length: int) -> list[tuple[int, int]]:
+    return [(int(batch.word_row[row, w]), int(batch.word_position[row, w])) for w in range(length)]
+
+
+def test_words_are_read_from_their_first_subword(tokenizer: Any) -> None:
+    assert any(len(pieces_alone(tokenizer, w)) > 1 for w in WORDS), "the test needs multi-piece words"
+    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)])
+    ids = batch.input_ids[0].tolist()
+    positions = [position for _, position in word_piece_positions(batch, 0, len(WORDS))]
+    ends = [*positions[1:], ids.index(tokenizer.sep_token_id)]
+    assert ids[0] == tokenizer.cls_token_id and positions[0] == 1
+    for word, start, end in zip(WORDS, positions, ends, strict=True):
+        assert ids[start:end] == pieces_alone(tokenizer, word)
+    assert batch.word_mask.all() and batch.predicate.tolist() == [PREDICATE]
+
+
+def test_padding_rows_and_words_are_masked(tokenizer: Any) -> None:
+    short = ["Thanks", "!"]
+    batch = encode(tokenizer, [Instance(WORDS, PREDICATE), Instance(short, 0)])
+    assert batch.word_mask.sum(1).tolist() == [len(WORDS), len(short)]
+    assert batch.attention_mask[1].sum() == 2 + sum(len(pieces_alone(tokenizer, w)) for w in short)
+    pad = batch.input_ids[1][batch.attention_mask[1] == 0]
+    assert len(pad) > 0 and (pad == tokenizer.pad_token_id).all()
+
+
+def predicate_span(batch: Batch, tokenizer: Any) -> tuple[int, int]:
+    start = int(batch.word_position[0, PREDICATE])
+    return start, start + len(pieces_alone(tokenizer, WORDS[PREDICATE]))
+
+
+def test_segment_mode_marks_the_predicate_pieces_with_token_type_1(tokenizer: Any) -> None:
+    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="segment")
+    start, end = predicate_span(batch, tokenizer)
+    marked = batch.token_type_ids[0].nonzero().squeeze(1).tolist()
+    assert marked == list(range(start, end))
+    assert not batch.predicate_indicator.any()
+
+
+def test_indicator_mode_marks_the_predicate_pieces_in_the_indicator(tokenizer: Any) -> None:
+    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="indicator")
+    start, end = predicate_span(batch, tokenizer)
+    assert batch.predicate_indicator[0].nonzero().squeeze(1).tolist() == list(range(start, end))
+    assert not batch.token_type_ids.any()
+
+
+def test_pair_mode_appends_the_predicate_as_a_second_segment(tokenizer: Any) -> None:
+    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="pair")
+    ids = batch.input_ids[0][batch.attention_mask[0] == 1].tolist()
+    sentence = [p for w in WORDS for p in pieces_alone(tokenizer, w)]
+    predicate = pieces_alone(tokenizer, WORDS[PREDICATE])
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    assert ids == [cls, *sentence, sep, *predicate, sep]
+    second = len(sentence) + 2
+    assert batch.token_type_ids[0, :second].eq(0).all()
+    assert batch.token_type_ids[0, second : len(ids)].eq(1).all()
+    assert not batch.predicate_indicator.any()
+
+
+@pytest.mark.parametrize("awareness", ["segment", "pair", "indicator"])
+def test_predicate_identification_instances_mark_nothing(tokenizer: Any, awareness: str) -> None:
+    batch = encode(
+        tokenizer, [Instance(WORDS, None, predicate_flags=[0] * len(WORDS))], predicate_awareness=awareness
+    )
+    assert batch.predicate.tolist() == [-1]
+    assert not batch.token_type_ids.any() and not batch.predicate_indicator.any()
+    assert batch.input_ids[0].tolist().count(tokenizer.sep_token_id) == 1
+
+
+def test_instances_carry_bio_tags_senses_and_predicate_flags(tiny_sentences: list) -> None:
+    instances = instances_from_sentences(tiny_sentences)
+    frames = [f for s in tiny_sentences for f in s.frames]
+    arguments = [i for i in instances if i.predicate is not None]
+    identification = [i for i in instances if i.predicate is None]
+    assert len(arguments) == len(frames) and len(identification) == len(tiny_sentences)
+    for instance, frame in zip(arguments, frames, strict=True):
+        assert instance.predicate == frame.predicate.index
+        assert instance.tags[frame.predicate.index] == "B-V"
+        assert instance.sense == frame.predicate.sense.rsplit(".", 1)[1]
+        for argument in frame.arguments:
+            assert instance.tags[argument.start] == f"B-{argument.role}"
+            assert set(instance.tags[argument.start + 1 : argument.end]) <= {f"I-{argument.role}"}
+    for instance, sentence in zip(identification, tiny_sentences, strict=True):
+        assert instance.predicate_flags == [
+            int(i in {f.predicate.index for f in sentence.frames}) for i in range(len(sentence.words))
+        ]
+
+
+# ------------------------------------------------------------------------------------------- windows
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 6), min_size=1, max_size=40),
+    budget=st.integers(1, 20),
+    stride=st.integers(0, 10),
+)
+def test_windows_cover_every_word_within_budget(lengths: list[int], budget: int, stride: int) -> None:
+    spans = windows(lengths, budget, stride)
+    assert spans[0][0] == 0 and spans[-1][1] == len(lengths)
+    for (start, end), (next_start, next_end) in pairwise(spans):
+        assert start < next_start <= end < next_end  # progress, and no word left between two windows
+        assert sum(lengths[next_start:end]) <= stride
+    for start, end in spans:
+        assert end - start == 1 or sum(lengths[start:end]) <= budget
+
+
+@settings(max_examples=100, deadline=None)
+@given(count=st.integers(2, 60), budget=st.integers(3, 20), stride=st.integers(1, 10))
+def test_windows_overlap_when_words_fit_the_stride(count: int, budget: int, stride: int) -> None:
+    spans = windows([1] * count, budget, stride)
+    for (_, end), (next_start, _) in pairwise(spans):
+        assert end - next_start == min(stride, budget - 1)
+
+
+def test_window_sizes_on_a_known_case() -> None:
+    # Ten one-piece words, windows of four, two words of overlap: written out by hand.
+    assert windows([1] * 10, 4, 2) == [(0, 4), (2, 6), (4, 8), (6, 10)]
+    assert windows([1] * 3, 4, 2) == [(0, 3)]
+
+
+@pytest.mark.parametrize("awareness", ["segment", "pair", "indicator"])
+def test_long_sentence_becomes_overlapping_rows_that_still_read_every_word(
+    tokenizer: Any, awareness: str
+) -> None:
+    words, predicate = WORDS * 4, len(WORDS) + PREDICATE
+    batch = encode(
+        tokenizer, [Instance(words, predicate)], predicate_awareness=awareness, max_length=16, stride=6
+    )
+    rows = batch.input_ids.size(0)
+    assert rows > 1 and batch.attention_mask.sum(1).max() <= 16
+    for w, (row, position) in enumerate(word_piece_positions(batch, 0, len(words))):
+        assert batch.input_ids[row, position] == pieces_alone(tokenizer, words[w])[0]
+    if awareness != "pair":  # the predicate is marked where it is read
+        marks = batch.token_type_ids if awareness == "segment" else batch.predicate_indicator
+        row, position = word_piece_positions(batch, 0, len(words))[predicate]
+        assert marks[row, position] == 1
+        assert marks.sum() >= len(pieces_alone(tokenizer, words[predicate]))
+
+
+# ------------------------------------------------------------------------------------------- batches
+
+
+@pytest.fixture(scope="module")
+def many_instances() -> list[Instance]:
+    return [Instance(line.split(), 0) for line in fixture_text_lines(count=80)]
+
+
+def padded_tokens(tokenizer: Any, instances: list[Instance], batch: list[int]) -> int:
+    pieces = word_pieces(tokenizer, [instances[i].words for i in batch])
+    return len(batch) * max(instance_length(p) for p in pieces)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batches_cover_every_instance_once_within_the_token_budget(
+    tokenizer: Any, many_instances: list[Instance], shuffle: bool
+) -> None:
+    batches = make_batches(many_instances, tokenizer, max_tokens=200, shuffle=shuffle, seed=3)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(many_instances)))
+    assert len(batches) > 1
+    for batch in batches:
+        assert len(batch) == 1 or padded_tokens(tokenizer, many_instances, batch) <= 200
+
+
+def test_shuffled_batches_depend_only_on_the_seed(tokenizer: Any, many_instances: list[Instance]) -> None:
+    def batches(seed: int) -> list[list[int]]:
+        return make_batches(many_instances, tokenizer, max_tokens=200, shuffle=True, seed=seed)
+
+    assert batches(7) == batches(7)
+    assert batches(7) != batches(8)
+
+
+def test_unshuffled_batches_are_sorted_by_length(tokenizer: Any, many_instances: list[Instance]) -> None:
+    batches = make_batches(many_instances, tokenizer, max_tokens=200)
+    pieces = word_pieces(tokenizer, [instance.words for instance in many_instances])
+    lengths = [instance_length(pieces[i]) for batch in batches for i in batch]
+    assert lengths == sorted(lengths)
+
+
+def test_token_budget_smaller_than_one_instance_still_batches_it(
+    tokenizer: Any, many_instances: list[Instance]
+) -> None:
+    batches = make_batches(many_instances[:5], tokenizer, max_tokens=1)
+    assert sorted(batches) == [[i] for i in range(5)]
+    assert torch.tensor([len(b) for b in batches]).eq(1).all()

@@ -1,0 +1,264 @@
+"""Pretraining: n-gram masking statistics, SOP pairs, packing round trip, and a tiny end-to-end run that
+resumes to the same weights as an uninterrupted one and loads with ``AlbertModel.from_pretrained``."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AlbertModel
+
+from albert_srl import pretrain as pt
+from albert_srl.config import ConfigError
+from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TINY = REPO / "configs" / "pretrain-tiny.yaml"
+
+SUBJECTS = ["The committee", "A small village", "Her younger brother", "The old railway", "This museum"]
+VERBS = ["approved", "described", "rebuilt", "visited", "announced", "criticised"]
+OBJECTS = ["the new plan", "a stone bridge", "several paintings", "the northern line", "its first season"]
+
+
+def fixture_text(path: Path, documents: int = 60, seed: int = 0) -> Path:
+    """A gzipped corpus in the pretraining format: title line, paragraph lines, blank line."""
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for d in range(documents):
+        paragraphs = []
+        for _ in range(int(rng.integers(1, 4))):
+            sentences = [
+                f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} in {1900 + int(rng.integers(99))}."
+                for _ in range(int(rng.integers(2, 6)))
+            ]
+            paragraphs.append(" ".join(sentences))
+        blocks.append("\n".join([f"Article {d}", *paragraphs]))
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.write("\n\n".join(blocks) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fixture_text(tmp_path_factory.mktemp("text") / "wiki.txt.gz")
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines = (p for doc in pt.iter_documents(text) for p in doc)
+    return train_sentencepiece(lines, tmp_path_factory.mktemp("tok"), vocab_size=200)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(text: Path, tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pt.pack([text], tokenizer_dir, tmp_path_factory.mktemp("packed"), shard_tokens=500, min_words=3)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text and packing
+
+
+def test_documents_drop_the_title_and_sentences_split_at_stops(tmp_path: Path):
+    path = tmp_path / "t.txt"
+    path.write_text("Title\nMr. Smith went home. He slept.\n\nOther\nOne two three four five.\n", encoding="utf-8")
+    documents = list(pt.iter_documents(path))
+    assert documents == [["Mr. Smith went home. He slept."], ["One two three four five."]]
+    assert pt.split_sentences(documents[0][0]) == ["Mr. Smith went home.", "He slept."]
+
+
+def test_packing_round_trip_decodes_back_to_the_text(text: Path, tokenizer_dir: Path, corpus_dir: Path):
+    tokenizer = load_tokenizer(tokenizer_dir)
+    corpus = pt.load_corpus(corpus_dir)
+    assert len(list(corpus_dir.glob("shard-*.npz"))) > 1  # the small shard size forced several shards
+    expected = [pt.document_sentences(doc, 3) for doc in pt.iter_documents(text)]
+    assert corpus.documents == len(expected)
+    starts = corpus.sentence_starts
+    for d in (0, len(expected) // 2, len(expected) - 1):
+        first, last = corpus.document_starts[d], corpus.document_starts[d + 1]
+        decoded = [tokenizer.decode(corpus.ids[starts[s] : starts[s + 1]].tolist()) for s in range(first, last)]
+        assert decoded == expected[d]
+    with np.load(corpus_dir / "shard-00000.npz", allow_pickle=False) as shard:
+        assert shard["ids"].dtype == np.uint16
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pairs and masking
+
+
+def test_sop_pairs_are_balanced_consecutive_and_fit(corpus_dir: Path):
+    corpus = pt.load_corpus(corpus_dir)
+    pairs = pt.make_pairs(corpus, max_length=40, short_seq_prob=0.1, rng=np.random.default_rng(1))
+    assert len(pairs.swapped) > 100
+    assert 0.4 < pairs.swapped.mean() < 0.6
+    assert (pairs.lengths <= 40).all()
+    assert (pairs.a_end <= pairs.b_start).all() and (pairs.a_start < pairs.a_end).all()
+    assert (pairs.b_start < pairs.b_end).all()
+    # A and B of a pair lie in the same document
+    doc_of = np.searchsorted(corpus.sentence_starts[corpus.document_starts], pairs.a_start, side="right")
+    doc_of_b = np.searchsorted(corpus.sentence_starts[corpus.document_starts], pairs.b_end - 1, side="right")
+    assert (doc_of == doc_of_b).all()
+
+
+def test_collate_puts_swapped_pairs_second_segment_first(corpus_dir: Path, tokenizer_dir: Path):
+    corpus = pt.load_corpus(corpus_dir)
+    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    pairs = pt.make_pairs(corpus, 40, 0.0, np.random.default_rng(2))
+    indices = np.concatenate([np.flatnonzero(pairs.swapped)[:3], np.flatnonzero(~pairs.swapped)[:3]])
+    batch = pt.collate(corpus, pairs, indices, vocabulary, np.random.default_rng(0), mask_prob=0.0)
+    for row, i in enumerate(indices):
+        a = corpus.ids[pairs.a_start[i] : pairs.a_end[i]].tolist()
+        b = corpus.ids[pairs.b_start[i] : pairs.b_end[i]].tolist()
+        first, second = (b, a) if pairs.swapped[i] else (a, b)
+        expected = [vocabulary.cls_id, *first, vocabulary.sep_id, *second, vocabulary.sep_id]
+        assert batch.input_ids[row, : len(expected)].tolist() == expected
+        assert batch.token_type_ids[row, : len(expected)].tolist() == [0] * (len(first) + 2) + [1] * (
+            len(second) + 1
+        )
+        assert int(batch.sentence_order_label[row]) == int(pairs.swapped[i])
+
+
+def test_ngram_masking_statistics(corpus_dir: Path, tokenizer_dir: Path):
+    corpus = pt.load_corpus(corpus_dir)
+    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    pairs = pt.make_pairs(corpus, 64, 0.0, np.random.default_rng(3))
+    batch = pt.collate(corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4))
+    clean = pt.collate(corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4), 0.0)
+    original, inputs, labels = clean.input_ids, batch.input_ids, batch.labels
+    real = clean.attention_mask.bool()
+    special = real & torch.isin(original, torch.tensor([vocabulary.cls_id, vocabulary.sep_id]))
+    predicted = labels != pt.IGNORE
+    # about 15% of the maskable tokens, never a special one; labels are the original ids
+    rate = predicted.sum().item() / (real & ~special).sum().item()
+    assert 0.13 < rate <= 0.155
+    assert not (predicted & special).any()
+    assert torch.equal(labels[predicted], original[predicted])
+    assert torch.equal(inputs[~predicted], original[~predicted])
+    # 80% [MASK], 10% random, 10% kept (spans decide together, so the tolerance is loose)
+    masked = (inputs[predicted] == vocabulary.mask_id).float().mean().item()
+    kept = (inputs[predicted] == original[predicted]).float().mean().item()
+    assert 0.74 < masked < 0.86 and 0.05 < kept < 0.15
+    # spans are at most 3 words; p(n) favours single words
+    starts = torch.from_numpy(vocabulary.word_start)[original]
+    spans = []
+    for row in range(len(original)):
+        run = 0
+        for position in range(original.shape[1]):
+            if predicted[row, position]:
+                run += int(starts[row, position]) or (run == 0)
+            elif run:
+                spans.append(run)
+                run = 0
+    counts = np.bincount(spans, minlength=4)
+    # two chosen spans may touch and read as one longer run: rare
+    assert counts[4:].sum() < 0.1 * counts.sum()
+    assert counts[1] > counts[2] > counts[3] > 0
+
+
+def test_ngram_spans_are_whole_words_of_at_most_three(tokenizer_dir: Path):
+    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    rng = np.random.default_rng(5)
+    tokens = rng.choice(vocabulary.random_ids, size=200)
+    word_start = np.zeros(200, dtype=bool)
+    word_start[::2] = True  # every word two pieces
+    maskable = np.ones(200, dtype=bool)
+    for _ in range(20):
+        _, labels = pt.mask_ngrams(tokens, maskable, word_start, vocabulary, rng, mask_prob=0.15)
+        chosen = labels != pt.IGNORE
+        assert chosen.sum() <= 30
+        assert not (chosen[1::2] & ~chosen[0::2]).any() and not (chosen[0::2] & ~chosen[1::2]).any()
+
+
+def test_masks_change_with_the_epoch_and_repeat_with_it():
+    config = pt.PretrainConfig(text_paths=["x"], output_dir="y")
+    draw = lambda epoch: pt.batch_rng(config, epoch, 0).random(4).tolist()  # noqa: E731
+    assert draw(0) == draw(0) and draw(0) != draw(1)
+
+
+def test_batches_respect_the_token_budget():
+    lengths = np.random.default_rng(0).integers(5, 64, size=500)
+    batches = pt.batch_pairs(lengths, 256, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(500))
+    assert all(len(b) * lengths[b].max() <= 256 for b in batches)
+
+
+# ---------------------------------------------------------------------------------------------------
+# End to end
+
+
+def tiny_config(text: Path, output: Path, tokenizer_dir: Path, corpus_dir: Path, steps: int = 6) -> pt.PretrainConfig:
+    return pt.load_pretrain_config(
+        TINY,
+        [
+            f"text_paths=[{text}]",
+            f"output_dir={output}",
+            f"tokenizer_dir={tokenizer_dir}",
+            f"packed_dir={corpus_dir}",
+            "max_length=40",
+            "max_tokens=320",
+            f"max_steps={steps}",
+            "checkpoint_every=3",
+            "log_every=3",
+        ],
+    )
+
+
+def test_pretrain_resumes_to_the_weights_of_an_uninterrupted_run(
+    text: Path, tokenizer_dir: Path, corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    straight = pt.pretrain(tiny_config(text, tmp_path / "a", tokenizer_dir, corpus_dir), resume=False)
+
+    interrupted = tiny_config(text, tmp_path / "b", tokenizer_dir, corpus_dir)
+    save = pt.save_checkpoint
+
+    def save_then_crash(*args, **kwargs):
+        path = save(*args, **kwargs)
+        raise KeyboardInterrupt(path)
+
+    monkeypatch.setattr(pt, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        pt.pretrain(interrupted, resume=False)
+    monkeypatch.setattr(pt, "save_checkpoint", save)
+    assert pt.latest_checkpoint(tmp_path / "b").name == "step-000000003"
+    resumed = pt.pretrain(interrupted, resume=True)
+
+    a = pt.load_tensors(pt.latest_checkpoint(straight), "model", torch.device("cpu"))
+    b = pt.load_tensors(pt.latest_checkpoint(resumed), "model", torch.device("cpu"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    encoder = AlbertModel.from_pretrained(str(resumed))
+    assert encoder.dtype == torch.float32
+    assert encoder.config.vocab_size == len(load_tokenizer(resumed))
+    exported = load_file(str(resumed / "model.safetensors"))
+    assert all(t.dtype == torch.bfloat16 for t in exported.values())
+    assert torch.equal(
+        encoder.embeddings.word_embeddings.weight, a["albert.embeddings.word_embeddings.weight"].bfloat16().float()
+    )
+    card = (resumed / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-SA" in card and "tokens seen" in card
+
+
+@pytest.mark.corpus
+def test_tiny_config_packs_the_shared_wikipedia_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    if not (SHARED / "pretrain").exists():
+        pytest.skip("../shared/pretrain is absent")
+    monkeypatch.chdir(REPO)
+    config = pt.load_pretrain_config(
+        TINY, [f"output_dir={tmp_path}", "max_documents=20", "vocab_paragraphs=300", "vocab_size=300"]
+    )
+    corpus = pt.prepare_corpus(config, pt.prepare_tokenizer(config))
+    assert corpus.documents == 20 and len(corpus.ids) > 5000
+    tokenizer = load_tokenizer(tmp_path / "tokenizer")
+    unknown = int((corpus.ids == tokenizer.unk_token_id).sum())
+    assert unknown < 0.01 * len(corpus.ids)
+
+
+def test_config_rejects_evaluation_data_in_the_vocabulary(tmp_path: Path):
+    dev = tmp_path / "dev.gold_conll"
+    dev.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match="evaluation"):
+        pt.load_pretrain_config(TINY, [f"text_paths=[{dev}]", f"vocab_conll=[{dev}]"])

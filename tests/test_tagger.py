@@ -1,0 +1,214 @@
+"""``SRLTagger``: an exact, pickle-free save/load round trip, clear errors for broken model directories,
+and ``tag`` over every input kind, with gold or found predicates, long sentences and corpora."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TinyTaggerFactory
+
+from albert_srl.data import Sentence
+from albert_srl.encoding import Instance, collate
+from albert_srl.errors import SRLFormatError
+from albert_srl.formats import read
+from albert_srl.tagger import SRLTagger
+
+TEXT = "President Bush nominated two judges on Tuesday. She said the court will rule soon."
+
+
+def gold_predicates(sentences: list[Sentence]) -> list[list[int]]:
+    return [[frame.predicate.index for frame in sentence.frames] for sentence in sentences]
+
+
+def frames_of(sentences: list[Sentence]) -> list[list[tuple[int, list[str] | None]]]:
+    return [[(f.predicate.index, f.tags) for f in s.frames] for s in sentences]
+
+
+def emissions(tagger: SRLTagger, sentences: list[Sentence]) -> torch.Tensor:
+    """Argument-head scores ``(B, W, L)`` of every (sentence, gold predicate) pair."""
+    instances = [Instance(s.words, f.predicate.index) for s in sentences for f in s.frames]
+    labels = {label: i for i, label in enumerate(tagger.config.labels)}
+    senses = {sense: i for i, sense in enumerate(tagger.config.senses)}
+    batch = collate(instances, tagger.tokenizer, tagger.config, labels, senses)
+    with torch.inference_mode():
+        return tagger.model.argument_head(tagger.model.word_states(batch))
+
+
+@pytest.fixture(scope="module")
+def saved_dir(trained_tiny_tagger: SRLTagger, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return trained_tiny_tagger.save_pretrained(tmp_path_factory.mktemp("model"), card="# tiny\n")
+
+
+# ------------------------------------------------------------------------------------- files
+
+
+def test_round_trip_gives_bit_identical_outputs(
+    trained_tiny_tagger: SRLTagger, saved_dir: Path, tiny_sentences: list[Sentence]
+) -> None:
+    loaded = SRLTagger.from_pretrained(saved_dir)
+    assert torch.equal(emissions(loaded, tiny_sentences), emissions(trained_tiny_tagger, tiny_sentences))
+    predicates = gold_predicates(tiny_sentences)
+    before = trained_tiny_tagger.tag(tiny_sentences, predicates)
+    after = loaded.tag(tiny_sentences, predicates)
+    assert frames_of(after) == frames_of(before)
+    assert [[f.predicate.sense for f in s.frames] for s in after] == [
+        [f.predicate.sense for f in s.frames] for s in before
+    ]
+    original = trained_tiny_tagger.model.state_dict()
+    assert all(torch.equal(tensor, original[name]) for name, tensor in loaded.model.state_dict().items())
+    assert loaded.config == trained_tiny_tagger.config
+    assert loaded.card == "# tiny\n"
+
+
+def test_model_directory_holds_safetensors_and_no_pickles(saved_dir: Path) -> None:
+    names = {path.name for path in saved_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "spiece.model", "README.md"} <= names
+    assert not [name for name in names if name.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt"))]
+
+
+def test_loading_never_unpickles(saved_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("unpickling while loading a model directory")
+
+    for module, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
+        monkeypatch.setattr(module, name, refuse)
+    assert SRLTagger.from_pretrained(saved_dir).tag(["The", "judges", "ruled", "."], [[2]])
+
+
+def copy_model(source: Path, target: Path) -> Path:
+    target.mkdir()
+    for path in source.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def test_missing_config_is_named(saved_dir: Path, tmp_path: Path) -> None:
+    broken = copy_model(saved_dir, tmp_path / "model")
+    (broken / "config.json").unlink()
+    with pytest.raises(SRLFormatError) as caught:
+        SRLTagger.from_pretrained(broken)
+    assert caught.value.path == str(broken / "config.json")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "delete"])
+def test_corrupt_or_missing_weights_are_named(saved_dir: Path, tmp_path: Path, damage: str) -> None:
+    broken = copy_model(saved_dir, tmp_path / "model")
+    weights = broken / "model.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "garbage":
+        weights.write_bytes(b"\x00not a safetensors file" * 8)
+    else:
+        weights.unlink()
+    with pytest.raises(SRLFormatError) as caught:
+        SRLTagger.from_pretrained(broken)
+    assert caught.value.path == str(weights)
+
+
+def test_config_that_is_not_json_is_named(saved_dir: Path, tmp_path: Path) -> None:
+    broken = copy_model(saved_dir, tmp_path / "model")
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(SRLFormatError) as caught:
+        SRLTagger.from_pretrained(broken)
+    assert caught.value.path == str(broken / "config.json")
+
+
+# ----------------------------------------------------------------------------------- tagging
+
+
+def test_every_input_kind_gives_the_same_frames(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence]
+) -> None:
+    words = [sentence.words for sentence in tiny_sentences]
+    predicates = gold_predicates(tiny_sentences)
+    from_words = trained_tiny_tagger.tag(words, predicates)
+    from_objects = trained_tiny_tagger.tag(tiny_sentences, predicates)
+    assert [s.words for s in from_words] == words  # input order, though batches are sorted by length
+    assert frames_of(from_objects) == frames_of(from_words)
+    assert gold_predicates(from_words) == predicates
+    assert all(len(f.tags) == len(s.words) for s in from_words for f in s.frames)
+    one = trained_tiny_tagger.tag(words[0], [predicates[0]])
+    assert len(one) == 1 and frames_of(one) == frames_of(from_words[:1])
+
+
+def test_raw_text_arguments_carry_character_offsets(trained_tiny_tagger: SRLTagger) -> None:
+    tagged = trained_tiny_tagger.tag(TEXT)
+    assert [s.words[0] for s in tagged] == ["President", "She"]
+    arguments = [a for s in tagged for f in s.frames for a in f.arguments]
+    assert any(a.end - a.start > 1 for a in arguments), "the check needs multi-word arguments"
+    for sentence in tagged:
+        assert sentence.text in TEXT
+        for frame in sentence.frames:
+            for argument in frame.arguments:
+                assert sentence.text[argument.char_start : argument.char_end] == argument.text
+                assert argument.text.replace(" ", "") == "".join(
+                    sentence.words[argument.start : argument.end]
+                )
+
+
+def test_no_predicates_means_the_predicate_head_finds_them(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence]
+) -> None:
+    words = [sentence.words for sentence in tiny_sentences]
+    assert gold_predicates(trained_tiny_tagger.tag(words)) == gold_predicates(tiny_sentences)
+    # None for one sentence: only that one is left to the head.
+    mixed = trained_tiny_tagger.tag(words[:2], [None, [0]])
+    assert gold_predicates(mixed) == [gold_predicates(tiny_sentences)[0], [0]]
+
+
+def test_found_predicates_follow_the_predicate_head(make_tiny_tagger: TinyTaggerFactory) -> None:
+    tagger, _ = make_tiny_tagger()
+    words = ["The", "board", "approved", "it", "."]
+    with torch.no_grad():
+        tagger.model.predicate_head.bias.copy_(torch.tensor([-100.0, 100.0]))
+        assert gold_predicates(tagger.tag([words])) == [list(range(len(words)))]
+        tagger.model.predicate_head.bias.copy_(torch.tensor([100.0, -100.0]))
+        assert gold_predicates(tagger.tag([words])) == [[]]
+
+
+def test_long_sentence_is_windowed_with_a_warning(
+    make_tiny_tagger: TinyTaggerFactory, tiny_sentences: list[Sentence], caplog: pytest.LogCaptureFixture
+) -> None:
+    tagger, _ = make_tiny_tagger(max_length=16, stride=6)
+    words = [w for sentence in tiny_sentences for w in sentence.words]
+    short = ["Thanks", "!"]
+    with caplog.at_level(logging.WARNING, logger="albert_srl"):
+        tagged = tagger.tag([short, words], [[0], [0, len(words) // 2, len(words) - 1]])
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "sentence 2" in warnings[0].getMessage()
+    assert [len(f.tags) for f in tagged[1].frames] == [len(words)] * 3
+    assert all(f.tags[f.predicate.index] == "B-V" for s in tagged for f in s.frames)
+
+
+def test_tag_conll_keeps_documents_and_order(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence]
+) -> None:
+    sample = Path(__file__).resolve().parents[1] / "corpora" / "sample.gold_conll"
+    tagged = list(trained_tiny_tagger.tag_conll(read(sample), chunk=3))
+    assert [(s.doc_id, s.part, s.words) for s in tagged] == [
+        (s.doc_id, s.part, s.words) for s in tiny_sentences
+    ]
+    assert [s.pos for s in tagged] == [s.pos for s in tiny_sentences]
+    assert gold_predicates(tagged) == gold_predicates(tiny_sentences)
+
+
+@pytest.mark.parametrize("index", [-1, 4])
+def test_predicate_outside_the_sentence_is_a_value_error(trained_tiny_tagger: SRLTagger, index: int) -> None:
+    with pytest.raises(ValueError, match="predicate index"):
+        trained_tiny_tagger.tag([["The", "judges", "ruled", "."]], [[index]])
+
+
+def test_predicates_must_match_the_sentences(trained_tiny_tagger: SRLTagger) -> None:
+    with pytest.raises(ValueError, match="2 sentences"):
+        trained_tiny_tagger.tag([["Thanks", "!"], ["Thanks", "!"]], [[0]])
+
+
+def test_empty_input_and_empty_sentences(trained_tiny_tagger: SRLTagger) -> None:
+    assert trained_tiny_tagger.tag([]) == []
+    tagged = trained_tiny_tagger.tag([[], ["Thanks", "!"]], [None, [0]])
+    assert [s.words for s in tagged] == [[], ["Thanks", "!"]]
+    assert tagged[0].frames == [] and [f.predicate.index for f in tagged[1].frames] == [0]
