@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -56,7 +57,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set or [])
     best = train(config, resume=args.resume)
-    print(best)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line for the whole job
+        print(best)
     return 0
 
 
