@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import AlbertConfig, AlbertModel, AutoModel, PreTrainedModel
+from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
 from albert_srl.crf import ConstrainedCRF
 from albert_srl.encoding import PREDICATE_AWARENESS, Batch
@@ -68,7 +68,7 @@ class Decoded:
 
 def encoder_from_pretrained(path: str) -> PreTrainedModel:
     """Any Hugging Face encoder directory (or hub id): ALBERT, or another model through ``AutoModel``."""
-    return AutoModel.from_pretrained(path)
+    return without_pooler(AutoModel.from_pretrained(path))
 
 
 def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
@@ -76,10 +76,18 @@ def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
     model_type = config.get("model_type", "albert")
     if model_type == "albert":
         return AlbertModel(AlbertConfig(**config), add_pooling_layer=False)
-    from transformers import AutoConfig
-
     values = {k: v for k, v in config.items() if k != "model_type"}
-    return AutoModel.from_config(AutoConfig.for_model(model_type, **values))
+    return without_pooler(AutoModel.from_config(AutoConfig.for_model(model_type, **values)))
+
+
+def without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
+    """Drop the [CLS] pooler: SRL never reads it, and a fine-tuned model must hold the same weights
+    whether its encoder came from a checkpoint or from ``fresh_encoder`` (as ``from_pretrained`` does)."""
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None
+        if hasattr(encoder, "pooler_activation"):
+            encoder.pooler_activation = None
+    return encoder
 
 
 class SRLModel(nn.Module):

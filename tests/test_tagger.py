@@ -86,6 +86,13 @@ def copy_model(source: Path, target: Path) -> Path:
     return target
 
 
+def test_missing_default_model_names_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("albert_srl.tagger.DEFAULT_MODEL", tmp_path / "models" / "default")
+    with pytest.raises(SRLFormatError) as caught:
+        SRLTagger.from_pretrained()
+    assert caught.value.path == str(tmp_path / "models" / "default")
+
+
 def test_missing_config_is_named(saved_dir: Path, tmp_path: Path) -> None:
     broken = copy_model(saved_dir, tmp_path / "model")
     (broken / "config.json").unlink()
