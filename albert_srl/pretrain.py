@@ -1,22 +1,27 @@
-"""Pretraining our own ALBERT encoder on unlabeled text: masked n-grams (MLM) + sentence order (SOP).
+"""Pretraining our own ALBERT encoder on unlabeled text: masked LM + sentence-order prediction.
 
-Three steps, each one written to disk once and reused:
+The pipeline has three steps, each written once and reused by later runs:
 
-1. **Vocabulary**: a SentencePiece unigram model trained on sentences of the pretraining text (plus,
-   optionally, the words of a CoNLL *training* file such as EWT train), in the HF ALBERT tokenizer layout.
-2. **Packing**: documents -> sentences -> token ids, streamed from (gzipped) text and written as compressed
-   ``uint16`` shards with sentence and document boundary arrays (``.npz``, read with
+1. **Vocabulary.** A SentencePiece unigram model trained on paragraphs of the pretraining text (plus,
+   optionally, the words of CoNLL training files such as EWT train; never a dev or test file), saved in
+   the Hugging Face ALBERT tokenizer layout by ``albert_srl.tokenizer``.
+2. **Packing.** ``pack`` streams the gzipped text (a document per blank-line-separated block: title,
+   then a paragraph a line), splits paragraphs into sentences, tokenizes them and writes compressed
+   shards of uint16 token ids with sentence and document boundaries (``shard-*.npz``, read with
    ``allow_pickle=False``), so a GPU run reads no raw text.
-3. **Pretraining** ``transformers.AlbertForPreTraining`` as the ALBERT paper does it: segment pairs of
-   consecutive sentences of one document up to a target length, the two segments swapped half the time
-   (SOP), whole-word n-gram masking (n = 1..3, p(n) ∝ 1/n, 15 % of tokens; 80 % ``[MASK]``, 10 % random,
-   10 % kept), pairs and masks drawn anew each epoch. Batches hold a token budget; AdamW with linear warm-up
-   and decay; bf16 autocast and SDPA attention on CUDA.
+3. **Pretraining** with ``transformers.AlbertForPreTraining``, as in the ALBERT paper: segment pairs of
+   consecutive sentences of one document up to a target length (shorter 10% of the time, random split
+   point), swapped half the time for sentence-order prediction; n-gram masking of whole words (n = 1..3
+   with p(n) ∝ 1/n, 15% of tokens, 80% [MASK] / 10% random / 10% kept), drawn anew every epoch.
+   The MLM head runs on the masked positions only (the same loss, without (B, T, V) logits).
 
-Every random choice is a function of ``(seed, epoch, batch)``, so a run resumed from a checkpoint ends
-with the same weights as one that never stopped. Checkpoints and the final model are safetensors (model
-files split below 16 MiB) plus JSON; nothing is pickled. The final model directory holds the ALBERT
-weights, the tokenizer files and a model card; ``albert-srl train --set encoder.pretrained=DIR`` takes it.
+Every random choice of the data is drawn from a generator seeded by (seed, epoch[, batch]) and the
+dropout RNG is saved with each checkpoint, so ``pretrain(config, resume=True)`` after an interruption
+ends with the same weights as a run that never stopped. Checkpoints hold tensors as safetensors and the
+rest as JSON (nothing is pickled). The result, ``output_dir``, is an ALBERT model directory with its
+tokenizer and a model card: ``AlbertModel.from_pretrained(output_dir)`` loads it, and ``albert-srl
+train`` takes it as ``encoder.pretrained``. The last ``eval_documents`` documents are held out; the card
+reports MLM and SOP accuracy on them.
 """
 
 from __future__ import annotations
@@ -35,8 +40,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from glob import glob
-from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,29 +50,26 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import AlbertConfig, AlbertForPreTraining, get_linear_schedule_with_warmup
 
+from albert_srl import formats
 from albert_srl.config import ConfigError, load_dataclass
 from albert_srl.errors import SRLFormatError
 from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
-from albert_srl.train import fsync, join_optimizer_state, split_optimizer_state
+from albert_srl.train import NO_DECAY, fsync, join_optimizer_state, split_optimizer_state
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "pack.json"
-TOKENIZER = "tokenizer"
+IGNORE = -100  # label of positions that are not predicted (transformers' convention)
+SHARD_LIMIT = 15 * 2**20  # bytes per safetensors file: every file stays under 16 MiB
+MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints"
-MAX_SHARD = "16MB"  # model files; also the limit for optimizer shards below
-MAX_SHARD_BYTES = 16_000_000
-NGRAM_WEIGHTS = np.array([1.0, 1 / 2, 1 / 3])  # ALBERT: p(n) ∝ 1/n for n-grams of n = 1..3 words
-NO_DECAY = ("bias", "LayerNorm.weight")
-
 
 # ---------------------------------------------------------------------------------------------------
 # Configuration
 
 
 @dataclass
-class AlbertSize:
-    """The encoder's hyperparameters (``AlbertConfig`` fields); the vocabulary size is the tokenizer's."""
+class EncoderSize:
+    """The ALBERT to pretrain (``AlbertConfig`` fields); the vocabulary size is the tokenizer's."""
 
     embedding_size: int = 128
     hidden_size: int = 256
@@ -78,896 +78,885 @@ class AlbertSize:
     intermediate_size: int = 1024
     num_hidden_groups: int = 1
     max_position_embeddings: int = 512
-    dropout: float = 0.0  # ALBERT v2 pretrains without dropout
+    dropout: float = 0.1
 
 
 @dataclass
 class PretrainConfig:
     """Everything ``pretrain`` needs; the YAML file's keys are these fields."""
 
-    text: str  # glob of UTF-8 text files (plain or .gz): a title line, one paragraph a line, blank-line ends
+    # Plain ``list`` (of path strings): ``config.load_dataclass`` checks types with ``isinstance``.
+    text_paths: list
     output_dir: str
-    packed_dir: str | None = None  # default output_dir/packed; reused when it holds a finished pack
-    tokenizer: str | None = None  # an existing tokenizer directory instead of training one
+    # vocabulary
+    tokenizer_dir: str | None = None  # default output_dir/tokenizer; trained there when absent
     vocab_size: int = 8000
     lowercase: bool = False
-    vocab_sentences: int = 500_000  # sentences of the text the vocabulary is trained on
-    vocab_conll: str | None = None  # also train the vocabulary on this CoNLL file's words (a train split)
-    max_documents: int | None = None  # pack only the first documents (smoke runs)
-    min_words: int = 5  # shorter lines (headings, list items) are dropped
-    shard_tokens: int = 20_000_000
-    model: AlbertSize = field(default_factory=AlbertSize)
-    max_length: int = 128  # subwords of a segment pair, [CLS] and [SEP]s included
-    short_seq_prob: float = 0.1  # pairs with a shorter random target length, as BERT/ALBERT
+    vocab_paragraphs: int = 200_000  # paragraphs of the text the SentencePiece model is trained on
+    vocab_conll: list = field(default_factory=list)  # CoNLL files whose words join the vocabulary text
+    # packing
+    packed_dir: str | None = None  # default output_dir/packed; packed there when absent
+    max_documents: int | None = None  # per text file (small runs, tests)
+    min_words: int = 5  # shorter paragraphs (titles, list items, fragments) are dropped
+    shard_tokens: int = 10_000_000
+    # instances
+    encoder: EncoderSize = field(default_factory=EncoderSize)
+    max_length: int = 128  # subwords of a pair, [CLS] and two [SEP] included
+    short_seq_prob: float = 0.1
     mask_prob: float = 0.15
-    eval_documents: int = 200  # held out from training; MLM/SOP accuracy is measured on them
-    max_tokens: int = 8192  # subword budget of one batch (padding included)
-    epochs: int = 1
-    max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there)
-    lr: float = 1e-3
+    max_ngram: int = 3
+    eval_documents: int = 200  # the corpus's last documents, held out (at most a tenth of it)
+    # optimisation
+    max_tokens: int = 8192  # padded subwords of one batch
+    max_steps: int = 10_000
+    learning_rate: float = 1e-3
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
+    warmup_steps: int = 500
     grad_clip: float = 1.0
+    seed: int = 13
     checkpoint_every: int = 500  # optimizer steps
     log_every: int = 50
-    seed: int = 13
-    num_threads: int | None = None
+    # runtime
     device: Literal["cpu", "cuda", "auto"] = "auto"
-    bf16: bool | None = None  # None: on with CUDA
-    compile: bool = False  # torch.compile the encoder
+    bf16: bool | None = None  # None: on when training on CUDA
+    compile: bool = False  # torch.compile the encoder (CUDA runs)
+    num_threads: int | None = None
 
 
 def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> PretrainConfig:
-    """Read a pretraining config from YAML with dotted ``key=value`` overrides.
-
-    Raises ``ConfigError`` (an ``SRLFormatError``) naming the file and the bad key.
-    """
+    """Read a pretraining config from YAML with dotted ``key=value`` overrides; check its input files."""
     config = load_dataclass(PretrainConfig, path, overrides)
-    if config.vocab_conll is not None and re.search(r"dev|test", Path(config.vocab_conll).name):
-        raise ConfigError(str(path), None, f"vocab_conll must be a training split, not {config.vocab_conll}")
-    if config.max_length > config.model.max_position_embeddings:
-        raise ConfigError(str(path), None, "max_length exceeds model.max_position_embeddings")
+    for key in ("text_paths", "vocab_conll"):
+        if not all(isinstance(p, str) for p in getattr(config, key)):
+            raise ConfigError(str(path), None, f"{key} must be a list of file paths")
+    if not config.text_paths:
+        raise ConfigError(str(path), None, "text_paths is empty")
+    for text in [*config.text_paths, *config.vocab_conll]:
+        if not Path(text).exists():
+            raise ConfigError(str(path), None, f"no such file: {text}")
+    for conll in config.vocab_conll:
+        if re.search(r"dev|test", Path(conll).name):
+            raise ConfigError(str(path), None, f"vocab_conll must not name evaluation data: {conll}")
+    if config.max_length > config.encoder.max_position_embeddings:
+        raise ConfigError(str(path), None, "max_length exceeds encoder.max_position_embeddings")
+    if config.max_tokens < config.max_length:
+        raise ConfigError(str(path), None, "max_tokens must hold at least one max_length pair")
     return config
 
 
-def text_paths(config: PretrainConfig) -> list[str]:
-    paths = sorted(glob(config.text))
-    if not paths:
-        raise ConfigError(config.text, None, "text: no file matches this pattern")
-    return paths
+def main_pretrain(config_path: str, overrides: Sequence[str] = ()) -> int:
+    """``albert-srl pretrain``: load the config, pretrain (resuming), print the model directory."""
+    print(pretrain(load_pretrain_config(config_path, overrides), resume=True))
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------------
-# Reading text: documents of sentences
+# Text: documents, paragraphs and sentences
 
-# A sentence ends at . ! or ? (perhaps followed by a closing quote or bracket), then space and an
-# upper-case letter, digit or opening quote. spaCy's splitter (albert_srl.text) reads ~30k words/s here,
-# this regex ~8M: sentences only choose where segments may split, so speed wins.
-SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
-# "Mr. Smith", "U.S. Army", "J. R. R. Tolkien": a period after these is not a sentence end.
+# A sentence ends at . ! or ? (and closing quotes/brackets) followed by space and an upper-case start,
+# unless the word before the stop is an initial or a common abbreviation.
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
 ABBREVIATION = re.compile(
-    r"(?:\b[A-Z]|\b(?:[A-Za-z]\.)+[A-Za-z]|\b(?:Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|Mt|Gen|Col|Lt|Sgt|Capt|Gov|Rev"
-    r"|Fr|No|Vol|pp|vs|etc|approx|ca|cf|e\.g|i\.e|Inc|Ltd|Co|Corp|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept"
-    r"|Oct|Nov|Dec))$"
+    r"(?:^|\s|\()(?:[A-Z]|Mr|Mrs|Ms|Dr|St|Jr|Sr|No|Nos|Vol|vs|etc|Inc|Co|Ltd|Gen|Col|Lt|Sgt|Capt|Prof|Rev|"
+    r"Mt|Ft|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|U\.S|e\.g|i\.e|c|ca|approx|Gov|Sen|Rep)\.$"
 )
 
 
+def iter_documents(path: str | Path, max_documents: int | None = None) -> Iterator[list[str]]:
+    """The paragraphs of each document of a text file (plain or .gz), its title line left out."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    block: list[str] = []
+    count = 0
+    with opener(path, "rt", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            line = line.strip()
+            if line:
+                block.append(line)
+                continue
+            if len(block) > 1:
+                yield block[1:]
+                count += 1
+                if max_documents is not None and count >= max_documents:
+                    return
+            block = []
+    if len(block) > 1:
+        yield block[1:]
+
+
 def split_sentences(paragraph: str) -> list[str]:
-    """The sentences of one paragraph, cut after sentence-final punctuation but not abbreviations."""
-    sentences, start = [], 0
-    for end in SENTENCE_END.finditer(paragraph):
-        if paragraph[end.start()] == "." and ABBREVIATION.search(paragraph, start, end.start()):
+    """A paragraph's sentences, by punctuation (fast enough for tens of millions of words)."""
+    sentences: list[str] = []
+    start = 0
+    for match in SENTENCE_BREAK.finditer(paragraph):
+        if ABBREVIATION.search(paragraph[start : match.start(1)]):
             continue
-        sentences.append(paragraph[start : end.end()].strip())
-        start = end.end()
-    sentences.append(paragraph[start:].strip())
+        sentences.append(paragraph[start : match.end(1)])
+        start = match.end()
+    sentences.append(paragraph[start:])
     return [s for s in sentences if s]
 
 
-def read_documents(paths: Iterable[str | Path], min_words: int = 5) -> Iterator[list[str]]:
-    """Each document of the text files as its list of sentences (the title line and lines of fewer than
-    ``min_words`` words dropped)."""
-    for path in paths:
-        yield from _documents_of(Path(path), min_words)
+def document_sentences(paragraphs: Iterable[str], min_words: int) -> list[str]:
+    """The sentences of a document's paragraphs of at least ``min_words`` words."""
+    return [s for p in paragraphs if len(p.split()) >= min_words for s in split_sentences(p)]
 
 
-def _documents_of(path: Path, min_words: int) -> Iterator[list[str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    line_number = 0
-    try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as lines:
-            document: list[str] = []
-            title = True
-            for line_number, line in enumerate(lines, 1):  # noqa: B007 (read after the loop on error)
-                if not line.strip():
-                    if document:
-                        yield document
-                    document, title = [], True
-                elif title:
-                    title = False
-                elif len(line.split()) >= min_words:
-                    document.extend(split_sentences(line.strip()))
-            if document:
-                yield document
-    except (OSError, EOFError) as error:
-        raise SRLFormatError(str(path), line_number + 1 if line_number else None, str(error)) from error
+def vocabulary_lines(config: PretrainConfig) -> Iterator[str]:
+    """Text the SentencePiece model is trained on: paragraphs spread over the files, then CoNLL words."""
+    per_file = math.ceil(config.vocab_paragraphs / len(config.text_paths))
+    for path in config.text_paths:
+        taken = 0
+        for paragraphs in iter_documents(path, config.max_documents):
+            for paragraph in paragraphs:
+                if len(paragraph.split()) >= config.min_words:
+                    yield paragraph
+                    taken += 1
+            if taken >= per_file:
+                break
+    for conll in config.vocab_conll:
+        for sentence in formats.read(conll):
+            yield " ".join(sentence.words)
 
 
-def conll_lines(path: str) -> Iterator[str]:
-    """The sentences of a CoNLL file as space-separated words."""
-    from albert_srl.formats import read
-
-    for sentence in read(path):
-        yield " ".join(sentence.words)
-
-
-# ---------------------------------------------------------------------------------------------------
-# 1. Vocabulary
-
-
-def build_vocabulary(config: PretrainConfig, out_dir: str | Path) -> Path:
-    """Train the SentencePiece vocabulary on the first ``vocab_sentences`` sentences of the text (and the
-    words of ``vocab_conll``); returns the tokenizer directory."""
-    sentences = chain.from_iterable(read_documents(text_paths(config), config.min_words))
-    lines: Iterable[str] = islice(sentences, config.vocab_sentences)
-    if config.vocab_conll is not None:
-        lines = chain(lines, conll_lines(config.vocab_conll))
-    log.info("training a %d-piece vocabulary", config.vocab_size)
-    return train_sentencepiece(lines, out_dir, config.vocab_size, config.lowercase)
+def prepare_tokenizer(config: PretrainConfig) -> Path:
+    """The tokenizer directory, trained first when it holds no tokenizer yet."""
+    directory = Path(config.tokenizer_dir or Path(config.output_dir) / "tokenizer")
+    if not (directory / "spiece.model").exists():
+        log.info("training a %d-piece SentencePiece vocabulary in %s", config.vocab_size, directory)
+        staging = directory.with_name(f".tmp-{directory.name}")
+        shutil.rmtree(staging, ignore_errors=True)
+        train_sentencepiece(vocabulary_lines(config), staging, config.vocab_size, config.lowercase)
+        shutil.rmtree(directory, ignore_errors=True)
+        os.replace(staging, directory)
+    return directory
 
 
 # ---------------------------------------------------------------------------------------------------
-# 2. Packing
+# Packing: token ids in compressed uint16 shards
 
 
 @dataclass
-class PackedCorpus:
-    """Token ids of a packed text with its sentence and document boundaries.
+class Corpus:
+    """Packed text: all token ids, where each sentence starts, and the first sentence of each document.
 
-    ``tokens``: (N,) uint16. Sentence ``i`` is ``tokens[sentence_offsets[i]:sentence_offsets[i + 1]]``
-    (``sentence_offsets``: (S + 1,) int64); document ``j`` is sentences
-    ``document_offsets[j]:document_offsets[j + 1]`` (``document_offsets``: (D + 1,) int64).
+    ``ids``: uint16 (N,); ``sentence_starts``: int64 (S + 1,) into ``ids``; ``document_starts``:
+    int64 (D + 1,) into the sentences.
     """
 
-    tokens: np.ndarray
-    sentence_offsets: np.ndarray
-    document_offsets: np.ndarray
+    ids: np.ndarray
+    sentence_starts: np.ndarray
+    document_starts: np.ndarray
 
     @property
     def documents(self) -> int:
-        return len(self.document_offsets) - 1
+        return len(self.document_starts) - 1
 
-    def sentence(self, index: int) -> np.ndarray:
-        return self.tokens[self.sentence_offsets[index] : self.sentence_offsets[index + 1]]
+
+class ShardWriter:
+    """Collects tokenized documents and writes a shard whenever ``shard_tokens`` ids are waiting."""
+
+    def __init__(self, out_dir: Path, shard_tokens: int) -> None:
+        self.out_dir, self.shard_tokens = out_dir, shard_tokens
+        self.shards: list[str] = []
+        self.documents = self.sentences = self.tokens = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.ids: list[list[int]] = []
+        self.lengths: list[int] = []
+        self.doc_sizes: list[int] = []
+        self.waiting = 0
+
+    def add(self, document: list[list[int]]) -> None:
+        """One document as the token ids of its sentences."""
+        document = [s for s in document if s]
+        if not document:
+            return
+        self.ids.extend(document)
+        self.lengths.extend(len(s) for s in document)
+        self.doc_sizes.append(len(document))
+        self.waiting += sum(len(s) for s in document)
+        if self.waiting >= self.shard_tokens:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.doc_sizes:
+            return
+        name = f"shard-{len(self.shards):05d}.npz"
+        ids = np.fromiter((i for s in self.ids for i in s), dtype=np.uint16, count=self.waiting)
+        sentence_starts = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        document_starts = np.concatenate([[0], np.cumsum(self.doc_sizes)]).astype(np.int64)
+        with tempfile.NamedTemporaryFile(dir=self.out_dir, prefix=".tmp-", suffix=".npz", delete=False) as f:
+            np.savez_compressed(f, ids=ids, sentence_starts=sentence_starts, document_starts=document_starts)
+        os.chmod(f.name, 0o644)  # temporary files are created private
+        os.replace(f.name, self.out_dir / name)
+        self.shards.append(name)
+        self.documents += len(self.doc_sizes)
+        self.sentences += len(self.lengths)
+        self.tokens += self.waiting
+        self._reset()
 
 
 def pack(
-    text: Iterable[str | Path],
+    text_paths: Sequence[str | Path],
     tokenizer_dir: str | Path,
     out_dir: str | Path,
-    shard_tokens: int = 20_000_000,
-    max_documents: int | None = None,
+    shard_tokens: int = 10_000_000,
     min_words: int = 5,
+    max_documents: int | None = None,
 ) -> Path:
-    """Tokenize the documents of the ``text`` files into ``out_dir/shard-*.npz`` and write the manifest
-    (``pack.json``) last, so a pack with a manifest is complete. The tokenizer is copied into
-    ``out_dir/tokenizer``: the ids mean something only with it. Returns ``out_dir``."""
+    """Tokenize the documents of ``text_paths`` into ``out_dir/shard-*.npz`` and a ``manifest.json``.
+
+    The manifest is written last: a directory with one holds a complete packing, which later runs reuse.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sources = [str(p) for p in text]
-    if Path(tokenizer_dir).resolve() != (out / TOKENIZER).resolve():
-        shutil.copytree(tokenizer_dir, out / TOKENIZER, dirs_exist_ok=True)
-    tokenizer = load_tokenizer(out / TOKENIZER)
-    if len(tokenizer) > np.iinfo(np.uint16).max:
+    tokenizer = load_tokenizer(tokenizer_dir)
+    if len(tokenizer) > np.iinfo(np.uint16).max + 1:
         raise ValueError(f"a vocabulary of {len(tokenizer)} pieces does not fit uint16 shards")
-    documents = islice(read_documents(sources, min_words), max_documents)
-    shards, totals, buffer = [], {"tokens": 0, "sentences": 0, "documents": 0}, ShardBuffer()
-    for group in batched(documents, 256):
-        for document in tokenize_documents(tokenizer, group):
-            buffer.add(document)
-        if buffer.tokens >= shard_tokens:
-            shards.append(buffer.write(out / f"shard-{len(shards):05d}.npz", totals))
-            buffer = ShardBuffer()
-    if buffer.documents or not shards:
-        shards.append(buffer.write(out / f"shard-{len(shards):05d}.npz", totals))
+    writer = ShardWriter(out, shard_tokens)
+    for path in text_paths:
+        log.info("packing %s", path)
+        pending: list[list[str]] = []
+        for paragraphs in iter_documents(path, max_documents):
+            pending.append(document_sentences(paragraphs, min_words))
+            if len(pending) == 256:  # tokenize many documents in one call: much faster
+                _tokenize_documents(pending, tokenizer, writer)
+                pending = []
+        _tokenize_documents(pending, tokenizer, writer)
+    writer.flush()
     manifest = {
-        "shards": shards,
-        **totals,
-        "sources": sources,
-        "max_documents": max_documents,
-        "min_words": min_words,
+        "sources": [str(p) for p in text_paths],
+        "tokenizer": str(tokenizer_dir),
         "vocab_size": len(tokenizer),
-        "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
+        "shards": writer.shards,
+        "documents": writer.documents,
+        "sentences": writer.sentences,
+        "tokens": writer.tokens,
     }
-    write_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    log.info("packed %d documents, %d sentences, %d tokens into %s", *totals.values(), out)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    log.info(
+        "packed %d documents, %d sentences, %d tokens", writer.documents, writer.sentences, writer.tokens
+    )
     return out
 
 
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(items)
-    while group := list(islice(iterator, size)):
-        yield group
-
-
-def tokenize_documents(tokenizer: Any, documents: list[list[str]]) -> list[list[list[int]]]:
-    """Token ids of every sentence of every document, in one batched tokenizer call; empty sentences
-    (nothing but spaces after normalisation) are dropped."""
-    ids = tokenizer([s for d in documents for s in d], add_special_tokens=False)["input_ids"]
-    result, start = [], 0
+def _tokenize_documents(documents: list[list[str]], tokenizer: Any, writer: ShardWriter) -> None:
+    flat = [s for d in documents for s in d]
+    if not flat:
+        return
+    ids = iter(tokenizer(flat, add_special_tokens=False)["input_ids"])
     for document in documents:
-        result.append([s for s in ids[start : start + len(document)] if s])
-        start += len(document)
-    return result
+        writer.add([next(ids) for _ in document])
 
 
-@dataclass
-class ShardBuffer:
-    """Sentences of documents collected for one shard."""
-
-    sentences: list[list[int]] = field(default_factory=list)
-    document_sizes: list[int] = field(default_factory=list)
-    tokens: int = 0
-
-    @property
-    def documents(self) -> int:
-        return len(self.document_sizes)
-
-    def add(self, document: list[list[int]]) -> None:
-        if document:
-            self.sentences.extend(document)
-            self.document_sizes.append(len(document))
-            self.tokens += sum(map(len, document))
-
-    def write(self, path: Path, totals: dict[str, int]) -> str:
-        """Save as compressed arrays (written aside, then renamed); returns the file name."""
-        lengths = np.array([len(s) for s in self.sentences], dtype=np.int64)
-        tokens = np.fromiter(chain.from_iterable(self.sentences), dtype=np.uint16, count=self.tokens)
-        staging = path.with_name(f".tmp-{path.name}")
-        with staging.open("wb") as stream:
-            np.savez_compressed(
-                stream,
-                tokens=tokens,
-                sentence_offsets=np.concatenate([[0], np.cumsum(lengths)]),
-                document_offsets=np.concatenate([[0], np.cumsum(self.document_sizes, dtype=np.int64)]),
-            )
-        os.replace(staging, path)
-        totals["tokens"] += self.tokens
-        totals["sentences"] += len(self.sentences)
-        totals["documents"] += self.documents
-        return path.name
-
-
-def load_packed(packed_dir: str | Path) -> PackedCorpus:
-    """All shards of a pack as one corpus."""
-    root = Path(packed_dir)
-    manifest_path = root / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SRLFormatError(str(manifest_path), None, f"not a finished pack: {error}") from error
-    tokens, sentences, documents = [], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
-    token_base = sentence_base = 0
+def load_corpus(packed_dir: str | Path) -> Corpus:
+    """All shards of a packing, concatenated (no pickle: ``allow_pickle=False``)."""
+    directory = Path(packed_dir)
+    manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    ids: list[np.ndarray] = []
+    sentences, documents = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
     for name in manifest["shards"]:
-        with np.load(root / name, allow_pickle=False) as shard:
-            tokens.append(shard["tokens"])
-            sentences.append(shard["sentence_offsets"][1:] + token_base)
-            documents.append(shard["document_offsets"][1:] + sentence_base)
-            token_base += len(shard["tokens"])
-            sentence_base += len(shard["sentence_offsets"]) - 1
-    return PackedCorpus(np.concatenate(tokens), np.concatenate(sentences), np.concatenate(documents))
+        with np.load(directory / name, allow_pickle=False) as shard:
+            sentences.append(shard["sentence_starts"][1:] + sum(len(x) for x in ids))
+            documents.append(shard["document_starts"][1:] + documents[-1][-1])
+            ids.append(shard["ids"])
+    all_ids = np.concatenate(ids) if ids else np.zeros(0, np.uint16)
+    return Corpus(all_ids, np.concatenate(sentences), np.concatenate(documents))
 
 
-def ensure_packed(config: PretrainConfig) -> Path:
-    """The pack directory of ``config``: reused when finished, otherwise built (vocabulary first)."""
-    packed = Path(config.packed_dir or Path(config.output_dir) / "packed")
-    if (packed / MANIFEST).exists():
-        log.info("using the packed data in %s", packed)
-        return packed
-    tokenizer_dir = config.tokenizer or build_vocabulary(config, packed / TOKENIZER)
-    return pack(
-        text_paths(config), tokenizer_dir, packed, config.shard_tokens, config.max_documents, config.min_words
-    )
+def prepare_corpus(config: PretrainConfig, tokenizer_dir: Path) -> Corpus:
+    """The packed corpus, packed first when ``packed_dir`` holds no complete packing."""
+    directory = Path(config.packed_dir or Path(config.output_dir) / "packed")
+    if not (directory / MANIFEST).exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        pack(config.text_paths, tokenizer_dir, directory, config.shard_tokens, config.min_words,
+             config.max_documents)  # fmt: skip
+    return load_corpus(directory)
 
 
 # ---------------------------------------------------------------------------------------------------
-# 3a. Segment pairs and sentence order
+# Segment pairs for sentence-order prediction
 
 
 @dataclass
-class SegmentPairs:
-    """Pairs of adjacent token ranges of one document, in text order.
+class Pairs:
+    """Segment pairs as token ranges of a ``Corpus``: segment A is ``ids[a_start:a_end]``, B follows it
+    in the text at ``ids[b_start:b_end]``; ``swapped`` pairs are shown B first (SOP label 1). (P,) each."""
 
-    ``spans``: (P, 4) int64 rows ``a_start, a_end, b_start, b_end`` into the corpus tokens, with
-    ``a_end == b_start``; ``swapped``: (P,) bool, True where the model sees B before A (SOP label 1).
-    """
-
-    spans: np.ndarray
+    a_start: np.ndarray
+    a_end: np.ndarray
+    b_start: np.ndarray
+    b_end: np.ndarray
     swapped: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.spans)
-
+    @property
     def lengths(self) -> np.ndarray:
-        """(P,) subwords of each encoded pair: both segments, [CLS] and two [SEP]."""
-        return self.spans[:, 1] - self.spans[:, 0] + self.spans[:, 3] - self.spans[:, 2] + 3
+        """Subwords of each pair with [CLS] and two [SEP]."""
+        return self.a_end - self.a_start + self.b_end - self.b_start + 3
 
 
-def make_segment_pairs(
-    corpus: PackedCorpus,
-    documents: range,
+def make_pairs(
+    corpus: Corpus,
     max_length: int,
     short_seq_prob: float,
     rng: np.random.Generator,
-) -> SegmentPairs:
-    """Segment pairs as in ALBERT's ``create_instances_from_document``: consecutive sentences are
-    gathered up to a target length (``max_length - 3``; a random shorter one with ``short_seq_prob``),
-    split at a random sentence boundary (inside the sentence when there is one), truncated to fit, and
-    swapped with probability 1/2."""
-    budget = max_length - 3
-    offsets, bounds = corpus.sentence_offsets, corpus.document_offsets
+    documents: range | None = None,
+) -> Pairs:
+    """Segment pairs from consecutive sentences of each document, as ALBERT's ``create_pretraining_data``.
+
+    Sentences are gathered up to a target length (``max_length - 3``, or a random shorter one with
+    probability ``short_seq_prob``), split at a random sentence boundary (inside the sentence when only
+    one was gathered), the longer segment trimmed at a random end to fit, and half the pairs swapped.
+    ``documents`` limits the pairs to those documents (all by default).
+    """
+    max_tokens = max_length - 3
     rows: list[tuple[int, int, int, int]] = []
-    for document in documents:
-        first, last = int(bounds[document]), int(bounds[document + 1])
-        target = _target_length(budget, short_seq_prob, rng)
+    starts = corpus.sentence_starts
+    for d in documents if documents is not None else range(corpus.documents):
+        first, last = int(corpus.document_starts[d]), int(corpus.document_starts[d + 1])
+        target = _target_length(max_tokens, short_seq_prob, rng)
         chunk_start = first
-        for sentence in range(first, last):
-            length = offsets[sentence + 1] - offsets[chunk_start]
-            if length >= target or sentence == last - 1:
-                pair = _split_chunk(offsets, chunk_start, sentence + 1, rng)
-                if pair is not None:
-                    rows.append(_truncate_pair(*pair, budget, rng))
-                chunk_start = sentence + 1
-                target = _target_length(budget, short_seq_prob, rng)
-    spans = np.array(rows, dtype=np.int64).reshape(-1, 4)
-    return SegmentPairs(spans, rng.random(len(spans)) < 0.5)
+        for s in range(first, last):
+            if starts[s + 1] - starts[chunk_start] < target and s + 1 < last:
+                continue
+            pair = _split_chunk(starts, chunk_start, s + 1, rng)
+            if pair is not None:
+                rows.append(_truncate(*pair, max_tokens, rng))
+            chunk_start = s + 1
+            target = _target_length(max_tokens, short_seq_prob, rng)
+    table = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    swapped = rng.random(len(table)) < 0.5
+    return Pairs(table[:, 0], table[:, 1], table[:, 2], table[:, 3], swapped)
 
 
-def _target_length(budget: int, short_seq_prob: float, rng: np.random.Generator) -> int:
-    return int(rng.integers(2, budget + 1)) if rng.random() < short_seq_prob else budget
+def _target_length(max_tokens: int, short_seq_prob: float, rng: np.random.Generator) -> int:
+    return int(rng.integers(2, max_tokens + 1)) if rng.random() < short_seq_prob else max_tokens
 
 
 def _split_chunk(
-    offsets: np.ndarray, first: int, end: int, rng: np.random.Generator
-) -> tuple[int, int, int] | None:
-    """``(start, split, stop)`` token positions of sentences ``first:end`` split in two non-empty parts,
-    at a sentence boundary when there are two sentences or more; None for a single one-token sentence."""
-    start, stop = int(offsets[first]), int(offsets[end])
+    starts: np.ndarray, first: int, end: int, rng: np.random.Generator
+) -> tuple[int, int, int, int] | None:
+    """Token ranges A and B of sentences ``first..end-1``, split at a random boundary."""
     if end - first >= 2:
-        return start, int(offsets[rng.integers(first + 1, end)]), stop
-    if stop - start >= 2:
-        return start, int(rng.integers(start + 1, stop)), stop
-    return None
+        split = int(starts[int(rng.integers(first + 1, end))])
+    else:
+        length = int(starts[end] - starts[first])
+        if length < 2:
+            return None
+        split = int(starts[first]) + int(rng.integers(1, length))
+    return int(starts[first]), split, split, int(starts[end])
 
 
-def _truncate_pair(
-    start: int, split: int, stop: int, budget: int, rng: np.random.Generator
+def _truncate(
+    a_start: int, a_end: int, b_start: int, b_end: int, max_tokens: int, rng: np.random.Generator
 ) -> tuple[int, int, int, int]:
-    """Cut the longer segment (from its front or its back, at random) until both fit ``budget``."""
-    a_start, a_end, b_start, b_end = start, split, split, stop
-    while (a_end - a_start) + (b_end - b_start) > budget:
-        a_longer = a_end - a_start >= b_end - b_start
-        longer, shorter = (
-            (a_end - a_start, b_end - b_start) if a_longer else (b_end - b_start, a_end - a_start)
-        )
-        excess = (a_end - a_start) + (b_end - b_start) - budget
-        cut = min(excess, max(1, longer - shorter))
+    """Trim the longer segment, a token at a time from a random end, until the pair fits."""
+    while (a_end - a_start) + (b_end - b_start) > max_tokens:
         front = rng.random() < 0.5
-        if a_longer:
-            a_start, a_end = (a_start + cut, a_end) if front else (a_start, a_end - cut)
+        if a_end - a_start > b_end - b_start:
+            a_start, a_end = (a_start + 1, a_end) if front else (a_start, a_end - 1)
         else:
-            b_start, b_end = (b_start + cut, b_end) if front else (b_start, b_end - cut)
+            b_start, b_end = (b_start + 1, b_end) if front else (b_start, b_end - 1)
     return a_start, a_end, b_start, b_end
 
 
+def batch_pairs(lengths: np.ndarray, max_tokens: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of pair indices whose padded size (rows x longest) stays within ``max_tokens``.
+
+    Pairs are shuffled, sorted by length within pools of about 50 batches (so batches pad little) and
+    the batches shuffled again.
+    """
+    order = rng.permutation(len(lengths))
+    pool = max(1, 50 * max_tokens // max(1, int(lengths.max(initial=1))))
+    batches: list[np.ndarray] = []
+    for begin in range(0, len(order), pool):
+        chunk = order[begin : begin + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batch: list[int] = []
+        for index in chunk:
+            if batch and (len(batch) + 1) * int(lengths[index]) > max_tokens:
+                batches.append(np.array(batch))
+                batch = []
+            batch.append(int(index))
+        if batch:
+            batches.append(np.array(batch))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 # ---------------------------------------------------------------------------------------------------
-# 3b. Masking and batches
+# Masking and batches
 
 
 @dataclass
 class Vocabulary:
-    """What masking needs to know about the tokenizer's pieces.
+    """What masking needs of the tokenizer."""
 
-    ``word_start``: (V,) bool, True for pieces that begin a word (``▁...``); ``random_ids``: the ids a
-    masked token may be replaced with (every piece but the special ones).
-    """
-
+    size: int
     cls_id: int
     sep_id: int
     pad_id: int
     mask_id: int
-    word_start: np.ndarray
-    random_ids: np.ndarray
+    word_start: np.ndarray  # bool (size,): the piece begins a word ("▁…"); special pieces count as starts
+    random_ids: np.ndarray  # ids a random replacement is drawn from (no special pieces)
 
     @classmethod
-    def of(cls, tokenizer: Any) -> Vocabulary:
+    def from_tokenizer(cls, tokenizer: Any) -> Vocabulary:
         pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         special = set(tokenizer.all_special_ids)
+        word_start = np.array([p.startswith("▁") or i in special for i, p in enumerate(pieces)])
         return cls(
+            size=len(tokenizer),
             cls_id=tokenizer.cls_token_id,
             sep_id=tokenizer.sep_token_id,
             pad_id=tokenizer.pad_token_id,
             mask_id=tokenizer.mask_token_id,
-            word_start=np.array([p.startswith("▁") for p in pieces]),
-            random_ids=np.array([i for i in range(len(pieces)) if i not in special], dtype=np.int64),
+            word_start=word_start,
+            random_ids=np.array([i for i in range(len(tokenizer)) if i not in special]),
         )
 
 
-def choose_masked_spans(
-    word_starts: np.ndarray, budget: int, rng: np.random.Generator, max_ngram: int = 3
-) -> list[tuple[int, int]]:
-    """Whole-word n-grams to mask, as ALBERT's n-gram masking: n-gram starts in random order, n drawn
-    with p(n) ∝ 1/n, n-grams that overlap a chosen one or overrun ``budget`` tokens skipped.
-
-    ``word_starts``: (W + 1,) sorted token positions where words start, the last one the end of the last
-    word; a segment boundary is marked by a gap (a word whose end is not the next word's start), which
-    no n-gram crosses. Returns disjoint ``[start, end)`` token spans, at most ``budget`` tokens in all.
-    """
-    weights = NGRAM_WEIGHTS[:max_ngram] / NGRAM_WEIGHTS[:max_ngram].sum()
-    starts, ends = word_starts[:-1], _word_ends(word_starts)
-    words = len(starts)
-    sizes = rng.choice(np.arange(1, max_ngram + 1), size=words, p=weights)
-    taken = np.zeros(int(word_starts[-1]) + 1, dtype=bool)
-    spans, count = [], 0
-    for first, n in zip(rng.permutation(words).tolist(), sizes.tolist(), strict=True):
-        if count >= budget:
-            break
-        last = first
-        while last - first + 1 < n and last + 1 < words and ends[last] == starts[last + 1]:
-            last += 1
-        start, end = int(starts[first]), int(ends[last])
-        if count + end - start > budget or taken[start:end].any():
-            continue
-        taken[start:end] = True
-        spans.append((start, end))
-        count += end - start
-    return spans
-
-
-def _word_ends(word_starts: np.ndarray) -> np.ndarray:
-    """Words end where the next begins; ``word_starts`` marks a segment's end with a negative entry
-    ``-(end + 1)`` before the next segment's first word (see ``word_boundaries``)."""
-    return word_starts[1:]
-
-
-def word_boundaries(input_ids: np.ndarray, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """Word start positions and ends of one encoded pair (specials excluded).
-
-    ``input_ids``: (T,). Returns ``(starts, ends)``, each (W,): word ``k`` is tokens ``starts[k]:ends[k]``.
-    A word starts at a ``▁`` piece or right after a special token, and ends at the next start or special.
-    """
-    special = (input_ids == vocab.cls_id) | (input_ids == vocab.sep_id) | (input_ids == vocab.pad_id)
-    after_special = np.concatenate([[True], special[:-1]])
-    is_start = ~special & (vocab.word_start[input_ids] | after_special)
-    starts = np.flatnonzero(is_start)
-    boundaries = np.flatnonzero(is_start | special)
-    ends = boundaries[np.searchsorted(boundaries, starts, side="right")]
-    return starts, ends
-
-
-def mask_pair(
-    input_ids: np.ndarray, vocab: Vocabulary, mask_prob: float, rng: np.random.Generator
+def mask_ngrams(
+    tokens: np.ndarray,
+    maskable: np.ndarray,
+    word_start: np.ndarray,
+    vocabulary: Vocabulary,
+    rng: np.random.Generator,
+    mask_prob: float = 0.15,
+    max_ngram: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mask one encoded pair in place of a copy. ``input_ids``: (T,) int64.
+    """ALBERT's n-gram masking of one sequence: ``(inputs, labels)``, both int64 of ``tokens``' shape.
 
-    Returns ``(masked_ids, labels)``, both (T,): labels hold the original id at masked positions and
-    -100 elsewhere. Of the masked positions 80 % become ``[MASK]``, 10 % a random piece, 10 % stay.
+    Spans of n whole words, n drawn with p(n) ∝ 1/n (n <= ``max_ngram``), cover about ``mask_prob`` of
+    the maskable tokens and never more; each span becomes [MASK] (80%), random pieces (10%) or stays
+    (10%). ``labels`` hold the original ids at the chosen positions and ``IGNORE`` elsewhere.
+    ``maskable``: bool (T,), False at special tokens; ``word_start``: bool (T,), True where a word begins
+    (a segment's first token included).
     """
-    starts, ends = word_boundaries(input_ids, vocab)
-    tokens = int((ends - starts).sum())
-    spans = choose_spans_between(starts, ends, max(1, round(tokens * mask_prob)), rng)
-    positions = np.array([i for start, end in spans for i in range(start, end)], dtype=np.int64)
-    labels = np.full_like(input_ids, -100)
-    labels[positions] = input_ids[positions]
-    masked = input_ids.copy()
-    action = rng.random(len(positions))
-    masked[positions[action < 0.8]] = vocab.mask_id
-    replace = positions[(action >= 0.8) & (action < 0.9)]
-    masked[replace] = rng.choice(vocab.random_ids, size=len(replace))
-    return masked, labels
-
-
-def choose_spans_between(
-    starts: np.ndarray, ends: np.ndarray, budget: int, rng: np.random.Generator, max_ngram: int = 3
-) -> list[tuple[int, int]]:
-    """Whole-word n-grams to mask, as ALBERT's n-gram masking does it.
-
-    Words are ``[starts[k], ends[k])``; n-grams never cross a gap between words (a special token). Starts
-    are visited in random order with n drawn by p(n) ∝ 1/n; n-grams overlapping a chosen one or overrunning
-    ``budget`` tokens are skipped. Returns disjoint ``[start, end)`` token spans, ``budget`` tokens at most.
-    """
-    words = len(starts)
-    weights = NGRAM_WEIGHTS[:max_ngram] / NGRAM_WEIGHTS[:max_ngram].sum()
-    sizes = rng.choice(np.arange(1, max_ngram + 1), size=words, p=weights).tolist()
-    starts_list, ends_list = starts.tolist(), ends.tolist()
-    taken: set[int] = set()
-    spans, count = [], 0
-    for first in rng.permutation(words).tolist():
-        if count >= budget:
+    inputs = tokens.astype(np.int64)
+    labels = np.full(len(tokens), IGNORE, dtype=np.int64)
+    starts = np.flatnonzero(word_start & maskable)
+    budget = max(1, round(float(maskable.sum()) * mask_prob)) if mask_prob > 0 else 0
+    if len(starts) == 0 or budget == 0:
+        return inputs, labels
+    ends = np.append(starts[1:], len(tokens))
+    for w in range(len(starts)):  # a word stops at the next word start or at a special token
+        stops = np.flatnonzero(~maskable[starts[w] : ends[w]])
+        ends[w] = starts[w] + stops[0] if len(stops) else ends[w]
+    ngram_p = 1 / np.arange(1, max_ngram + 1)
+    ngram_p /= ngram_p.sum()
+    covered = np.zeros(len(starts), dtype=bool)
+    chosen = 0
+    for w in rng.permutation(len(starts)):
+        if chosen >= budget:
             break
-        last = first
-        while (
-            last - first + 1 < sizes[first] and last + 1 < words and ends_list[last] == starts_list[last + 1]
-        ):
-            last += 1
-        start, end = starts_list[first], ends_list[last]
-        if count + end - start > budget or any(i in taken for i in range(start, end)):
+        n = min(int(rng.choice(max_ngram, p=ngram_p)) + 1, len(starts) - w)
+        while n > 0:  # the longest span of at most n free, adjacent words that fits the budget
+            last = w + n - 1
+            adjacent = all(ends[v] == starts[v + 1] for v in range(w, last))
+            size = int(ends[last] - starts[w])
+            if not covered[w : last + 1].any() and adjacent and chosen + size <= budget:
+                break
+            n -= 1
+        if n == 0:
             continue
-        taken.update(range(start, end))
-        spans.append((start, end))
-        count += end - start
-    return spans
+        begin, end = int(starts[w]), int(ends[w + n - 1])
+        covered[w : w + n] = True
+        chosen += end - begin
+        labels[begin:end] = tokens[begin:end]
+        draw = rng.random()
+        if draw < 0.8:
+            inputs[begin:end] = vocabulary.mask_id
+        elif draw < 0.9:
+            inputs[begin:end] = rng.choice(vocabulary.random_ids, size=end - begin)
+    return inputs, labels
 
 
 @dataclass
-class PretrainBatch:
-    """One batch of masked segment pairs; B pairs padded to T subwords."""
+class Batch:
+    """Tensors of one pretraining batch: ``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels``
+    are (B, T) int64 (``labels`` = ``IGNORE`` where nothing is predicted); ``sentence_order_label`` (B,)."""
 
-    input_ids: torch.Tensor  # (B, T) [CLS] first [SEP] second [SEP] <pad>...
-    attention_mask: torch.Tensor  # (B, T) 1 on real tokens
-    token_type_ids: torch.Tensor  # (B, T) 0 up to the first [SEP], 1 after
-    labels: torch.Tensor  # (B, T) original ids at masked positions, -100 elsewhere
-    sentence_order_label: torch.Tensor  # (B,) 1 where the segments were swapped
+    input_ids: torch.Tensor
+    token_type_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    sentence_order_label: torch.Tensor
 
-    def to(self, device: torch.device) -> PretrainBatch:
-        moved = {k: v.to(device, non_blocking=True) for k, v in dataclasses.asdict(self).items()}
-        return PretrainBatch(**moved)
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(t.to(device, non_blocking=True) for t in dataclasses.astuple(self)))
 
     @property
     def tokens(self) -> int:
         return int(self.attention_mask.sum())
 
 
-def collate_pairs(
-    corpus: PackedCorpus,
-    pairs: SegmentPairs,
-    indices: Sequence[int],
-    vocab: Vocabulary,
-    mask_prob: float,
+def collate(
+    corpus: Corpus,
+    pairs: Pairs,
+    indices: np.ndarray,
+    vocabulary: Vocabulary,
     rng: np.random.Generator,
-) -> PretrainBatch:
-    """Encode, mask and pad the pairs ``indices`` (in that order)."""
-    lengths = pairs.lengths()[list(indices)]
-    width = int(lengths.max())
-    shape = (len(indices), width)
-    input_ids = np.full(shape, vocab.pad_id, dtype=np.int64)
-    labels = np.full(shape, -100, dtype=np.int64)
+    mask_prob: float = 0.15,
+    max_ngram: int = 3,
+) -> Batch:
+    """``[CLS] first [SEP] second [SEP]`` for each pair (B first when swapped), padded and masked."""
+    rows = []
+    for i in indices:
+        a = corpus.ids[pairs.a_start[i] : pairs.a_end[i]]
+        b = corpus.ids[pairs.b_start[i] : pairs.b_end[i]]
+        rows.append((b, a) if pairs.swapped[i] else (a, b))
+    shape = (len(rows), max(len(f) + len(s) + 3 for f, s in rows))
+    input_ids = np.full(shape, vocabulary.pad_id, dtype=np.int64)
     token_types = np.zeros(shape, dtype=np.int64)
-    for row, index in enumerate(indices):
-        a_start, a_end, b_start, b_end = pairs.spans[index]
-        first, second = corpus.tokens[a_start:a_end], corpus.tokens[b_start:b_end]
-        if pairs.swapped[index]:
-            first, second = second, first
-        ids = np.concatenate([[vocab.cls_id], first, [vocab.sep_id], second, [vocab.sep_id]]).astype(np.int64)
-        input_ids[row, : len(ids)], labels[row, : len(ids)] = mask_pair(ids, vocab, mask_prob, rng)
-        token_types[row, len(first) + 2 : len(ids)] = 1
-    return PretrainBatch(
-        input_ids=torch.from_numpy(input_ids),
-        attention_mask=torch.from_numpy((np.arange(width) < lengths[:, None]).astype(np.int64)),
-        token_type_ids=torch.from_numpy(token_types),
-        labels=torch.from_numpy(labels),
-        sentence_order_label=torch.from_numpy(pairs.swapped[list(indices)].astype(np.int64)),
+    attention = np.zeros(shape, dtype=np.int64)
+    labels = np.full(shape, IGNORE, dtype=np.int64)
+    cls, sep = [vocabulary.cls_id], [vocabulary.sep_id]
+    for r, (first, second) in enumerate(rows):
+        tokens = np.concatenate([cls, first, sep, second, sep])
+        size, second_at = len(tokens), len(first) + 2
+        maskable = np.ones(size, dtype=bool)
+        maskable[[0, second_at - 1, size - 1]] = False
+        word_start = vocabulary.word_start[tokens]
+        word_start[[1, second_at]] = True  # a segment never starts mid-word
+        input_ids[r, :size], labels[r, :size] = mask_ngrams(
+            tokens, maskable, word_start, vocabulary, rng, mask_prob, max_ngram
+        )
+        token_types[r, second_at:size] = 1
+        attention[r, :size] = 1
+    return Batch(
+        torch.from_numpy(input_ids),
+        torch.from_numpy(token_types),
+        torch.from_numpy(attention),
+        torch.from_numpy(labels),
+        torch.from_numpy(pairs.swapped[indices].astype(np.int64)),
     )
 
 
-def token_budget_batches(lengths: np.ndarray, max_tokens: int, rng: np.random.Generator) -> list[list[int]]:
-    """Pair indices grouped so that (pairs × longest pair) ≤ ``max_tokens``: sorted by length (ties in
-    random order) so that little is padding, then the batches shuffled."""
-    order = np.lexsort((rng.random(len(lengths)), lengths))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for index in order.tolist():
-        if current and (len(current) + 1) * int(lengths[index]) > max_tokens:
-            batches.append(current)
-            current = []
-        current.append(index)
-    if current:
-        batches.append(current)
-    return [batches[i] for i in rng.permutation(len(batches))]
+def epoch_plan(
+    corpus: Corpus, config: PretrainConfig, epoch: int, documents: range
+) -> tuple[Pairs, list[np.ndarray]]:
+    """The pairs and batches of an epoch: a function of the corpus, the seed and the epoch alone."""
+    rng = np.random.default_rng([config.seed, epoch])
+    pairs = make_pairs(corpus, config.max_length, config.short_seq_prob, rng, documents)
+    return pairs, batch_pairs(pairs.lengths, config.max_tokens, rng)
 
 
-def rng_for(seed: int, *keys: int) -> np.random.Generator:
-    """An independent random stream for one (epoch, batch ...) of one seed."""
-    return np.random.default_rng([seed, *keys])
+def batch_rng(config: PretrainConfig, epoch: int, index: int) -> np.random.Generator:
+    """The masks of batch ``index`` of ``epoch``: new every epoch, the same after a resume."""
+    return np.random.default_rng([config.seed, epoch, index, 1])
 
 
 # ---------------------------------------------------------------------------------------------------
-# 3c. The model, the step, evaluation
-
-
-def fresh_model(config: PretrainConfig, vocab_size: int, pad_id: int, attention: str) -> AlbertForPreTraining:
-    size = config.model
-    albert = AlbertConfig(
-        vocab_size=vocab_size,
-        embedding_size=size.embedding_size,
-        hidden_size=size.hidden_size,
-        num_hidden_layers=size.num_hidden_layers,
-        num_attention_heads=size.num_attention_heads,
-        intermediate_size=size.intermediate_size,
-        num_hidden_groups=size.num_hidden_groups,
-        max_position_embeddings=size.max_position_embeddings,
-        hidden_dropout_prob=size.dropout,
-        attention_probs_dropout_prob=size.dropout,
-        classifier_dropout_prob=size.dropout,
-        pad_token_id=pad_id,
-        bos_token_id=None,
-        eos_token_id=None,
-    )
-    albert._attn_implementation = attention
-    return AlbertForPreTraining(albert)
+# Loss and metrics
 
 
 @dataclass
 class StepResult:
+    """The loss of a batch and what its accuracies are counted from."""
+
     loss: torch.Tensor
     mlm_correct: int
     mlm_total: int
     sop_correct: int
+    sop_total: int
 
 
-def pretraining_loss(model: AlbertForPreTraining, batch: PretrainBatch, encoder: Any = None) -> StepResult:
-    """MLM + SOP loss of ``AlbertForPreTraining``'s own heads; the MLM head runs only on the masked
-    positions (a 15 % share: the vocabulary projection of every position would cost a quarter of a step).
-    ``encoder`` is ``model.albert`` or a compiled version of it."""
-    outputs = (encoder or model.albert)(
+def pretraining_loss(model: AlbertForPreTraining, batch: Batch, encoder: Any = None) -> StepResult:
+    """MLM + SOP loss with ``AlbertForPreTraining``'s own heads; equal to ``model(**batch).loss`` but the
+    MLM head (and its (·, V) projection) runs on the masked positions only. ``encoder`` is
+    ``model.albert`` or a compiled version of it."""
+    encoded = (encoder or model.albert)(
         input_ids=batch.input_ids, attention_mask=batch.attention_mask, token_type_ids=batch.token_type_ids
     )
-    masked = batch.labels != -100
-    targets = batch.labels[masked]
-    mlm_logits = model.predictions(outputs.last_hidden_state[masked])  # (M, V)
-    sop_logits = model.sop_classifier(outputs.pooler_output)  # (B, 2)
+    predicted = batch.labels != IGNORE
+    targets = batch.labels[predicted]
+    mlm_logits = model.predictions(encoded.last_hidden_state[predicted])  # (M, V)
+    sop_logits = model.sop_classifier(encoded.pooler_output)  # (B, 2)
     loss = F.cross_entropy(mlm_logits.float(), targets) + F.cross_entropy(
         sop_logits.float(), batch.sentence_order_label
     )
     with torch.no_grad():
         mlm_correct = int((mlm_logits.argmax(-1) == targets).sum())
         sop_correct = int((sop_logits.argmax(-1) == batch.sentence_order_label).sum())
-    return StepResult(loss, mlm_correct, len(targets), sop_correct)
+    return StepResult(loss, mlm_correct, len(targets), sop_correct, len(batch.sentence_order_label))
 
 
 @dataclass
 class Meter:
-    """Running sums between two reports."""
+    """Sums over the steps since the last report."""
 
     loss: float = 0.0
     steps: int = 0
     mlm_correct: int = 0
     mlm_total: int = 0
     sop_correct: int = 0
-    pairs: int = 0
+    sop_total: int = 0
     tokens: int = 0
-    seconds: float = 0.0
 
-    def add(self, result: StepResult, pairs: int, tokens: int, seconds: float) -> None:
-        self.loss += float(result.loss)
+    def add(self, result: StepResult, tokens: int) -> None:
+        self.loss += float(result.loss.detach())
         self.steps += 1
         self.mlm_correct += result.mlm_correct
         self.mlm_total += result.mlm_total
         self.sop_correct += result.sop_correct
-        self.pairs += pairs
+        self.sop_total += result.sop_total
         self.tokens += tokens
-        self.seconds += seconds
 
     def summary(self) -> dict[str, float]:
         return {
-            "loss": self.loss / max(self.steps, 1),
-            "mlm_acc": self.mlm_correct / max(self.mlm_total, 1),
-            "sop_acc": self.sop_correct / max(self.pairs, 1),
-            "tokens_per_s": self.tokens / max(self.seconds, 1e-9),
+            "loss": self.loss / max(1, self.steps),
+            "mlm_accuracy": self.mlm_correct / max(1, self.mlm_total),
+            "sop_accuracy": self.sop_correct / max(1, self.sop_total),
         }
 
 
 @torch.inference_mode()
 def evaluate(
     model: AlbertForPreTraining,
-    corpus: PackedCorpus,
-    pairs: SegmentPairs,
-    vocab: Vocabulary,
+    corpus: Corpus,
+    documents: range,
+    vocabulary: Vocabulary,
     config: PretrainConfig,
     device: torch.device,
     autocast: AbstractContextManager[Any],
 ) -> dict[str, float]:
-    """Held-out MLM/SOP accuracy with masks fixed by the seed (the same at every evaluation)."""
-    if not len(pairs):
+    """MLM / SOP accuracy on held-out ``documents``, with pairs and masks fixed by the seed."""
+    if not len(documents):
+        return {}
+    rng = np.random.default_rng([config.seed, 2**31])
+    pairs = make_pairs(corpus, config.max_length, 0.0, rng, documents)
+    if not len(pairs.swapped):
         return {}
     model.eval()
     meter = Meter()
-    batches = token_budget_batches(pairs.lengths(), config.max_tokens, rng_for(config.seed, -1))
-    for number, indices in enumerate(batches):
-        batch = collate_pairs(
-            corpus, pairs, indices, vocab, config.mask_prob, rng_for(config.seed, -1, number)
-        )
+    for indices in batch_pairs(pairs.lengths, config.max_tokens, rng):
+        batch = collate(corpus, pairs, indices, vocabulary, rng, config.mask_prob, config.max_ngram)
         with autocast:
-            result = pretraining_loss(model, batch.to(device))
-        meter.add(result, len(indices), batch.tokens, 0.0)
+            meter.add(pretraining_loss(model, batch.to(device)), batch.tokens)
     model.train()
-    summary = meter.summary()
-    del summary["tokens_per_s"]
-    return summary
+    return meter.summary()
 
 
 # ---------------------------------------------------------------------------------------------------
-# 3d. The loop, checkpoints, the output directory
+# Training
 
 
 @dataclass
 class PretrainState:
-    """The loop's position; saved as JSON in every checkpoint."""
+    """The loop's position and running numbers; saved as JSON in every checkpoint."""
 
+    step: int = 0
     epoch: int = 0
     batches_done: int = 0  # batches of ``epoch`` already trained
-    step: int = 0
-    tokens_seen: int = 0
-    seconds: float = 0.0  # training wall time, summed over resumed runs
-    last: dict[str, float] = field(default_factory=dict)  # the latest training report
-    eval: dict[str, float] = field(default_factory=dict)  # the latest held-out evaluation
-
-
-def main_pretrain(config_path: str, overrides: Sequence[str] = ()) -> int:
-    """``albert-srl pretrain``: load the config, pretrain (resuming when a checkpoint exists), print the
-    model directory."""
-    print(pretrain(load_pretrain_config(config_path, overrides)))
-    return 0
+    tokens_seen: int = 0  # non-padding subwords trained on
+    seconds: float = 0.0  # training wall time, over all runs of a resumed job
+    last: dict[str, float] = field(default_factory=dict)  # training loss/accuracies, last report
+    held_out: dict[str, float] = field(default_factory=dict)  # at the end of training
 
 
 def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
-    """Vocabulary, packing and pretraining as ``config`` says; returns the model directory,
-    ``output_dir/model``. With ``resume`` it continues from the newest checkpoint in ``output_dir``
-    (old checkpoints are removed otherwise)."""
-    output = Path(config.output_dir)
-    if config.num_threads is not None:
-        torch.set_num_threads(config.num_threads)
-    cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if cuda else "cpu")
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if cuda and config.bf16 is not False else nullcontext()
-    )
-    packed_dir = ensure_packed(config)
-    tokenizer = load_tokenizer(packed_dir / TOKENIZER)
-    vocab = Vocabulary.of(tokenizer)
-    corpus = load_packed(packed_dir)
-    held_out = min(config.eval_documents, corpus.documents // 10)
-    train_documents = range(corpus.documents - held_out)
-    eval_pairs = make_segment_pairs(
-        corpus, range(corpus.documents - held_out, corpus.documents), config.max_length, 0.0,
-        rng_for(config.seed, -2),
-    )  # fmt: skip
+    """Pretrain an ALBERT as ``config`` says and return ``output_dir``, an HF ALBERT model directory.
 
-    checkpoint = latest_checkpoint(output) if resume else None
+    The vocabulary and the packed corpus are made first when their directories hold none. ``resume``
+    continues from the last checkpoint in ``output_dir/checkpoints`` (without it, those are removed).
+    """
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    device = _device(config)
+    bf16 = config.bf16 if config.bf16 is not None else device.type == "cuda"
+    tokenizer_dir = prepare_tokenizer(config)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    vocabulary = Vocabulary.from_tokenizer(tokenizer)
+    corpus = prepare_corpus(config, tokenizer_dir)
+    held_out = min(config.eval_documents, corpus.documents // 10)
+    training = range(corpus.documents - held_out)
+    log.info("corpus: %d documents (%d held out), %d tokens", corpus.documents, held_out, len(corpus.ids))
+
+    torch.manual_seed(config.seed)
+    model = AlbertForPreTraining(albert_config(config, tokenizer, device)).to(device)
+    optimizer = build_optimizer(model, config)
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    state = PretrainState()
     if not resume:
         shutil.rmtree(output / CHECKPOINTS, ignore_errors=True)
-    if checkpoint is None:
-        torch.manual_seed(config.seed)
-        model = fresh_model(config, len(tokenizer), vocab.pad_id, "sdpa")
-    else:
-        model = AlbertForPreTraining.from_pretrained(
-            checkpoint, dtype=torch.float32, attn_implementation="sdpa"
-        )
-    model.to(device).train()
-    first_epoch = epoch_plan(corpus, train_documents, config, 0)
-    total_steps = config.max_steps or len(first_epoch) * config.epochs
-    optimizer = build_optimizer(model, config)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, round(config.warmup_ratio * total_steps), total_steps
-    )
-    state = PretrainState()
+    checkpoint = latest_checkpoint(output)
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, optimizer, scheduler, device)
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler, device)
         log.info("resuming from %s (step %d)", checkpoint, state.step)
-    log.info(
-        "pretraining %.1fM parameters on %d documents (%d held out), %d steps",
-        sum(p.numel() for p in model.parameters()) / 1e6, len(train_documents), held_out, total_steps,
-    )  # fmt: skip
     encoder = torch.compile(model.albert, dynamic=True) if config.compile else model.albert
-    progress = tqdm(
-        total=total_steps,
-        initial=state.step,
-        unit="step",
-        dynamic_ncols=True,
-        disable=not sys.stderr.isatty(),
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
+    train_loop(config, corpus, training, vocabulary, model, encoder, optimizer, scheduler, state, device,
+               autocast)  # fmt: skip
+    held_out_documents = range(corpus.documents - held_out, corpus.documents)
+    state.held_out = evaluate(model, corpus, held_out_documents, vocabulary, config, device, autocast)
+    log.info("held-out: %s", state.held_out)
+    return export(model, tokenizer, config, state, output)
+
+
+def _device(config: PretrainConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def albert_config(config: PretrainConfig, tokenizer: Any, device: torch.device) -> AlbertConfig:
+    """The ``AlbertConfig`` of the encoder to pretrain; SDPA attention on CUDA, eager on CPU."""
+    size = dataclasses.asdict(config.encoder)
+    dropout = size.pop("dropout")
+    return AlbertConfig(
+        vocab_size=len(tokenizer),
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        attn_implementation="sdpa" if device.type == "cuda" else "eager",
+        **size,
     )
-    meter = Meter()
-    while state.step < total_steps and state.epoch < config.epochs:
-        plan = first_epoch if state.epoch == 0 else epoch_plan(corpus, train_documents, config, state.epoch)
-        for number in range(state.batches_done, len(plan.batches)):
-            if state.step >= total_steps:
-                break
-            started = time.perf_counter()
-            batch = collate_pairs(
-                corpus, plan.pairs, plan.batches[number], vocab, config.mask_prob,
-                rng_for(config.seed, state.epoch, number),
-            )  # fmt: skip
-            torch.manual_seed(config.seed * 1_000_003 + state.step)  # dropout, if any, follows the step
-            with autocast:
-                result = pretraining_loss(model, batch.to(device), encoder)
-            result.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            seconds = time.perf_counter() - started
-            state.step, state.batches_done = state.step + 1, number + 1
-            state.tokens_seen += batch.tokens
-            state.seconds += seconds
-            meter.add(result, len(plan.batches[number]), batch.tokens, seconds)
-            progress.update(1)
-            if state.step % config.log_every == 0 or state.step == total_steps:
-                state.last = meter.summary()
-                report(progress, state)
-                meter = Meter()
-            if state.step % config.checkpoint_every == 0 and state.step < total_steps:
-                state.eval = evaluate(model, corpus, eval_pairs, vocab, config, device, autocast)
-                save_checkpoint(output, model, optimizer, scheduler, state)
-        else:
-            state.epoch, state.batches_done = state.epoch + 1, 0
-    progress.close()
-    if meter.steps:
-        state.last = meter.summary()
-    state.eval = evaluate(model, corpus, eval_pairs, vocab, config, device, autocast)
-    log.info("held-out: %s", _format(state.eval))
-    save_checkpoint(output, model, optimizer, scheduler, state)
-    return save_model(output, model, tokenizer, config, state, packed_dir)
-
-
-@dataclass
-class EpochPlan:
-    pairs: SegmentPairs
-    batches: list[list[int]]
-
-
-def epoch_plan(corpus: PackedCorpus, documents: range, config: PretrainConfig, epoch: int) -> EpochPlan:
-    """The pairs (drawn anew each epoch) and their batches, a function of the seed and the epoch alone."""
-    rng = rng_for(config.seed, epoch)
-    pairs = make_segment_pairs(corpus, documents, config.max_length, config.short_seq_prob, rng)
-    return EpochPlan(pairs, token_budget_batches(pairs.lengths(), config.max_tokens, rng))
 
 
 def build_optimizer(model: torch.nn.Module, config: PretrainConfig) -> torch.optim.AdamW:
-    """AdamW, no weight decay on biases and LayerNorm weights (as BERT/ALBERT)."""
+    """AdamW without weight decay on biases and LayerNorm weights."""
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
-        (no_decay if name.endswith(NO_DECAY) else decay).append(parameter)
+        (no_decay if any(n in name for n in NO_DECAY) else decay).append(parameter)
     groups = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.999), eps=1e-6)
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-6)
 
 
-def report(progress: tqdm, state: PretrainState) -> None:
-    progress.set_postfix(
-        loss=f"{state.last['loss']:.3f}",
-        mlm=f"{state.last['mlm_acc']:.3f}",
-        sop=f"{state.last['sop_acc']:.3f}",
-        tok_s=f"{state.last['tokens_per_s']:.0f}",
+def train_loop(
+    config: PretrainConfig,
+    corpus: Corpus,
+    documents: range,
+    vocabulary: Vocabulary,
+    model: AlbertForPreTraining,
+    encoder: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state: PretrainState,
+    device: torch.device,
+    autocast: AbstractContextManager[Any],
+) -> None:
+    """Train until ``max_steps``, epoch after epoch, checkpointing every ``checkpoint_every`` steps."""
+    output = Path(config.output_dir)
+    progress = tqdm(
+        total=config.max_steps, initial=state.step, desc="pretrain", disable=not sys.stderr.isatty()
     )
-    log.info("step %d (epoch %d): %s", state.step, state.epoch, _format(state.last))
+    meter, started = Meter(), time.perf_counter()
+    model.train()
+    while state.step < config.max_steps:
+        pairs, batches = epoch_plan(corpus, config, state.epoch, documents)
+        if not batches:
+            raise SRLFormatError(str(config.packed_dir or output / "packed"), None, "the corpus has no pairs")
+        for index in range(state.batches_done, len(batches)):
+            rng = batch_rng(config, state.epoch, index)
+            batch = collate(
+                corpus, pairs, batches[index], vocabulary, rng, config.mask_prob, config.max_ngram
+            )
+            with autocast:
+                result = pretraining_loss(model, batch.to(device), encoder)
+            optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            meter.add(result, batch.tokens)
+            state.step, state.batches_done = state.step + 1, index + 1
+            state.tokens_seen += batch.tokens
+            progress.update(1)
+            if state.step % config.log_every == 0 or state.step == config.max_steps:
+                now = time.perf_counter()
+                report(state, meter, now - started, progress)
+                state.seconds += now - started
+                meter, started = Meter(), now
+            if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
+                state.seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                save_checkpoint(output, model, optimizer, scheduler, state)
+            if state.step >= config.max_steps:
+                break
+        else:
+            state.epoch, state.batches_done = state.epoch + 1, 0
+    progress.close()
 
 
-def _format(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+def report(state: PretrainState, meter: Meter, seconds: float, progress: tqdm) -> None:
+    """Keep the meter's numbers in ``state``, log them and show them on the progress bar."""
+    state.last = meter.summary()
+    speed = meter.tokens / max(seconds, 1e-9)
+    progress.set_postfix(
+        loss=f"{state.last['loss']:.3f}", mlm=f"{state.last['mlm_accuracy']:.3f}",
+        sop=f"{state.last['sop_accuracy']:.3f}", tok_s=f"{speed:.0f}",
+    )  # fmt: skip
+    log.info(
+        "step %d epoch %d: loss %.4f, MLM acc %.4f, SOP acc %.4f, %.0f tokens/s, %d tokens seen",
+        state.step, state.epoch, state.last["loss"], state.last["mlm_accuracy"], state.last["sop_accuracy"],
+        speed, state.tokens_seen,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checkpoints: tensors as safetensors (files under 16 MiB), everything else as JSON
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], directory: Path, stem: str) -> list[str]:
+    """Write ``tensors`` to ``stem-00000.safetensors``, ... each under ``SHARD_LIMIT`` bytes."""
+    files: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        nbytes = tensor.numel() * tensor.element_size()
+        if files[-1] and size + nbytes > SHARD_LIMIT:
+            files.append({})
+            size = 0
+        files[-1][name] = tensor
+        size += nbytes
+    names = [f"{stem}-{i:05d}.safetensors" for i in range(len(files))]
+    for name, part in zip(names, files, strict=True):
+        save_file(part, str(directory / name))
+    return names
+
+
+def load_tensors(directory: Path, stem: str, device: torch.device) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = {}
+    for path in sorted(directory.glob(f"{stem}-*.safetensors")):
+        tensors.update(load_file(str(path), device=str(device)))
+    return tensors
 
 
 def save_checkpoint(
     output: Path,
-    model: AlbertForPreTraining,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     state: PretrainState,
 ) -> Path:
-    """Write ``output/checkpoints/step-<step>`` atomically (aside, then renamed) and drop older ones."""
+    """Write ``output/checkpoints/step-<step>`` atomically (aside, then renamed) and drop older ones.
+
+    Weights stay float32 here so that a resumed run continues exactly; ``export`` writes bf16.
+    """
     root = output / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    model.save_pretrained(staging, max_shard_size=MAX_SHARD)
+    save_tensors(dict(model.named_parameters()), staging, "model")  # tied weights once
     tensors, optimizer_json = split_optimizer_state(optimizer.state_dict())
-    save_sharded(tensors, staging, "optimizer")
-    saved = {
+    save_tensors(tensors, staging, "optimizer")
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    save_file(rng, str(staging / "rng.safetensors"))
+    trainer_json = {
         "state": dataclasses.asdict(state),
         "optimizer": optimizer_json,
         "scheduler": scheduler.state_dict(),
     }
-    (staging / "state.json").write_text(json.dumps(saved), encoding="utf-8")
+    (staging / "trainer_state.json").write_text(json.dumps(trainer_json), encoding="utf-8")
     for path in staging.iterdir():
         fsync(path)
     final = root / f"step-{state.step:09d}"
@@ -977,6 +966,7 @@ def save_checkpoint(
     for old in root.iterdir():
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
+    log.info("checkpoint %s", final)
     return final
 
 
@@ -986,130 +976,112 @@ def latest_checkpoint(output: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def restore_parameters(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy saved parameters into ``model``; tied parameters were saved once, under their first name."""
+    parameters = dict(model.named_parameters())
+    if parameters.keys() != tensors.keys():
+        difference = parameters.keys() ^ tensors.keys()
+        raise ValueError(f"checkpoint parameters differ from the model's: {difference}")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            parameters[name].copy_(tensor)
+
+
 def load_checkpoint(
     path: Path,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     device: torch.device,
 ) -> PretrainState:
-    """Restore optimizer and scheduler from ``path`` (the model is loaded by ``from_pretrained``)."""
-    saved = json.loads((path / "state.json").read_text(encoding="utf-8"))
-    optimizer.load_state_dict(
-        join_optimizer_state(load_sharded(path, "optimizer", device), saved["optimizer"])
-    )
+    """Restore model, optimizer, scheduler and RNG states from ``path``; returns the loop's state."""
+    restore_parameters(model, load_tensors(path, "model", device))
+    saved = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    optimizer_tensors = load_tensors(path, "optimizer", device)
+    optimizer.load_state_dict(join_optimizer_state(optimizer_tensors, saved["optimizer"]))
     scheduler.load_state_dict(saved["scheduler"])
+    rng = load_file(str(path / "rng.safetensors"))
+    torch.set_rng_state(rng["torch"])
+    cuda = [rng[k] for k in sorted(rng) if k.startswith("cuda")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
     return PretrainState(**saved["state"])
 
 
-def save_sharded(tensors: dict[str, torch.Tensor], directory: Path, prefix: str) -> None:
-    """``tensors`` in safetensors files of at most ``MAX_SHARD_BYTES`` each (one tensor more when a
-    single tensor is larger)."""
-    shards: list[dict[str, torch.Tensor]] = [{}]
-    size = 0
-    for name, tensor in tensors.items():
-        nbytes = tensor.numel() * tensor.element_size()
-        if shards[-1] and size + nbytes > MAX_SHARD_BYTES:
-            shards.append({})
-            size = 0
-        shards[-1][name] = tensor.contiguous()
-        size += nbytes
-    for number, shard in enumerate(shards, 1):
-        save_file(shard, str(directory / f"{prefix}-{number:05d}-of-{len(shards):05d}.safetensors"))
+# ---------------------------------------------------------------------------------------------------
+# The model directory
 
 
-def load_sharded(directory: Path, prefix: str, device: torch.device) -> dict[str, torch.Tensor]:
-    tensors: dict[str, torch.Tensor] = {}
-    for path in sorted(directory.glob(f"{prefix}-*.safetensors")):
-        tensors.update(load_file(str(path), device=str(device)))
-    return tensors
-
-
-def save_model(
-    output: Path,
-    model: AlbertForPreTraining,
-    tokenizer: Any,
-    config: PretrainConfig,
-    state: PretrainState,
-    packed_dir: Path,
+def export(
+    model: AlbertForPreTraining, tokenizer: Any, config: PretrainConfig, state: PretrainState, output: Path
 ) -> Path:
-    """The final HF ALBERT directory ``output/model``: weights, tokenizer files, model card."""
-    final = output / "model"
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-model-", dir=output))
-    model.save_pretrained(staging, max_shard_size=MAX_SHARD)
-    tokenizer.save_pretrained(staging)
-    manifest = json.loads((packed_dir / MANIFEST).read_text(encoding="utf-8"))
-    (staging / "README.md").write_text(model_card(model, config, state, manifest), encoding="utf-8")
-    (staging / "pretrain_config.json").write_text(
-        json.dumps(dataclasses.asdict(config), indent=2) + "\n", encoding="utf-8"
+    """Write the HF ALBERT directory: bf16 weights in files under 16 MiB, tokenizer and model card.
+
+    ``config.json`` says float32, so ``from_pretrained`` loads the weights as float32 for fine-tuning.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=output))
+    # Parameters only: a tied weight is written once and tied again by ``from_pretrained``.
+    weights = {name: tensor.detach().to(torch.bfloat16) for name, tensor in model.named_parameters()}
+    model.save_pretrained(staging, state_dict=weights, max_shard_size="15MB")
+    settings = json.loads((staging / "config.json").read_text(encoding="utf-8"))
+    settings["dtype"] = "float32"
+    (staging / "config.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    for path in Path(tokenizer.name_or_path).iterdir():  # spiece.model, tokenizer.json and their configs
+        shutil.copy2(path, staging / path.name)
+    (staging / "README.md").write_text(model_card(config, state, len(tokenizer)), encoding="utf-8")
+    for path in staging.iterdir():
+        path.chmod(0o644)  # files in a temporary directory may be created private
+        target = output / path.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(path, target)
+    staging.rmdir()
+    log.info("pretrained ALBERT written to %s", output)
+    return output
+
+
+def model_card(config: PretrainConfig, state: PretrainState, vocab_size: int) -> str:
+    """The README.md of a pretrained encoder: data, licences, size, what it saw and how well it did."""
+    e = config.encoder
+    sources = "\n".join(f"- `{p}`" for p in config.text_paths)
+    conll = "".join(f"\n- `{p}` (words only, vocabulary)" for p in config.vocab_conll)
+    ewt = (
+        "\nThe vocabulary also saw the words of the training files listed above: the English Web Treebank"
+        " (UD English EWT, CC BY-SA 4.0).\n"
+        if config.vocab_conll
+        else ""
     )
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)
-    log.info("pretrained encoder in %s", final)
-    return final
+    last, held = state.last, state.held_out
+    return f"""# ALBERT pretrained by albert-srl (MLM + sentence-order prediction)
 
-
-def model_card(
-    model: AlbertForPreTraining, config: PretrainConfig, state: PretrainState, manifest: dict[str, Any]
-) -> str:
-    size = config.model
-    parameters = sum(p.numel() for p in model.albert.parameters())
-    sources = "\n".join(f"- `{Path(s).name}`" for s in manifest["sources"])
-    licences = []
-    if any("wikipedia" in Path(s).name.lower() for s in manifest["sources"]):
-        licences.append("- English Wikipedia text: CC BY-SA (3.0/4.0) and GFDL, the Wikipedia contributors.")
-    if config.vocab_conll:
-        licences.append(
-            f"- Vocabulary also trained on the words of `{Path(config.vocab_conll).name}` "
-            "(English Web Treebank / PropBank: CC BY-SA 4.0)."
-        )
-    licences.append("- Other text: the licence of the files listed above.")
-    held_out = state.eval or {}
-    return f"""# albert-srl pretrained ALBERT encoder
-
-An ALBERT encoder pretrained from scratch by `albert-srl pretrain` with masked whole-word n-grams (MLM)
-and sentence-order prediction (SOP), for fine-tuning with `albert-srl train --set encoder.pretrained=<this
-directory>`.
+An ALBERT encoder trained from scratch with `albert-srl pretrain` (`transformers.AlbertForPreTraining`):
+n-gram masked language modelling (n <= {config.max_ngram}, {config.mask_prob:.0%} of tokens) and
+sentence-order prediction on segment pairs of up to {config.max_length} subwords.
+Fine-tune it with `albert-srl train` by setting `encoder.pretrained` to this directory.
 
 | | |
 | --- | --- |
-| parameters (encoder) | {parameters / 1e6:.2f} M |
-| embedding / hidden / layers (groups) / heads / FFN | {size.embedding_size} / {size.hidden_size} / \
-{size.num_hidden_layers} ({size.num_hidden_groups}) / {size.num_attention_heads} / {size.intermediate_size} |
-| vocabulary | {manifest["vocab_size"]} SentencePiece unigram pieces, lower-cased: {manifest["lowercase"]} |
-| max length in pretraining | {config.max_length} subwords (position embeddings: {size.max_position_embeddings}) |
-| steps / epochs | {state.step} / {state.epoch + (1 if state.batches_done else 0)} |
+| embedding / hidden / layers (groups) / heads / FFN | {e.embedding_size} / {e.hidden_size} / \
+{e.num_hidden_layers} ({e.num_hidden_groups}) / {e.num_attention_heads} / {e.intermediate_size} |
+| vocabulary | {vocab_size} SentencePiece unigram pieces{", lower-cased" if config.lowercase else ""} |
+| optimizer steps | {state.step:,} |
 | tokens seen | {state.tokens_seen:,} |
-| training wall time | {state.seconds / 60:.1f} min |
-| held-out MLM accuracy | {held_out.get("mlm_acc", float("nan")):.4f} |
-| held-out SOP accuracy | {held_out.get("sop_acc", float("nan")):.4f} |
-| last training report | {_format(state.last)} |
-
-Held-out: the last {config.eval_documents} documents of the packed text at most (a tenth of them when
-fewer), never trained on; masks fixed by the seed.
+| training wall time | {state.seconds / 3600:.2f} h |
+| MLM / SOP accuracy, held-out documents | {held.get("mlm_accuracy", math.nan):.4f} / \
+{held.get("sop_accuracy", math.nan):.4f} |
+| MLM / SOP accuracy, last {config.log_every} training steps | {last.get("mlm_accuracy", math.nan):.4f} / \
+{last.get("sop_accuracy", math.nan):.4f} |
 
 ## Data
 
-{manifest["documents"]:,} documents, {manifest["sentences"]:,} sentences, {manifest["tokens"]:,} subwords,
-packed from:
+{sources}{conll}
 
-{sources}
+English Wikipedia article text (WikiExtractor output), licensed CC BY-SA (3.0 / 4.0) and GFDL by the
+Wikipedia contributors: "pretrained on English Wikipedia text, CC BY-SA, Wikipedia contributors".
+{ewt}
+## Settings
 
-## Licences
-
-{chr(10).join(licences)}
-
-## Command
-
-`albert-srl pretrain <config>`; the full configuration is in `pretrain_config.json`.
+```json
+{json.dumps(dataclasses.asdict(config), indent=2)}
+```
 """
-
-
-def write_atomic(path: Path, text: str) -> None:
-    staging = path.with_name(f".tmp-{path.name}")
-    staging.write_text(text, encoding="utf-8")
-    fsync(staging)
-    os.replace(staging, path)
-
-
-_ = math  # noqa: F841

@@ -33,7 +33,16 @@ def fixture_text(path: Path, documents: int = 60, seed: int = 0) -> Path:
         paragraphs = []
         for _ in range(int(rng.integers(1, 4))):
             sentences = [
-                f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} in {1900 + int(rng.integers(99))}."
+                " ".join(
+                    [
+                        rng.choice(SUBJECTS),
+                        rng.choice(VERBS),
+                        rng.choice(OBJECTS),
+                        "in",
+                        str(rng.integers(1900, 2000)),
+                    ]
+                )
+                + "."
                 for _ in range(int(rng.integers(2, 6)))
             ]
             paragraphs.append(" ".join(sentences))
@@ -65,7 +74,9 @@ def corpus_dir(text: Path, tokenizer_dir: Path, tmp_path_factory: pytest.TempPat
 
 def test_documents_drop_the_title_and_sentences_split_at_stops(tmp_path: Path):
     path = tmp_path / "t.txt"
-    path.write_text("Title\nMr. Smith went home. He slept.\n\nOther\nOne two three four five.\n", encoding="utf-8")
+    path.write_text(
+        "Title\nMr. Smith went home. He slept.\n\nOther\nOne two three four five.\n", encoding="utf-8"
+    )
     documents = list(pt.iter_documents(path))
     assert documents == [["Mr. Smith went home. He slept."], ["One two three four five."]]
     assert pt.split_sentences(documents[0][0]) == ["Mr. Smith went home.", "He slept."]
@@ -80,7 +91,9 @@ def test_packing_round_trip_decodes_back_to_the_text(text: Path, tokenizer_dir: 
     starts = corpus.sentence_starts
     for d in (0, len(expected) // 2, len(expected) - 1):
         first, last = corpus.document_starts[d], corpus.document_starts[d + 1]
-        decoded = [tokenizer.decode(corpus.ids[starts[s] : starts[s + 1]].tolist()) for s in range(first, last)]
+        decoded = [
+            tokenizer.decode(corpus.ids[starts[s] : starts[s + 1]].tolist()) for s in range(first, last)
+        ]
         assert decoded == expected[d]
     with np.load(corpus_dir / "shard-00000.npz", allow_pickle=False) as shard:
         assert shard["ids"].dtype == np.uint16
@@ -127,7 +140,9 @@ def test_ngram_masking_statistics(corpus_dir: Path, tokenizer_dir: Path):
     vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
     pairs = pt.make_pairs(corpus, 64, 0.0, np.random.default_rng(3))
     batch = pt.collate(corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4))
-    clean = pt.collate(corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4), 0.0)
+    clean = pt.collate(
+        corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4), 0.0
+    )
     original, inputs, labels = clean.input_ids, batch.input_ids, batch.labels
     real = clean.attention_mask.bool()
     special = real & torch.isin(original, torch.tensor([vocabulary.cls_id, vocabulary.sep_id]))
@@ -190,7 +205,9 @@ def test_batches_respect_the_token_budget():
 # End to end
 
 
-def tiny_config(text: Path, output: Path, tokenizer_dir: Path, corpus_dir: Path, steps: int = 6) -> pt.PretrainConfig:
+def tiny_config(
+    text: Path, output: Path, tokenizer_dir: Path, corpus_dir: Path, steps: int = 6
+) -> pt.PretrainConfig:
     return pt.load_pretrain_config(
         TINY,
         [
@@ -236,7 +253,8 @@ def test_pretrain_resumes_to_the_weights_of_an_uninterrupted_run(
     exported = load_file(str(resumed / "model.safetensors"))
     assert all(t.dtype == torch.bfloat16 for t in exported.values())
     assert torch.equal(
-        encoder.embeddings.word_embeddings.weight, a["albert.embeddings.word_embeddings.weight"].bfloat16().float()
+        encoder.embeddings.word_embeddings.weight,
+        a["albert.embeddings.word_embeddings.weight"].bfloat16().float(),
     )
     card = (resumed / "README.md").read_text(encoding="utf-8")
     assert "CC BY-SA" in card and "tokens seen" in card
@@ -262,3 +280,19 @@ def test_config_rejects_evaluation_data_in_the_vocabulary(tmp_path: Path):
     dev.write_text("", encoding="utf-8")
     with pytest.raises(ConfigError, match="evaluation"):
         pt.load_pretrain_config(TINY, [f"text_paths=[{dev}]", f"vocab_conll=[{dev}]"])
+
+
+def test_masked_position_loss_equals_the_full_pretraining_loss(corpus_dir: Path, tokenizer_dir: Path):
+    from transformers import AlbertConfig, AlbertForPreTraining
+
+    corpus = pt.load_corpus(corpus_dir)
+    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    pairs = pt.make_pairs(corpus, 40, 0.0, np.random.default_rng(6))
+    batch = pt.collate(corpus, pairs, np.arange(8), vocabulary, np.random.default_rng(7))
+    torch.manual_seed(0)
+    config = AlbertConfig(vocab_size=vocabulary.size, embedding_size=8, hidden_size=16, num_hidden_layers=1,
+                          num_attention_heads=2, intermediate_size=32, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.0)  # fmt: skip
+    model = AlbertForPreTraining(config).eval()
+    full = model(**vars(batch)).loss
+    assert torch.allclose(pt.pretraining_loss(model, batch).loss, full, atol=1e-5)
