@@ -216,6 +216,11 @@ def _coerce(value: Any, hint: Any, key: str, source: str, lines: dict[str, int |
             choices = ", ".join(map(str, args))
             raise ConfigError(source, lines.get(key), f"{key} must be one of {choices}, not {value!r}")
         return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(source, lines.get(key), f"{key} must be a list, not {value!r}")
+        (item,) = args or (Any,)
+        return value if item is Any else [_coerce(v, item, key, source, lines) for v in value]
     if hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
             return float(value)

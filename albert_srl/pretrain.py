@@ -86,14 +86,14 @@ class PretrainConfig:
     """Everything ``pretrain`` needs; the YAML file's keys are these fields."""
 
     # Plain ``list`` (of path strings): ``config.load_dataclass`` checks types with ``isinstance``.
-    text_paths: list
+    text_paths: list[str]
     output_dir: str
     # vocabulary
     tokenizer_dir: str | None = None  # default output_dir/tokenizer; trained there when absent
     vocab_size: int = 8000
     lowercase: bool = False
     vocab_paragraphs: int = 200_000  # paragraphs of the text the SentencePiece model is trained on
-    vocab_conll: list = field(default_factory=list)  # CoNLL files whose words join the vocabulary text
+    vocab_conll: list[str] = field(default_factory=list)  # CoNLL files whose words join the vocabulary text
     # packing
     packed_dir: str | None = None  # default output_dir/packed; packed there when absent
     max_documents: int | None = None  # per text file (small runs, tests)
@@ -126,9 +126,6 @@ class PretrainConfig:
 def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> PretrainConfig:
     """Read a pretraining config from YAML with dotted ``key=value`` overrides; check its input files."""
     config = load_dataclass(PretrainConfig, path, overrides)
-    for key in ("text_paths", "vocab_conll"):
-        if not all(isinstance(p, str) for p in getattr(config, key)):
-            raise ConfigError(str(path), None, f"{key} must be a list of file paths")
     if not config.text_paths:
         raise ConfigError(str(path), None, "text_paths is empty")
     for text in [*config.text_paths, *config.vocab_conll]:
