@@ -66,14 +66,24 @@ class Decoded:
     predicate_flags: torch.Tensor  # (B, W) 1 where a word is a predicate (predicate-identification rows)
 
 
+# ALBERT's "gelu_new" is the tanh approximation of GELU written as five tensor operations; torch computes
+# the same function (to 1e-6) in one fused kernel, ten times faster on a CPU. Encoders are built with it.
+FUSED_GELU = "gelu_pytorch_tanh"
+
+
 def encoder_from_pretrained(path: str) -> PreTrainedModel:
     """Any Hugging Face encoder directory (or hub id): ALBERT, or another model through ``AutoModel``."""
-    return without_pooler(AutoModel.from_pretrained(path))
+    config = AutoConfig.from_pretrained(path)
+    if getattr(config, "hidden_act", None) == "gelu_new":
+        config.hidden_act = FUSED_GELU
+    return without_pooler(AutoModel.from_pretrained(path, config=config))
 
 
 def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
     """A randomly initialised encoder of the given config (ALBERT unless ``model_type`` says otherwise)."""
     model_type = config.get("model_type", "albert")
+    if config.get("hidden_act", "gelu_new" if model_type == "albert" else None) == "gelu_new":
+        config = {**config, "hidden_act": FUSED_GELU}
     if model_type == "albert":
         return AlbertModel(AlbertConfig(**config), add_pooling_layer=False)
     values = {k: v for k, v in config.items() if k != "model_type"}

@@ -811,6 +811,7 @@ def albert_config(config: PretrainConfig, tokenizer: Any, device: torch.device) 
         bos_token_id=tokenizer.cls_token_id,
         eos_token_id=tokenizer.sep_token_id,
         attn_implementation="sdpa" if device.type == "cuda" else "eager",
+        hidden_act="gelu_pytorch_tanh",  # ALBERT's gelu_new, computed by one fused kernel
         **size,
     )
 

@@ -15,7 +15,7 @@ from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.data import Sentence
 from albert_srl.encoding import Instance, collate, instances_from_sentences
-from albert_srl.model import ModelConfig, SRLModel, encoder_from_pretrained
+from albert_srl.model import FUSED_GELU, ModelConfig, SRLModel, encoder_from_pretrained, fresh_encoder
 from albert_srl.scorer import score
 from albert_srl.tagger import SRLTagger
 from albert_srl.tokenizer import load_tokenizer
@@ -208,3 +208,19 @@ def test_a_pretrained_encoder_is_used_and_reloads_exactly(
     loaded = SRLTagger.from_pretrained(tmp_path / "srl").model.state_dict()
     assert loaded.keys() == model.state_dict().keys()
     assert all(torch.equal(tensor, model.state_dict()[name]) for name, tensor in loaded.items())
+
+
+def test_encoders_compute_albert_gelu_with_the_fused_kernel(
+    tiny_encoder_config: dict[str, Any], tmp_path: Path
+) -> None:
+    torch.manual_seed(2)
+    original = AlbertModel(AlbertConfig(**tiny_encoder_config), add_pooling_layer=False).eval()
+    assert original.config.hidden_act == "gelu_new"  # ALBERT's default, as in albert-base-v2
+    original.save_pretrained(tmp_path / "encoder")
+    loaded = encoder_from_pretrained(str(tmp_path / "encoder")).eval()
+    fresh = fresh_encoder(dict(tiny_encoder_config))
+    assert loaded.config.hidden_act == fresh.config.hidden_act == FUSED_GELU
+    ids = torch.randint(5, tiny_encoder_config["vocab_size"], (3, 9))
+    with torch.no_grad():
+        expected, got = original(ids).last_hidden_state, loaded(ids).last_hidden_state
+    assert torch.allclose(expected, got, atol=1e-5)  # the same function, computed differently

@@ -1,0 +1,107 @@
+"""Ablations on EWT dev at one fixed (reduced) training budget: predicate awareness, CRF vs softmax,
+model size, and a random vs a pretrained encoder. Every row trains with the same data, seed, epochs and
+learning rates; only the named setting changes. Prints one table (best dev epoch of each run).
+
+Run by hand (never by CI), from the repository root:
+    python benchmarks/ablations.py [--train-sentences N] [--dev-sentences N] [--epochs N]
+                                   [--pretrained DIR] [--only NAME ...] [--threads N]
+Each run writes runs/ablations/<name>; a finished run (metrics for every epoch) is read, not retrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from albert_srl.config import load_config
+from albert_srl.formats import read
+from albert_srl.tagger import SRLTagger
+from albert_srl.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["encoder.hidden_size=128", "encoder.intermediate_size=512", "encoder.num_attention_heads=2"]
+RUNS: dict[str, list[str]] = {
+    "segment + crf (H256)": [],
+    "pair + crf": ["predicate_awareness=pair"],
+    "indicator + crf": ["predicate_awareness=indicator"],
+    "segment + softmax": ["head=softmax"],
+    "segment + crf, H128": SMALL,
+}
+
+
+def run_name(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
+
+
+def train_once(name: str, overrides: list[str], args: argparse.Namespace) -> dict[str, float]:
+    output = ROOT / "runs" / "ablations" / run_name(name)
+    metrics_path = output / "metrics.jsonl"
+    if not (metrics_path.exists() and len(metrics_path.read_text().splitlines()) >= args.epochs):
+        settings = [
+            f"output_dir={output}",
+            f"max_train_sentences={args.train_sentences}",
+            f"max_dev_sentences={args.dev_sentences}",
+            f"epochs={args.epochs}",
+            f"patience={args.epochs}",
+            f"num_threads={args.threads}",
+            "checkpoint_every=null",
+            *overrides,
+        ]
+        started = time.perf_counter()
+        train(load_config(ROOT / "configs" / "ewt.yaml", settings))
+        (output / "seconds.txt").write_text(f"{time.perf_counter() - started:.0f}\n")
+    records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
+    best = max(records, key=lambda r: r["f1"])
+    best["seconds"] = float((output / "seconds.txt").read_text())
+    best["tag_speed"] = tagging_speed(output / "best", args)
+    best["parameters"] = sum(p.numel() for p in SRLTagger.from_pretrained(output / "best").model.parameters())
+    return best
+
+
+def tagging_speed(model: Path, args: argparse.Namespace) -> float:
+    """Sentences/s of the batched tagger on the dev subset with gold predicates (CPU, one process)."""
+    sentences = list(read(args.dev))[: args.dev_sentences]
+    words = [s.words for s in sentences]
+    predicates = [[f.predicate.index for f in s.frames] for s in sentences]
+    tagger = SRLTagger.from_pretrained(model, device="cpu")
+    tagger.tag(words[:32], predicates=predicates[:32])  # warm-up
+    started = time.perf_counter()
+    tagger.tag(words, predicates=predicates)
+    return len(words) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train-sentences", type=int, default=2000)
+    parser.add_argument("--dev-sentences", type=int, default=500)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dev", default=str(ROOT.parent / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"))
+    parser.add_argument("--pretrained", help="a pretrained ALBERT directory: adds a 'pretrained encoder' row")
+    parser.add_argument("--only", nargs="*", help="run only these rows (names as in the table)")
+    args = parser.parse_args()
+    runs = dict(RUNS)
+    if args.pretrained:
+        runs["segment + crf, pretrained encoder"] = [f"encoder.pretrained={args.pretrained}"]
+    if args.only:
+        runs = {name: runs[name] for name in args.only}
+    print(
+        f"EWT train: first {args.train_sentences} sentences, {args.epochs} epochs; "
+        f"dev: first {args.dev_sentences} sentences (gold predicates)\n"
+    )
+    print("| run | parameters | dev P | dev R | dev F1 | sense acc. | pred. id F1 | train s | tag sent/s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, overrides in runs.items():
+        m = train_once(name, overrides, args)
+        print(
+            f"| {name} | {m['parameters'] / 1e6:.2f} M | {m['precision']:.2f} | {m['recall']:.2f} | "
+            f"{m['f1']:.2f} | {m['sense_accuracy']:.2f} | {m.get('predicate_f1', 0):.2f} | "
+            f"{m['seconds']:.0f} | {m['tag_speed']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
