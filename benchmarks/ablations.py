@@ -5,13 +5,16 @@ learning rates; only the named setting changes. Prints one table (best dev epoch
 Run by hand (never by CI), from the repository root:
     python benchmarks/ablations.py [--train-sentences N] [--dev-sentences N] [--epochs N]
                                    [--pretrained DIR] [--only NAME ...] [--threads N]
-Each run writes runs/ablations/<name>; a finished run (metrics for every epoch) is read, not retrained.
+Each run writes runs/ablations/<name>; a finished run (metrics for every epoch) is read, not retrained
+(remove its directory to retrain).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import re
 import time
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from albert_srl.tagger import SRLTagger
 from albert_srl.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "corpora"
 SMALL = ["encoder.hidden_size=128", "encoder.intermediate_size=512", "encoder.num_attention_heads=2"]
 RUNS: dict[str, list[str]] = {
     "segment + crf (H256)": [],
@@ -32,7 +36,7 @@ RUNS: dict[str, list[str]] = {
 
 
 def run_name(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
 
 
 def train_once(name: str, overrides: list[str], args: argparse.Namespace) -> dict[str, float]:
@@ -47,6 +51,7 @@ def train_once(name: str, overrides: list[str], args: argparse.Namespace) -> dic
             f"patience={args.epochs}",
             f"num_threads={args.threads}",
             "checkpoint_every=null",
+            *args.set,
             *overrides,
         ]
         started = time.perf_counter()
@@ -73,15 +78,21 @@ def tagging_speed(model: Path, args: argparse.Namespace) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train-sentences", type=int, default=2000)
     parser.add_argument("--dev-sentences", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--dev", default=str(ROOT.parent / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"))
+    parser.add_argument(
+        "--dev", default=str(ROOT.parent / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz")
+    )
     parser.add_argument("--pretrained", help="a pretrained ALBERT directory: adds a 'pretrained encoder' row")
     parser.add_argument("--only", nargs="*", help="run only these rows (names as in the table)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every run")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     runs = dict(RUNS)
     if args.pretrained:
         runs["segment + crf, pretrained encoder"] = [f"encoder.pretrained={args.pretrained}"]
@@ -89,7 +100,8 @@ def main() -> None:
         runs = {name: runs[name] for name in args.only}
     print(
         f"EWT train: first {args.train_sentences} sentences, {args.epochs} epochs; "
-        f"dev: first {args.dev_sentences} sentences (gold predicates)\n"
+        f"dev: first {args.dev_sentences} sentences (gold predicates); "
+        f"overrides: {' '.join(args.set) or 'none'}\n"
     )
     print("| run | parameters | dev P | dev R | dev F1 | sense acc. | pred. id F1 | train s | tag sent/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
