@@ -1,0 +1,50 @@
+"""The default model shipped in the package: what a user gets from ``SRLTagger.from_pretrained()`` and a
+bare ``albert-srl tag`` on a fresh clone, with no network."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from albert_srl.cli import main
+from albert_srl.tagger import DEFAULT_MODEL, SRLTagger
+
+SENTENCE = "The committee approved the new budget on Tuesday."
+
+
+@pytest.fixture(scope="module")
+def default_tagger() -> SRLTagger:
+    return SRLTagger.from_pretrained()
+
+
+def test_the_default_model_is_a_small_pickle_free_directory() -> None:
+    files = {path.name: path.stat().st_size for path in DEFAULT_MODEL.iterdir()}
+    assert {"config.json", "model.safetensors", "spiece.model", "tokenizer.json", "README.md"} <= set(files)
+    assert sum(files.values()) < 30 * 2**20
+    assert not [name for name in files if name.endswith((".bin", ".pt", ".pkl", ".pickle"))]
+    card = (DEFAULT_MODEL / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-SA" in card and "albert-srl pretrain" in card and "albert-srl train" in card
+
+
+def test_the_default_model_says_who_did_what_to_whom(default_tagger: SRLTagger) -> None:
+    (sentence,) = default_tagger.tag(SENTENCE)
+    (frame,) = [f for f in sentence.frames if f.predicate.text == "approved"]
+    assert frame.predicate.sense == "approve.01"
+    roles = {role: text for _, role, text in frame.tuples()}
+    assert roles == {"ARG0": "The committee", "ARG1": "the new budget", "ARGM-TMP": "on Tuesday"}
+    for argument in frame.arguments:
+        assert SENTENCE[argument.char_start : argument.char_end] == argument.text
+
+
+def test_bare_tag_command_uses_the_default_model(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SENTENCE.encode() + b"\n")))
+    assert main(["tag", "--quiet", "--format", "jsonl"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    frames = {f["predicate"]["text"]: f for f in json.loads(line)["frames"]}
+    roles = {a["role"] for a in frames["approved"]["arguments"]}
+    assert {"ARG0", "ARG1", "ARGM-TMP"} <= roles
