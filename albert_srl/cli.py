@@ -22,6 +22,10 @@ from albert_srl.errors import SRLFormatError
 
 FORMATS = ["conll12", "conll05", "props", "conllu", "jsonl", "allennlp"]
 log = logging.getLogger("albert_srl")
+BF16_HELP = (
+    "bfloat16 autocast on the CPU too (default: on CUDA only); 2-3x faster where the CPU has AVX-512 BF16 "
+    "or AMX, slower where it has not; scores change by hundredths (docs/benchmarks.md)"
+)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -66,7 +70,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from albert_srl.formats import detect_format, read, write
     from albert_srl.tagger import SRLTagger
 
-    tagger = SRLTagger.from_pretrained(args.model, device=args.device)
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
     in_format = args.from_ or detect_format(args.input)
     tagged = tagger.tag_conll(
         read(args.input, in_format), progress=not args.quiet, gold_predicates=not args.find_predicates
@@ -84,7 +88,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
     if args.shard and not all(path != "-" for path in args.files or ["-"]):
         raise SRLFormatError("<stdin>", None, "--shard needs files to split, not standard input")
-    tagger = SRLTagger.from_pretrained(args.model, device=args.device)
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
     out_format = "conll12" if args.format == "conll" else args.format
     skipped = 0
     progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--from", dest="from_", choices=FORMATS, help="input format (default: detected)")
     predict.add_argument("--to", choices=FORMATS, help="output format (default: the input's)")
     predict.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    predict.add_argument("--bf16", action="store_true", help=BF16_HELP)
     predict.add_argument(
         "--find-predicates",
         action="store_true",
@@ -224,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--batch-size", type=int, default=64, help="sentences tagged together (default 64)")
     tag.add_argument("--max-tokens", type=int, default=8192, help="subwords in one forward pass")
     tag.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    tag.add_argument("--bf16", action="store_true", help=BF16_HELP)
     tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tag.set_defaults(run=cmd_tag)
 

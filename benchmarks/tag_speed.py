@@ -24,7 +24,14 @@ from albert_srl.formats import read
 from albert_srl.tagger import SRLTagger
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
-MODES = ["batched-gold", "loop-gold", "batched-predicted", "loop-predicted", "encoder-gold"]
+MODES = [f"{tagger}-{kind}" for kind in ("gold", "predicted") for tagger in ("batched", "bf16", "loop")] + [
+    "encoder-gold"
+]
+LABELS = {
+    "batched": "SRLTagger.tag (batched)",
+    "bf16": "SRLTagger.tag (batched, bf16 autocast)",
+    "loop": "per-sentence, per-predicate loop",
+}
 
 
 def per_predicate_loop(tagger: SRLTagger, words: list[list[str]], predicates: list[list[int]] | None) -> int:
@@ -75,7 +82,7 @@ def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | N
     sentences = list(read(dev))[:limit]
     words = [s.words for s in sentences]
     gold = [[f.predicate.index for f in s.frames] for s in sentences] if mode.endswith("gold") else None
-    tagger = SRLTagger.from_pretrained(model, device=device)
+    tagger = SRLTagger.from_pretrained(model, device=device, bf16=True if mode.startswith("bf16") else None)
     tagger.tag(words[:32], predicates=gold[:32] if gold else None)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
@@ -83,7 +90,7 @@ def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | N
         frames, seconds = encoder_only(tagger, words, gold or [])
         return {"sentences": len(words), "frames": frames, "seconds": seconds, "rss_mib": 0, "parameters": 0}
     start = time.perf_counter()
-    if mode.startswith("batched"):
+    if mode.startswith(("batched", "bf16")):
         frames = sum(len(s.frames) for s in tagger.tag(words, predicates=gold))
     else:
         frames = per_predicate_loop(tagger, words, gold)
@@ -127,9 +134,8 @@ def main() -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for kind in ("gold", "predicted"):
         loop = rows[f"loop-{kind}"]
-        for name in ("batched", "loop"):
+        for name, label in LABELS.items():
             row = rows[f"{name}-{kind}"]
-            label = "SRLTagger.tag (batched)" if name == "batched" else "per-sentence, per-predicate loop"
             print(
                 f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | "
                 f"{row['sentences'] / row['seconds']:,.1f} | {loop['seconds'] / row['seconds']:.1f}x | "

@@ -219,3 +219,24 @@ def test_empty_input_and_empty_sentences(trained_tiny_tagger: SRLTagger) -> None
     tagged = trained_tiny_tagger.tag([[], ["Thanks", "!"]], [None, [0]])
     assert [s.words for s in tagged] == [[], ["Thanks", "!"]]
     assert tagged[0].frames == [] and [f.predicate.index for f in tagged[1].frames] == [0]
+
+
+def test_bf16_autocast_tags_like_float32(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = [sentence.words for sentence in tiny_sentences]
+    model = trained_tiny_tagger.model
+    seen: list[bool] = []
+    decode = model.decode
+
+    def spy(batch: object) -> object:
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return decode(batch)
+
+    monkeypatch.setattr(model, "decode", spy)
+    expected = trained_tiny_tagger.tag(words)
+    assert seen and not any(seen)  # float32 by default on the CPU
+    seen.clear()
+    got = SRLTagger(model, trained_tiny_tagger.tokenizer, bf16=True).tag(words)
+    assert seen and all(seen)
+    assert [[f.tags for f in s.frames] for s in got] == [[f.tags for f in s.frames] for s in expected]
