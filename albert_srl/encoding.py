@@ -62,6 +62,10 @@ class Batch:
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
 
+    def pin_memory(self) -> Batch:
+        """The same tensors in page-locked memory, so that ``to("cuda")`` copies asynchronously."""
+        return Batch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+
 
 def sense_number(roleset: str | None) -> str:
     """``"01"`` for ``nominate.01``; ``"-"`` when there is none."""

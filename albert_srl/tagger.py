@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class SRLTagger:
         self.tokenizer = tokenizer
         self.card = card
         self.bf16 = bf16  # bfloat16 autocast while tagging; None: on CUDA only
+        self.overlap: bool | None = None  # prepare the next batch while decoding; None: on CUDA only
 
     @property
     def config(self) -> ModelConfig:
@@ -280,14 +282,31 @@ class SRLTagger:
             )
 
     def _run(self, instances: list[Instance], max_tokens: int) -> Iterator[tuple[list[int], Any]]:
-        """Decode ``instances`` in length-sorted token-budget batches; yields (indices, decoded)."""
+        """Decode ``instances`` in length-sorted token-budget batches; yields (indices, decoded).
+
+        With ``overlap`` (the default on CUDA) a CPU thread tokenizes and collates the next batch, into
+        pinned memory on CUDA, while the device decodes the current one. On a CPU the two would compete
+        for the same cores, so there batches are prepared in turn.
+        """
         labels = {label: i for i, label in enumerate(self.config.labels)}
         senses = {sense: i for i, sense in enumerate(self.config.senses)}
-        for ids in make_batches(instances, self.tokenizer, self.config, max_tokens):
+        cuda = self.device.type == "cuda"
+
+        def prepare(ids: list[int]) -> Any:
             batch = collate([instances[i] for i in ids], self.tokenizer, self.config, labels, senses)
-            with self.autocast():
-                decoded = self.model.decode(batch.to(self.device))
-            yield ids, decoded
+            return batch.pin_memory() if cuda else batch
+
+        batches = make_batches(instances, self.tokenizer, self.config, max_tokens)
+        overlap = cuda if self.overlap is None else self.overlap
+        with ThreadPoolExecutor(max_workers=1) if overlap else nullcontext() as pool:
+            pending = pool.submit(prepare, batches[0]) if pool and batches else None
+            for k, ids in enumerate(batches):
+                batch = pending.result() if pending else prepare(ids)
+                if pool and k + 1 < len(batches):
+                    pending = pool.submit(prepare, batches[k + 1])
+                with self.autocast():
+                    decoded = self.model.decode(batch.to(self.device))
+                yield ids, decoded
 
     def _identify_predicates(self, sentences: list[Sentence], max_tokens: int) -> list[list[int]]:
         instances = [Instance(s.words, None) for s in sentences]

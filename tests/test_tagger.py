@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import TinyTaggerFactory
 
+from albert_srl import tagger as tagger_module
 from albert_srl.data import Sentence
 from albert_srl.encoding import Instance, collate
 from albert_srl.errors import SRLFormatError
@@ -240,3 +242,25 @@ def test_bf16_autocast_tags_like_float32(
     got = SRLTagger(model, trained_tiny_tagger.tokenizer, bf16=True).tag(words)
     assert seen and all(seen)
     assert [[f.tags for f in s.frames] for s in got] == [[f.tags for f in s.frames] for s in expected]
+
+
+def test_preparing_the_next_batch_meanwhile_changes_nothing(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = [sentence.words for sentence in tiny_sentences] * 3
+    expected = trained_tiny_tagger.tag(words, max_tokens=64)  # many small batches
+    overlapping = SRLTagger(trained_tiny_tagger.model, trained_tiny_tagger.tokenizer)
+    overlapping.overlap = True
+    threads: set[str] = set()
+    collate_in_tagger = tagger_module.collate
+
+    def spy(*args: object, **kwargs: object) -> object:
+        threads.add(threading.current_thread().name)
+        return collate_in_tagger(*args, **kwargs)
+
+    monkeypatch.setattr(tagger_module, "collate", spy)
+    got = overlapping.tag(words, max_tokens=64)
+    assert threading.main_thread().name not in threads  # every batch was prepared on the worker thread
+    assert [[(f.predicate.index, f.tags) for f in s.frames] for s in got] == [
+        [(f.predicate.index, f.tags) for f in s.frames] for s in expected
+    ]
