@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    serve.add_argument("--bf16", action="store_true", help=BF16_HELP)
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
     serve.add_argument("--max-sentences", type=int, default=128, help="per request")
     serve.add_argument("--max-words", type=int, default=256, help="per sentence")

@@ -465,13 +465,14 @@ def serve(
     limits: ServeLimits | None = None,
     device: str = "auto",
     access_log: bool = True,
+    bf16: bool | None = None,
 ) -> None:
     """Load the model (the shipped default when ``model_path`` is None) and serve it until interrupted."""
     import uvicorn
 
     from albert_srl.tagger import SRLTagger
 
-    tagger = SRLTagger.from_pretrained(model_path, device=device)
+    tagger = SRLTagger.from_pretrained(model_path, device=device, bf16=bf16)
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the API is reachable from other machines", host)
     uvicorn.run(create_app(tagger, limits), host=host, port=port, access_log=access_log)
@@ -487,5 +488,7 @@ def main_serve(args: argparse.Namespace) -> int:
         batch_wait_ms=args.batch_wait_ms,
         batch_words=args.batch_words,
     )
-    serve(args.model, host=args.host, port=args.port, limits=limits, device=args.device)
+    serve(
+        args.model, host=args.host, port=args.port, limits=limits, device=args.device, bf16=args.bf16 or None
+    )
     return 0
