@@ -66,6 +66,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from albert_srl.tuning import tune
+
+    if not args.verbose:  # one line a trial from the tuner, not every epoch of every trial
+        logging.getLogger("albert_srl.train").setLevel(logging.WARNING)
+    result = tune(
+        args.config,
+        args.space,
+        args.trials,
+        args.output,
+        storage=args.storage,
+        study_name=args.study,
+        objectives=args.objectives.split(","),
+        pruner=args.pruner,
+        max_minutes=args.max_minutes,
+        overrides=args.set or [],
+        heartbeat_seconds=args.heartbeat,
+        progress=not args.quiet,
+    )
+    print(
+        f"study {result.study_name}: {result.trials} trials ({result.completed} completed, "
+        f"{result.pruned} pruned, {result.failed} failed)"
+    )
+    if result.best_values is not None:
+        scores = ", ".join(f"{name} {value:.2f}" for name, value in result.best_values.items())
+        print(f"best trial {result.best_number}: {scores}")
+        print(f"best config: {result.best_config}")
+    print(f"report: {result.report}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from albert_srl.formats import detect_format, read, write
     from albert_srl.tagger import SRLTagger
@@ -179,6 +210,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.set_defaults(run=cmd_train)
+
+    tune = commands.add_parser(
+        "tune",
+        help="search hyperparameters with Optuna (docs/tuning.md)",
+        description="Run TRIALS more trials of a study: each an `albert-srl train` run of CONFIG with values "
+        "drawn from the search space SPACE. Running the command again adds trials to the same study; workers "
+        "on many machines share one with --storage. Writes best.yaml, trials.csv, report.html and the best "
+        "model (best/) into --output.",
+    )
+    tune.add_argument("config", help="the base training config")
+    tune.add_argument("--space", required=True, help="search space YAML (configs/tune-ewt.yaml)")
+    tune.add_argument("--trials", type=int, required=True, help="trials this command runs")
+    tune.add_argument("--output", default="runs/tune", help="output directory (default runs/tune)")
+    tune.add_argument("--storage", help="Optuna database URL (default: sqlite:///OUTPUT/study.db)")
+    tune.add_argument("--study", help="study name (default: the config file's name)")
+    tune.add_argument(
+        "--objectives",
+        default="f1",
+        choices=["f1", "f1,speed"],
+        help="f1: maximise dev F1 (TPE + pruning); f1,speed: dev F1 and CPU tagging speed (NSGA-II)",
+    )
+    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    tune.add_argument("--max-minutes", type=float, help="start no new trial after this many minutes")
+    tune.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override base config keys (dotted)")
+    tune.add_argument(
+        "--heartbeat",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="a trial silent for twice this long (its worker died) is marked failed and retried once",
+    )
+    tune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tune.set_defaults(run=cmd_tune)
 
     predict = commands.add_parser(
         "predict", help="tag a CoNLL file with its gold predicates, writing the same format"

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
@@ -114,21 +114,32 @@ def main_train(config_path: str, overrides: Sequence[str] = (), resume: bool = F
     return 0
 
 
-def train(config: TrainConfig, resume: bool = False) -> Path:
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    on_evaluate: Callable[[int, dict[str, float]], None] | None = None,
+) -> Path:
     """Train a model as ``config`` says and return its best directory, ``output_dir/best``.
 
     ``resume=True`` continues from the last checkpoint in ``output_dir`` (a fresh start when there is
-    none); without it, old checkpoints in ``output_dir`` are removed first.
+    none); without it, old checkpoints in ``output_dir`` are removed first. ``on_evaluate(epoch,
+    metrics)`` is called after each dev evaluation, once the epoch's checkpoint is on disk; an exception
+    it raises (a tuner's ``TrialPruned``) ends the run there.
     """
     runtime = start_runtime(config)
     try:
-        return _train(config, resume, runtime)
+        return _train(config, resume, runtime, on_evaluate)
     finally:
         if runtime.world_size > 1:
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, resume: bool, runtime: Runtime) -> Path:
+def _train(
+    config: TrainConfig,
+    resume: bool,
+    runtime: Runtime,
+    on_evaluate: Callable[[int, dict[str, float]], None] | None = None,
+) -> Path:
     output = Path(config.output_dir)
     if runtime.is_main:
         output.mkdir(parents=True, exist_ok=True)
@@ -161,10 +172,12 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime) -> Path:
 
     while not state.finished:
         loss = train_epoch(trainable, optimizer, scheduler, data, tokenizer, config, state, runtime)
-        end_epoch(model, tokenizer, data, config, state, runtime, loss)
+        metrics = end_epoch(model, tokenizer, data, config, state, runtime, loss)
         rng = gather_rng_states(runtime)
         if runtime.is_main:
             save_checkpoint(output, model, optimizer, scheduler, state, rng)
+        if on_evaluate is not None:
+            on_evaluate(state.epoch, metrics)
     log.info("rank %d: final weights sha256 %s", runtime.rank, weights_digest(model))
     log.info("best dev F1 %.2f after epoch %s; model in %s", state.best_f1, state.best_epoch, output / "best")
     return output / "best"
@@ -416,8 +429,9 @@ def end_epoch(
     state: TrainerState,
     runtime: Runtime,
     loss: float,
-) -> None:
-    """Score the dev set, keep the best model, log the epoch and decide whether to go on.
+) -> dict[str, float]:
+    """Score the dev set, keep the best model, log the epoch and decide whether to go on; returns the
+    dev metrics.
 
     Every rank scores the dev set (the same numbers everywhere), so all ranks stop together.
     """
@@ -443,6 +457,7 @@ def end_epoch(
         state.finished = True
     if state.epoch >= config.epochs:
         state.finished = True
+    return metrics
 
 
 # ---------------------------------------------------------------------------------------------------
