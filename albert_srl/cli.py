@@ -69,8 +69,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     from albert_srl.tuning import tune
 
-    if not args.verbose:  # one line a trial from the tuner, not every epoch of every trial
-        logging.getLogger("albert_srl.train").setLevel(logging.WARNING)
     result = tune(
         args.config,
         args.space,

@@ -267,7 +267,7 @@ def test_max_minutes_stops_starting_trials(tmp_path):
 
 
 def test_a_trial_killed_with_kill_9_is_marked_failed_and_retried_from_its_checkpoint(tmp_path):
-    base = write_base(tmp_path, epochs=1000, max_steps=60, checkpoint_every=4)
+    base = write_base(tmp_path, epochs=1000, max_steps=30, checkpoint_every=4)
     out = tmp_path / "study"
     args = [str(base), "--space", str(SPACE), "--output", str(out), "--heartbeat", "1"]
     command = [sys.executable, "-m", "albert_srl.cli", "tune", *args, "--trials", "2"]
@@ -284,7 +284,7 @@ def test_a_trial_killed_with_kill_9_is_marked_failed_and_retried_from_its_checkp
     assert process.wait() == -signal.SIGKILL, "the tuner finished before it could be killed"
     time.sleep(2.5)  # the heartbeat's grace period (2 s) passes
 
-    result = run_tune(*args, "--trials", "1", "-v")
+    result = run_tune(*args, "--trials", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming from" in result.stderr
     assert "%|" not in result.stderr  # no progress bar into a pipe
@@ -309,7 +309,7 @@ def test_two_workers_share_one_study(tmp_path):
     assert [worker.returncode for worker in workers] == [0, 0], [err[-2000:] for _, err in outputs]
     trials = optuna.load_study(study_name="shared", storage=storage).trials
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
     assert len({t.user_attrs["output_dir"] for t in trials}) == 4
     assert all((Path(t.user_attrs["output_dir"]) / "best" / "model.safetensors").exists() for t in trials)
 
@@ -329,7 +329,7 @@ def postgres_url() -> Iterator[str]:
     if os.environ.get("ALBERT_SRL_TEST_POSTGRES"):
         yield os.environ["ALBERT_SRL_TEST_POSTGRES"]
         return
-    pytest.importorskip("psycopg2", reason="PostgreSQL test skipped: no psycopg2 driver")
+    pytest.importorskip("psycopg", reason="PostgreSQL test skipped: no psycopg driver")
     bindir = postgres_bin()
     if bindir is None:
         pytest.skip("PostgreSQL test skipped: no PostgreSQL server installed (.ci/run installs Debian's)")
@@ -364,7 +364,7 @@ def postgres_url() -> Iterator[str]:
                     f"PostgreSQL test skipped: {Path(step[0]).name} failed: {(run.stderr + log)[-500:]}"
                 )
         started = True
-        yield f"postgresql://tune@/postgres?host={data}&port={port}"
+        yield f"postgresql+psycopg://tune@/postgres?host={data}&port={port}"
     finally:
         if started:
             stop = [str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"]

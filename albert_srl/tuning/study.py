@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import shutil
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from albert_srl.config import ConfigError, TrainConfig, load_config
 from albert_srl.train import CHECKPOINTS, read_sentences, train
@@ -103,7 +106,7 @@ def tune(
         enqueue_base_values(study, space, base)
         objective = Objective(config_path, list(overrides), space, out, objectives)
         bar = ProgressBar(trials, enabled=progress)
-        try:
+        with bar.logging():
             study.optimize(
                 objective,
                 n_trials=trials,
@@ -112,8 +115,6 @@ def tune(
                 callbacks=[log_trial, bar.update],
                 gc_after_trial=True,
             )
-        finally:
-            bar.close()
     return finish(study, url, out, config_path, objectives)
 
 
@@ -127,18 +128,7 @@ def open_study(
     seed: int | None,
 ) -> optuna.Study:
     """Create the study, or load it to add trials; its objectives must be the ones asked for."""
-    try:
-        storage = optuna.storages.RDBStorage(
-            url,
-            engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
-            heartbeat_interval=heartbeat_seconds,
-            grace_period=2 * heartbeat_seconds,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=1, inherit_intermediate_values=True
-            ),
-        )
-    except Exception as error:  # SQLAlchemy's errors (no driver, no server) come in many classes
-        raise ConfigError("--storage", None, f"cannot open {url}: {error}") from error
+    storage = open_storage(url, heartbeat_seconds)
     multi = len(objectives) > 1
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial says enough
     study = optuna.create_study(
@@ -159,6 +149,28 @@ def open_study(
             f"study {name!r} in {url} optimises {','.join(saved)}, not {','.join(objectives)}",
         )
     return study
+
+
+def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """The study's database, with heartbeats and one retry of a trial whose worker died. Workers that
+    start together race to create its tables; the losers try again a moment later."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
+                heartbeat_interval=heartbeat_seconds,
+                grace_period=2 * heartbeat_seconds,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=1, inherit_intermediate_values=True
+                ),
+            )
+        except Exception as error:  # SQLAlchemy's errors (no driver, no server, a race) come in many classes
+            if attempt == attempts - 1:
+                raise ConfigError("--storage", None, f"cannot open {url}: {error}") from error
+            log.debug("opening %s failed (%s); trying again", url, error)
+            time.sleep(1 + random.random())
+    raise AssertionError("unreachable")
 
 
 def make_sampler(multi: bool, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -257,7 +269,8 @@ def best_f1(metrics_path: Path) -> float:
 
 def tagging_speed(model_dir: Path, config: TrainConfig) -> float:
     """Sentences per second tagging the dev sentences (with their gold predicates, as the dev F1 is
-    measured) on the CPU with the config's thread count, after one warm-up batch."""
+    measured) on the CPU with the config's thread count: the faster of two passes after a warm-up batch,
+    so that a moment of load on a shared machine counts less."""
     from albert_srl.tagger import SRLTagger
 
     tagger = SRLTagger.from_pretrained(model_dir, device="cpu")
@@ -265,9 +278,12 @@ def tagging_speed(model_dir: Path, config: TrainConfig) -> float:
     words = [sentence.words for sentence in sentences]
     predicates = [[frame.predicate.index for frame in sentence.frames] for sentence in sentences]
     tagger.tag(words[:16], predicates=predicates[:16], max_tokens=config.eval_max_tokens)
-    started = time.perf_counter()
-    tagger.tag(words, predicates=predicates, max_tokens=config.eval_max_tokens)
-    return len(words) / (time.perf_counter() - started)
+    seconds = []
+    for _ in range(2):
+        started = time.perf_counter()
+        tagger.tag(words, predicates=predicates, max_tokens=config.eval_max_tokens)
+        seconds.append(time.perf_counter() - started)
+    return len(words) / min(seconds)
 
 
 def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -289,8 +305,17 @@ class ProgressBar:
             self.bar.set_postfix(best_f1=f"{best.values[0]:.2f}", refresh=False)
         self.bar.update()
 
-    def close(self) -> None:
-        self.bar.close()
+    @contextmanager
+    def logging(self) -> Iterator[None]:
+        """Log lines go above the bar instead of through it; the bar is closed at the end."""
+        try:
+            if self.bar.disable:
+                yield
+            else:
+                with logging_redirect_tqdm():
+                    yield
+        finally:
+            self.bar.close()
 
 
 def finish(
