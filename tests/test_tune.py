@@ -194,6 +194,8 @@ def test_a_study_resumes_and_best_yaml_reproduces_the_best_trial(tmp_path, monke
     trials = study_of(out).trials
     assert trials[0].params == {"head_lr": 1e-2, "dropout": 0.1, "encoder.hidden_size": 32}  # the base
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 3
+    kept = load_config(out / "trials" / "0002" / "config.yaml")
+    assert (kept.head_lr, kept.dropout, kept.encoder.hidden_size) == tuple(trials[2].params.values())
 
     second = tune(base, SPACE, 2, out, seed=2, progress=False)
     assert second.trials == 5

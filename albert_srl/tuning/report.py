@@ -26,7 +26,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from albert_srl.config import load_config
+from albert_srl.config import TrainConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,17 @@ def write_best(
         f"# the same as:  albert-srl train {config_path} --set {' '.join(overrides) or '(nothing)'}"
         f" output_dir={run_dir}\n"
     )
-    body = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False, default_flow_style=False)
-    best_yaml = atomic_write(output / "best.yaml", header + body)
+    best_yaml = atomic_write(output / "best.yaml", header + config_yaml(config))
     model = Path(best.user_attrs.get("output_dir", "")) / "best"
     if not model.is_dir():
         log.warning("the best trial's model %s is not on this machine; best.yaml retrains it", model)
         return best_yaml, None
     return best_yaml, copy_model(model, output / "best")
+
+
+def config_yaml(config: TrainConfig) -> str:
+    """A training config as YAML, every key spelt out, in the order of ``TrainConfig``."""
+    return yaml.safe_dump(dataclasses.asdict(config), sort_keys=False, default_flow_style=False)
 
 
 def copy_model(source: Path, target: Path) -> Path | None:

@@ -29,7 +29,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from albert_srl.config import ConfigError, TrainConfig, load_config
 from albert_srl.train import CHECKPOINTS, read_sentences, train
 from albert_srl.tuning.report import (
+    atomic_write,
     best_trial,
+    config_yaml,
     write_best,
     write_report,
     write_trials_csv,
@@ -240,6 +242,8 @@ class Objective:
         trial.set_user_attr("output_dir", str(directory))
         trial.set_user_attr("overrides", settings)
         config = load_config(self.config_path, [*settings, f"output_dir={directory}"])
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / "config.yaml", config_yaml(config))
         log.info("trial %d: %s", trial.number, " ".join(as_overrides(values)))
         pruning = len(self.objectives) == 1
 
