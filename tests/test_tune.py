@@ -26,7 +26,7 @@ from albert_srl.tagger import SRLTagger
 from albert_srl.train import CHECKPOINTS, latest_checkpoint, train
 from albert_srl.tuning import load_space, tune
 from albert_srl.tuning.space import as_overrides
-from albert_srl.tuning.study import best_f1
+from albert_srl.tuning.study import best_f1, config_value, enqueue_base_values
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "configs" / "tune-tiny.yaml"
@@ -135,6 +135,20 @@ def test_a_bad_space_is_one_error_naming_the_file_line_and_key(tmp_path, text, l
     assert caught.value.path == str(space_path)
     assert caught.value.line == line
     assert message in caught.value.message
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("config", "space"), [("tiny", "tune-tiny"), ("ewt", "tune-ewt")])
+def test_a_shipped_space_fits_its_config_and_starts_from_it(monkeypatch, config, space):
+    if not (REPO.parent / "shared" / "corpora" / "ewt").exists():
+        pytest.skip("../shared/corpora is absent (the configs read it)")
+    monkeypatch.chdir(REPO)  # the shipped configs' paths are relative to the repository root
+    base = load_config(f"configs/{config}.yaml")
+    search = load_space(f"configs/{space}.yaml", f"configs/{config}.yaml")
+    study = optuna.create_study(direction="maximize")
+    enqueue_base_values(study, search, base)
+    (first,) = study.trials
+    assert first.system_attrs["fixed_params"] == {p.key: config_value(base, p.key) for p in search.params}
 
 
 def test_the_cli_reports_a_bad_space_without_a_traceback(tmp_path):
