@@ -388,6 +388,15 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def test_an_unreachable_storage_is_one_line_without_its_password(tmp_path):
+    url = "postgresql+psycopg://tune:secret@/optuna?host=/nonexistent"
+    with pytest.raises(ConfigError) as caught:
+        tune(write_base(tmp_path), SPACE, 1, tmp_path / "study", storage=url, progress=False)
+    assert caught.value.path == "--storage"
+    assert "tune:***@" in caught.value.message and "secret" not in caught.value.message
+    assert "\n" not in caught.value.message
+
+
 def test_a_study_on_a_postgresql_server(tmp_path, postgres_url):
     base = write_base(tmp_path, epochs=2)
     name = f"pg-{os.getpid()}-{time.time_ns()}"

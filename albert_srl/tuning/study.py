@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import shutil
 import sys
 import time
@@ -148,7 +149,7 @@ def open_study(
         raise ConfigError(
             "--objectives",
             None,
-            f"study {name!r} in {url} optimises {','.join(saved)}, not {','.join(objectives)}",
+            f"study {name!r} in {shown(url)} optimises {','.join(saved)}, not {','.join(objectives)}",
         )
     return study
 
@@ -169,10 +170,16 @@ def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.
             )
         except Exception as error:  # SQLAlchemy's errors (no driver, no server, a race) come in many classes
             if attempt == attempts - 1:
-                raise ConfigError("--storage", None, f"cannot open {url}: {error}") from error
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+                raise ConfigError("--storage", None, f"cannot open {shown(url)}: {reason}") from error
             log.debug("opening %s failed (%s); trying again", url, error)
-            time.sleep(1 + random.random())
+            time.sleep(0.5 + random.random() / 2)
     raise AssertionError("unreachable")
+
+
+def shown(url: str) -> str:
+    """A storage URL fit for an error message: its password masked."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
 def make_sampler(multi: bool, seed: int | None) -> optuna.samplers.BaseSampler:
