@@ -9,13 +9,11 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from albert_srl import __version__
 from albert_srl.errors import SRLFormatError
@@ -39,19 +37,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from albert_srl import scorer
 
-    if args.dependency:
-        dep = scorer.score_dependency_files(args.gold, args.pred, args.gold_format, args.pred_format)
-        sys.stdout.write(
-            json.dumps(scorer.dependency_score_to_json(dep), indent=2) + "\n"
-            if args.json
-            else scorer.format_dependency_report(dep)
-        )
-        return 0
-    result = scorer.score_files(args.gold, args.pred, args.gold_format, args.pred_format)
-    if args.json:
-        sys.stdout.write(json.dumps(scorer.score_to_json(result), indent=2) + "\n")
+    result = scorer.evaluate_files(
+        args.gold, args.pred, args.gold_format, args.pred_format, dependency=args.dependency
+    )
+    if isinstance(result, scorer.DependencyScore):
+        json_data, report = scorer.dependency_score_to_json, scorer.format_dependency_report(result)
     else:
-        sys.stdout.write(scorer.format_report(result, confusion=args.confusion, latex=args.latex))
+        json_data, report = scorer.score_to_json, scorer.format_report(result, args.confusion, args.latex)
+    sys.stdout.write(json.dumps(json_data(result), indent=2) + "\n" if args.json else report)
     return 0
 
 
@@ -82,6 +75,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from albert_srl.files import open_output
     from albert_srl.formats import write
     from albert_srl.tagger import SRLTagger
     from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
@@ -92,7 +86,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     out_format = "conll12" if args.format == "conll" else args.format
     skipped = 0
     progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
-    with open_output_stream(args.output) as out:
+    with open_output(args.output) as out:
         for path in args.files or ["-"]:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
@@ -136,13 +130,6 @@ def parse_shard(value: str) -> tuple[int, int]:
     return index, count
 
 
-def open_output_stream(path: str) -> Any:
-    """``-`` is standard output (left open); anything else a UTF-8 file."""
-    if path == "-":
-        return contextlib.nullcontext(sys.stdout)
-    return open(path, "w", encoding="utf-8")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="albert-srl", description="PropBank semantic role labelling.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -169,8 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.add_argument("--gold-format", choices=FORMATS, help="default: detected")
     evaluate.add_argument("--pred-format", choices=FORMATS, help="default: detected")
-    evaluate.add_argument(
-        "--dependency", action="store_true", help="CoNLL-2009 head-word scoring (the default for CoNLL-U)"
+    scoring = evaluate.add_mutually_exclusive_group()
+    scoring.add_argument(
+        "--dependency",
+        action="store_const",
+        const=True,
+        help="CoNLL-2009 head-word scoring (the default when GOLD is dependency-based: CoNLL-U PropBank)",
+    )
+    scoring.add_argument(
+        "--spans",
+        dest="dependency",
+        action="store_const",
+        const=False,
+        help="srl-eval.pl span scoring (the default for every other GOLD)",
     )
     evaluate.set_defaults(run=cmd_evaluate)
 

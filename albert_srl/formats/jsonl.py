@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import read_lines
+from albert_srl.files import read_lines
 from albert_srl.spans import spans_from_bio
 
 OPTIONAL_SENTENCE_KEYS = ("offsets", "pos", "doc_id", "part")  # written after "words" and "frames"
