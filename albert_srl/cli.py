@@ -9,6 +9,7 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -20,6 +21,10 @@ from albert_srl.errors import SRLFormatError
 
 FORMATS = ["conll12", "conll05", "props", "conllu", "jsonl", "allennlp"]
 log = logging.getLogger("albert_srl")
+MAX_MINUTES_HELP = (
+    "wall-clock budget: stop cleanly after M minutes with the last checkpoint written and the output "
+    "directory complete (config key max_minutes; --resume goes on)"
+)
 BF16_HELP = (
     "bfloat16 autocast on the CPU too (default: on CUDA only); 2-3x faster where the CPU has AVX-512 BF16 "
     "or AMX, slower where it has not; scores change by hundredths (docs/benchmarks.md)"
@@ -50,9 +55,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from albert_srl.config import load_config
-    from albert_srl.train import train
+    from albert_srl.training import train
 
     config = load_config(args.config, args.set or [])
+    if args.max_minutes is not None:
+        config.max_minutes = args.max_minutes
     best = train(config, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line for the whole job
         print(best)
@@ -108,15 +115,23 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from albert_srl.serve import main_serve
+    from albert_srl.serve import ServeLimits, serve
 
-    return main_serve(args)
+    given = {f.name for f in dataclasses.fields(ServeLimits)} & vars(args).keys()  # flags = field names
+    limits = ServeLimits(**{name: getattr(args, name) for name in given})
+    serve(args.model, args.host, args.port, limits, device=args.device, bf16=args.bf16 or None)
+    return 0
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from albert_srl.pretrain import main_pretrain
+    from albert_srl.config import load_pretrain_config
+    from albert_srl.pretraining import pretrain
 
-    return main_pretrain(args.config, args.set or [])
+    config = load_pretrain_config(args.config, args.set or [])
+    if args.max_minutes is not None:
+        config.max_minutes = args.max_minutes
+    print(pretrain(config, resume=True))
+    return 0
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -176,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config")
     train.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
     train.set_defaults(run=cmd_train)
 
     predict = commands.add_parser(
@@ -248,15 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = commands.add_parser("pretrain", help="pretrain an ALBERT encoder (MLM + SOP)")
     pretrain.add_argument("config")
     pretrain.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
+    pretrain.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
     pretrain.set_defaults(run=cmd_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the job
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
     except SRLFormatError as error:

@@ -104,7 +104,7 @@ def test_a_sentence_longer_than_the_window_is_tagged_whole(trained_tiny_tagger, 
     with caplog.at_level(logging.WARNING):
         [sentence] = trained_tiny_tagger.tag([words], predicates=[[2]])
     assert "overlapping windows" in caplog.text
-    assert len(sentence.frames[0].tags) == len(words)
+    assert len(sentence.frames[0].tags(len(words))) == len(words)
 
 
 def test_shards_partition_a_file_in_input_order(model_dir, tmp_path, capsys) -> None:

@@ -6,8 +6,10 @@ with the 1-based line where the block starts so that errors can name ``path:line
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines
@@ -73,3 +75,22 @@ def lemma_and_sense(lemma: str | None, roleset: str) -> tuple[str | None, str | 
 def roleset_cell(lemma: str | None, sense: str | None, word: str) -> str:
     """The roleset cell that ``lemma_and_sense`` reads back: the sense, or a sense-less marker."""
     return sense or lemma or word
+
+
+def write_rows(sentences_rows: Iterable[list[list[str]]], stream: TextIO) -> int:
+    """Write each sentence's rows as tab-separated lines, a blank line after each sentence; returns the
+    number of sentences written. The writer of every column format."""
+    count = 0
+    for rows in sentences_rows:
+        stream.write("".join("\t".join(row) + "\n" for row in rows) + "\n")
+        count += 1
+    return count
+
+
+def write_json_lines(objects: Iterable[dict[str, Any]], stream: TextIO) -> int:
+    """Write one JSON object a line (UTF-8, not ASCII-escaped); returns the number written."""
+    count = 0
+    for obj in objects:
+        stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        count += 1
+    return count

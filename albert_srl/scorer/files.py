@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
@@ -16,6 +17,7 @@ from albert_srl.scorer.spans import SentenceMismatch, SpanScore, score
 from albert_srl.spans import BracketError, spans_from_brackets
 
 log = logging.getLogger(__name__)
+Score = TypeVar("Score", SpanScore, DependencyScore)
 
 
 def evaluate_files(
@@ -47,15 +49,7 @@ def score_files(
 
     A misaligned sentence raises ``SRLFormatError`` with the file and the line where that sentence starts.
     """
-    try:
-        return score(
-            _read_sentences(gold_path, gold_format),
-            _read_sentences(pred_path, pred_format),
-            str(gold_path),
-            str(pred_path),
-        )
-    except SentenceMismatch as error:
-        raise _located(error) from None
+    return _score_pair(score, gold_path, pred_path, gold_format, pred_format)
 
 
 def _located(error: SentenceMismatch) -> SRLFormatError:
@@ -164,12 +158,18 @@ def score_dependency_files(
     pred_format: str | None = None,
 ) -> DependencyScore:
     """``score_dependencies`` over two files read by ``albert_srl.formats``."""
+    return _score_pair(score_dependencies, gold_path, pred_path, gold_format, pred_format)
+
+
+def _score_pair(
+    scorer: Callable[[Iterable[Sentence], Iterable[Sentence], str, str], Score],
+    gold_path: str | Path,
+    pred_path: str | Path,
+    gold_format: str | None,
+    pred_format: str | None,
+) -> Score:
+    gold, pred = _read_sentences(gold_path, gold_format), _read_sentences(pred_path, pred_format)
     try:
-        return score_dependencies(
-            _read_sentences(gold_path, gold_format),
-            _read_sentences(pred_path, pred_format),
-            str(gold_path),
-            str(pred_path),
-        )
+        return scorer(gold, pred, str(gold_path), str(pred_path))
     except SentenceMismatch as error:
         raise _located(error) from None

@@ -16,32 +16,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 from transformers import get_linear_schedule_with_warmup
 
 from albert_srl import formats
 from albert_srl.config import load_config
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.tokenizer import train_sentencepiece
-from albert_srl.train import (
-    Runtime,
-    TrainerState,
+from albert_srl.training import train
+from albert_srl.training.checkpoints import (
     join_optimizer_state,
     latest_checkpoint,
-    lemma_table,
     load_checkpoint,
-    predicate_f1,
+    load_tensors,
     rng_state,
     save_checkpoint,
-    sense_accuracy,
     set_rng_state,
     split_optimizer_state,
-    train,
 )
+from albert_srl.training.evaluation import predicate_f1, sense_accuracy
+from albert_srl.training.finetune import FineTuneState, lemma_table
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
-CPU = Runtime(device=torch.device("cpu"))
+CPU = torch.device("cpu")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -91,13 +88,13 @@ def test_rng_states_round_trip_through_json():
 def test_a_resumed_toy_run_ends_with_the_same_weights(tmp_path):
     model, optimizer, scheduler = toy_run()
     toy_steps(model, optimizer, scheduler, 3)
-    save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=3), [rng_state()])
+    save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=3), [rng_state()])
     toy_steps(model, optimizer, scheduler, 4)
 
     fresh, fresh_optimizer, fresh_scheduler = toy_run(seed=1)
     checkpoint = latest_checkpoint(tmp_path)
     assert checkpoint is not None
-    state = load_checkpoint(checkpoint, fresh, fresh_optimizer, fresh_scheduler, CPU)
+    state = load_checkpoint(checkpoint, fresh, fresh_optimizer, fresh_scheduler, FineTuneState, CPU)
     assert state.step == 3
     toy_steps(fresh, fresh_optimizer, fresh_scheduler, 4)
     for name, tensor in model.state_dict().items():
@@ -107,14 +104,14 @@ def test_a_resumed_toy_run_ends_with_the_same_weights(tmp_path):
 
 def test_only_the_newest_complete_checkpoint_is_kept(tmp_path):
     model, optimizer, scheduler = toy_run()
-    save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=2), [rng_state()])
-    newest = save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=10), [rng_state()])
+    save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=2), [rng_state()])
+    newest = save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=10), [rng_state()])
     (tmp_path / "checkpoints" / ".tmp-half-written").mkdir()  # a write killed midway
     assert latest_checkpoint(tmp_path) == newest
     assert [p.name for p in (tmp_path / "checkpoints").glob("step-*")] == [newest.name]
     assert {p.name for p in newest.iterdir()} == {
-        "model.safetensors",
-        "optimizer.safetensors",
+        "model-00000.safetensors",
+        "optimizer-00000.safetensors",
         "trainer_state.json",
     }
 
@@ -216,8 +213,8 @@ def final_tensors(output: Path) -> dict[str, torch.Tensor]:
     checkpoint = latest_checkpoint(output)
     assert checkpoint is not None
     return {
-        **load_file(str(checkpoint / "model.safetensors")),
-        **{f"optimizer.{k}": v for k, v in load_file(str(checkpoint / "optimizer.safetensors")).items()},
+        **load_tensors(checkpoint, "model"),
+        **{f"optimizer.{k}": v for k, v in load_tensors(checkpoint, "optimizer").items()},
     }
 
 
@@ -309,7 +306,7 @@ def test_dev_labels_unseen_in_training_are_warned_about(tmp_path, hand_data, han
         *tiny_overrides(hand_data, hand_tokenizer_dir, tmp_path / "run", "epochs=1"),
         f"dev_path={dev_path}",
     ]
-    with caplog.at_level("WARNING", logger="albert_srl.train"):
+    with caplog.at_level("WARNING", logger="albert_srl.training.finetune"):
         train(load_config(TINY, overrides))
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(str(dev_path) in w and "B-ARGM-XYZ" in w for w in warnings)
