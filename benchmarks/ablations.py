@@ -21,7 +21,7 @@ from pathlib import Path
 from albert_srl.config import load_config
 from albert_srl.formats import read
 from albert_srl.tagger import SRLTagger
-from albert_srl.train import train
+from albert_srl.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
