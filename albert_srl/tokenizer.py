@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,12 +53,7 @@ def train_sentencepiece(
         try:
             _train_unigram(lines, prefix, vocab_size, lowercase, input_sentence_size)
         except RuntimeError as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise SRLFormatError(
-                source,
-                None,
-                f"cannot train a {vocab_size}-piece SentencePiece vocabulary on its text: {reason}",
-            ) from None
+            raise SRLFormatError(source, None, _training_failure(str(error), vocab_size)) from None
         (out / "spiece.model").write_bytes(prefix.with_suffix(".model").read_bytes())
     config = {
         "tokenizer_class": "AlbertTokenizer",
@@ -74,6 +70,18 @@ def train_sentencepiece(
     # Save the converted fast tokenizer too (tokenizer.json), so later loads skip the conversion.
     load_tokenizer(out).save_pretrained(out)
     return out
+
+
+def _training_failure(error: str, vocab_size: int) -> str:
+    """SentencePiece's complaint (``INTERNAL: trainer.cc(638) [check] Reason.``) in the project's words."""
+    reason = re.sub(r"^.*\] ", "", error.strip().splitlines()[-1] if error.strip() else "no text")
+    too_many = re.search(r"smaller than required_chars\. \d+ vs (\d+)", reason)
+    if too_many:
+        return (
+            f"its text has {too_many.group(1)} distinct characters, more than a {vocab_size}-piece"
+            f" vocabulary can hold: set encoder.vocab_size above {too_many.group(1)}"
+        )
+    return f"cannot train a {vocab_size}-piece SentencePiece vocabulary on its text: {reason}"
 
 
 def _train_unigram(

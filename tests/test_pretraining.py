@@ -324,3 +324,21 @@ def test_masked_position_loss_equals_the_full_pretraining_loss(corpus_dir: Path,
     model = AlbertForPreTraining(config).eval()
     full = model(**vars(batch)).loss
     assert torch.allclose(pretraining_loss(model, batch).loss, full, atol=1e-5)
+
+
+def test_plain_text_keeps_every_line_unless_it_has_title_lines(tmp_path: Path):
+    path = tmp_path / "notes.txt"
+    path.write_text("First paragraph of mine.\nSecond one.\n\nAnother document.\n", encoding="utf-8")
+    assert list(iter_documents(path)) == [["First paragraph of mine.", "Second one."], ["Another document."]]
+    assert list(iter_documents(path, title_lines=True)) == [["Second one."]]
+
+
+def test_a_time_budget_stops_pretraining_with_an_exported_encoder(
+    text: Path, tokenizer_dir: Path, corpus_dir: Path, tmp_path: Path
+):
+    config = tiny_config(text, tmp_path / "run", tokenizer_dir, corpus_dir, steps=1000)
+    config.max_minutes = 0.00001  # the deadline passes during the first step
+    output = pretrain(config, resume=False)
+    assert AlbertModel.from_pretrained(str(output)).config.vocab_size == len(load_tokenizer(output))
+    assert latest_checkpoint(output).name == "step-000000001"
+    assert "time budget" in (output / "README.md").read_text(encoding="utf-8")

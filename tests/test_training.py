@@ -19,8 +19,10 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from albert_srl import formats
+from albert_srl.cli import main
 from albert_srl.config import load_config
 from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.errors import SRLFormatError
 from albert_srl.tokenizer import train_sentencepiece
 from albert_srl.training import train
 from albert_srl.training.checkpoints import (
@@ -38,6 +40,7 @@ from albert_srl.training.finetune import FineTuneState, lemma_table
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
+SHARED = REPO.parent / "shared"
 CPU = torch.device("cpu")
 
 
@@ -310,3 +313,74 @@ def test_dev_labels_unseen_in_training_are_warned_about(tmp_path, hand_data, han
         train(load_config(TINY, overrides))
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(str(dev_path) in w and "B-ARGM-XYZ" in w for w in warnings)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Time budget, the evaluation callback, unusable data
+
+
+def test_a_time_budget_inside_the_first_epoch_still_leaves_a_loadable_best(
+    tmp_path, hand_data, hand_tokenizer_dir
+):
+    from albert_srl.tagger import SRLTagger
+
+    output = tmp_path / "run"
+    overrides = tiny_overrides(hand_data, hand_tokenizer_dir, output, "max_tokens=16", "max_minutes=0.00001")
+    best = train(load_config(TINY, overrides))
+    checkpoint = latest_checkpoint(output)
+    state = json.loads((checkpoint / "trainer_state.json").read_text())["state"]
+    assert state["out_of_time"] and state["epoch"] == 0 and state["step"] == 1  # stopped after one step
+    assert "time budget" in (best / "README.md").read_text()
+    tagged = SRLTagger.from_pretrained(best).tag([hand_sentences()[0].words], predicates=[[2]])
+    assert tagged[0].frames[0].predicate.index == 2
+
+
+def test_on_evaluate_sees_each_epoch_and_its_exception_ends_the_run_after_the_checkpoint(
+    tmp_path, hand_data, hand_tokenizer_dir
+):
+    class Pruned(Exception):
+        pass
+
+    seen: list[tuple[int, dict[str, float]]] = []
+
+    def prune_at_epoch_two(epoch: int, metrics: dict[str, float]) -> None:
+        seen.append((epoch, metrics))
+        if epoch == 2:
+            raise Pruned
+
+    output = tmp_path / "run"
+    config = load_config(
+        TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, "epochs=5", "patience=9")
+    )
+    with pytest.raises(Pruned):
+        train(config, on_evaluate=prune_at_epoch_two)
+    assert [epoch for epoch, _ in seen] == [1, 2]
+    assert {"f1", "precision", "recall", "sense_accuracy", "train_loss"} <= seen[0][1].keys()
+    state = json.loads((latest_checkpoint(output) / "trainer_state.json").read_text())["state"]
+    assert state["epoch"] == 2  # the pruned epoch's checkpoint was written before the callback ran
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert [r["f1"] for r in records] == [m["f1"] for _, m in seen]
+
+
+def test_training_data_without_predicates_is_one_clear_error(tmp_path, hand_tokenizer_dir):
+    bare = tmp_path / "bare.jsonl"
+    formats.write([Sentence(words=s.words) for s in hand_sentences()], bare, "jsonl")
+    config = load_config(TINY, tiny_overrides(bare, hand_tokenizer_dir, tmp_path / "run"))
+    with pytest.raises(SRLFormatError, match="no training sentence has a predicate"):
+        train(config)
+
+
+@pytest.mark.corpus
+def test_chinese_data_with_a_small_vocabulary_is_one_clear_error(tmp_path, capsys):
+    chinese = SHARED / "corpora" / "up" / "zh-up-dev.conllu"
+    if not chinese.exists():
+        pytest.skip("../shared/corpora/up is absent")
+    overrides = [
+        f"train_path={chinese}",
+        f"dev_path={chinese}",
+        f"output_dir={tmp_path}",
+        "encoder.vocab_size=100",
+    ]
+    assert main(["train", str(TINY), "--set", *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"albert-srl: error: {chinese}") and "vocab_size" in err and "Traceback" not in err

@@ -168,10 +168,9 @@ def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: R
             train_sentencepiece(
                 lines, staging, encoder.vocab_size, encoder.lowercase, source=config.train_path
             )
-        except SRLFormatError as error:
+        except SRLFormatError:
             shutil.rmtree(staging, ignore_errors=True)
-            hint = "; set a smaller encoder.vocab_size, or give encoder.tokenizer or encoder.pretrained"
-            raise SRLFormatError(error.path, error.line, error.message + hint) from None
+            raise
         os.replace(staging, directory)  # complete or absent, even if the run is killed meanwhile
         log.info("trained a %d-piece SentencePiece model in %s", encoder.vocab_size, directory)
     runtime.barrier()
