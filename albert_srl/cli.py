@@ -125,12 +125,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from albert_srl.config import load_pretrain_config
-    from albert_srl.pretraining import pretrain
+    from albert_srl.pretraining import pretrain, pretrain_embeddings
 
     config = load_pretrain_config(args.config, args.set or [])
     if args.max_minutes is not None:
         config.max_minutes = args.max_minutes
-    print(pretrain(config, resume=True))
+    print(pretrain_embeddings(config) if args.stage == "embeddings" else pretrain(config, resume=True))
     return 0
 
 
@@ -265,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("config")
     pretrain.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
     pretrain.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
+    pretrain.add_argument(
+        "--stage",
+        choices=["mlm", "embeddings"],
+        default="mlm",
+        help="mlm: masked-LM + sentence-order pretraining (default); embeddings: word2vec subword vectors"
+        " written into a fresh encoder's embedding (minutes on a CPU)",
+    )
     pretrain.set_defaults(run=cmd_pretrain)
     return parser
 

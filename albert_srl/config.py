@@ -85,6 +85,20 @@ class LossWeights:
     predicate: float = 1.0
 
 
+@dataclass
+class EmbeddingConfig:
+    """The subword-vector step (``albert-srl pretrain --stage embeddings``): gensim ``Word2Vec`` settings
+    and how the vectors enter the encoder."""
+
+    epochs: int = 1
+    window: int = 5
+    negative: int = 5
+    min_count: int = 3
+    skip_gram: bool = True  # better vectors for rare pieces than CBOW, at about 3x the time
+    scale: Literal["init", "none"] = "init"  # "init": rescaled to the encoder's initialisation; "none": raw
+    workers: int = 2
+
+
 @dataclass(kw_only=True)
 class RunConfig:
     """What every training run has, fine-tuning or pretraining: where it runs, for how long, how it is
@@ -164,6 +178,7 @@ class PretrainConfig(RunConfig):
     checkpoint_every: int = 500
     log_every: int = 50
     compile: bool = False  # torch.compile the encoder (CUDA runs)
+    embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:

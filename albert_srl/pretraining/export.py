@@ -84,7 +84,7 @@ Fine-tune it with `albert-srl train` by setting `encoder.pretrained` to this dir
 {_stop_note(config, state)}
 ## Data
 
-{_data_section(config)}
+{data_section(config)}
 ## Settings
 
 ```json
@@ -93,11 +93,11 @@ Fine-tune it with `albert-srl train` by setting `encoder.pretrained` to this dir
 """
 
 
-def _data_section(config: PretrainConfig) -> str:
+def data_section(config: PretrainConfig) -> str:
     """The text the encoder learnt from, as the config names it; no licence is claimed for it unless
     ``text_source`` states one."""
     sources = "\n".join(f"- `{p}`" for p in config.text_paths)
-    conll = "".join(f"\n- `{p}` (words only, vocabulary)" for p in config.vocab_conll)
+    conll = "".join(f"\n- `{p}` (words only: vocabulary and word2vec)" for p in config.vocab_conll)
     layout = (
         "Each blank-line-separated document's first line is a title and was left out."
         if config.title_lines

@@ -72,7 +72,7 @@ def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
     tokenizer = load_tokenizer(tokenizer_dir)
     vocabulary = Vocabulary.from_tokenizer(tokenizer)
     corpus = prepare_corpus(config, tokenizer_dir)
-    held_out = min(config.eval_documents, corpus.documents // 10)
+    held_out = held_out_documents(config, corpus)
     training = range(corpus.documents - held_out)
     log.info("corpus: %d documents (%d held out), %d tokens", corpus.documents, held_out, len(corpus.ids))
 
@@ -90,6 +90,11 @@ def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
     log.info("held-out: %s", state.held_out)
     card = encoder_card(config, state, len(tokenizer))
     return export_encoder(model, tokenizer, card, output)
+
+
+def held_out_documents(config: PretrainConfig, corpus: Corpus) -> int:
+    """How many of the corpus's last documents are held out for evaluation (at most a tenth of it)."""
+    return min(config.eval_documents, corpus.documents // 10)
 
 
 def albert_config(config: PretrainConfig, tokenizer: Any, device: torch.device) -> AlbertConfig:
