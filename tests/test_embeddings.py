@@ -67,7 +67,8 @@ def test_the_stage_exports_an_encoder_with_learnt_embeddings_at_the_init_scale(t
     encoder = AlbertModel.from_pretrained(str(out))
     tokenizer = load_tokenizer(out)
     weights = encoder.embeddings.word_embeddings.weight.detach()
-    ids = sorted(set(tokenizer("The committee approved a stone bridge.", add_special_tokens=False)["input_ids"]))
+    sentence = "The committee approved a stone bridge."
+    ids = sorted(set(tokenizer(sentence, add_special_tokens=False)["input_ids"]))
     assert tokenizer.unk_token_id not in ids
     std = encoder.config.initializer_range
     learnt = weights[ids]

@@ -1,6 +1,6 @@
 """Pretrained subword vectors for ALBERT's factorized embedding, learned by word2vec on a CPU in minutes.
 
-ALBERT's input embedding is a (vocabulary × ``embedding_size``) table projected up to the hidden size:
+ALBERT's input embedding is a (vocabulary x ``embedding_size``) table projected up to the hidden size:
 the shape of what word2vec learns. ``pretrain_embeddings`` (``albert-srl pretrain --stage embeddings``)
 trains skip-gram vectors of that size with gensim over the packed pretraining text (token ids of the
 encoder's own SentencePiece vocabulary) and the words of the ``vocab_conll`` training files, writes them
@@ -186,7 +186,7 @@ def embeddings_card(config: PretrainConfig, report: VectorReport) -> str:
     scaling = "rescaled to the encoder's initialisation scale" if w.scale == "init" else "unscaled"
     return f"""# ALBERT with word2vec subword embeddings (albert-srl pretrain --stage embeddings)
 
-A fresh ALBERT encoder whose input embedding (`word_embeddings`, {report.vocab_size} × {e.embedding_size})
+A fresh ALBERT encoder whose input embedding (`word_embeddings`, {report.vocab_size} x {e.embedding_size})
 holds gensim {method} vectors of its own SentencePiece pieces, {scaling}. Its transformer layers are
 random: masked-LM pretraining
 (`albert-srl pretrain` with `encoder.pretrained` set to this directory) or fine-tuning (`albert-srl train`
