@@ -9,19 +9,22 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from albert_srl import __version__
 from albert_srl.errors import SRLFormatError
 
 FORMATS = ["conll12", "conll05", "props", "conllu", "jsonl", "allennlp"]
 log = logging.getLogger("albert_srl")
+MAX_MINUTES_HELP = (
+    "wall-clock budget: stop cleanly after M minutes with the last checkpoint written and the output "
+    "directory complete (config key max_minutes; --resume goes on)"
+)
 BF16_HELP = (
     "bfloat16 autocast on the CPU too (default: on CUDA only); 2-3x faster where the CPU has AVX-512 BF16 "
     "or AMX, slower where it has not; scores change by hundredths (docs/benchmarks.md)"
@@ -39,27 +42,24 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from albert_srl import scorer
 
-    if args.dependency:
-        dep = scorer.score_dependency_files(args.gold, args.pred, args.gold_format, args.pred_format)
-        sys.stdout.write(
-            json.dumps(scorer.dependency_score_to_json(dep), indent=2) + "\n"
-            if args.json
-            else scorer.format_dependency_report(dep)
-        )
-        return 0
-    result = scorer.score_files(args.gold, args.pred, args.gold_format, args.pred_format)
-    if args.json:
-        sys.stdout.write(json.dumps(scorer.score_to_json(result), indent=2) + "\n")
+    result = scorer.evaluate_files(
+        args.gold, args.pred, args.gold_format, args.pred_format, dependency=args.dependency
+    )
+    if isinstance(result, scorer.DependencyScore):
+        json_data, report = scorer.dependency_score_to_json, scorer.format_dependency_report(result)
     else:
-        sys.stdout.write(scorer.format_report(result, confusion=args.confusion, latex=args.latex))
+        json_data, report = scorer.score_to_json, scorer.format_report(result, args.confusion, args.latex)
+    sys.stdout.write(json.dumps(json_data(result), indent=2) + "\n" if args.json else report)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from albert_srl.config import load_config
-    from albert_srl.train import train
+    from albert_srl.training import train
 
     config = load_config(args.config, args.set or [])
+    if args.max_minutes is not None:
+        config.max_minutes = args.max_minutes
     best = train(config, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line for the whole job
         print(best)
@@ -111,6 +111,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from albert_srl.files import open_output
     from albert_srl.formats import write
     from albert_srl.tagger import SRLTagger
     from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
@@ -121,7 +122,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     out_format = "conll12" if args.format == "conll" else args.format
     skipped = 0
     progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
-    with open_output_stream(args.output) as out:
+    with open_output(args.output) as out:
         for path in args.files or ["-"]:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
@@ -143,15 +144,23 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from albert_srl.serve import main_serve
+    from albert_srl.serve import ServeLimits, serve
 
-    return main_serve(args)
+    given = {f.name for f in dataclasses.fields(ServeLimits)} & vars(args).keys()  # flags = field names
+    limits = ServeLimits(**{name: getattr(args, name) for name in given})
+    serve(args.model, args.host, args.port, limits, device=args.device, bf16=args.bf16 or None)
+    return 0
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from albert_srl.pretrain import main_pretrain
+    from albert_srl.config import load_pretrain_config
+    from albert_srl.pretraining import pretrain, pretrain_embeddings
 
-    return main_pretrain(args.config, args.set or [])
+    config = load_pretrain_config(args.config, args.set or [])
+    if args.max_minutes is not None:
+        config.max_minutes = args.max_minutes
+    print(pretrain_embeddings(config) if args.stage == "embeddings" else pretrain(config, resume=True))
+    return 0
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -163,13 +172,6 @@ def parse_shard(value: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"shard {value}: need 0 <= I < N")
     return index, count
-
-
-def open_output_stream(path: str) -> Any:
-    """``-`` is standard output (left open); anything else a UTF-8 file."""
-    if path == "-":
-        return contextlib.nullcontext(sys.stdout)
-    return open(path, "w", encoding="utf-8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,8 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.add_argument("--gold-format", choices=FORMATS, help="default: detected")
     evaluate.add_argument("--pred-format", choices=FORMATS, help="default: detected")
-    evaluate.add_argument(
-        "--dependency", action="store_true", help="CoNLL-2009 head-word scoring (the default for CoNLL-U)"
+    scoring = evaluate.add_mutually_exclusive_group()
+    scoring.add_argument(
+        "--dependency",
+        action="store_const",
+        const=True,
+        help="CoNLL-2009 head-word scoring (the default when GOLD is dependency-based: CoNLL-U PropBank)",
+    )
+    scoring.add_argument(
+        "--spans",
+        dest="dependency",
+        action="store_const",
+        const=False,
+        help="srl-eval.pl span scoring (the default for every other GOLD)",
     )
     evaluate.set_defaults(run=cmd_evaluate)
 
@@ -207,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config")
     train.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
     train.set_defaults(run=cmd_train)
 
     tune = commands.add_parser(
@@ -312,15 +326,24 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = commands.add_parser("pretrain", help="pretrain an ALBERT encoder (MLM + SOP)")
     pretrain.add_argument("config")
     pretrain.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
+    pretrain.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
+    pretrain.add_argument(
+        "--stage",
+        choices=["mlm", "embeddings"],
+        default="mlm",
+        help="mlm: masked-LM + sentence-order pretraining (default); embeddings: word2vec subword vectors"
+        " written into a fresh encoder's embedding (minutes on a CPU)",
+    )
     pretrain.set_defaults(run=cmd_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the job
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
     except SRLFormatError as error:

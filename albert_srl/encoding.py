@@ -11,7 +11,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -25,6 +25,19 @@ NO_SENSE = "-"
 # Only a word's first subword is read; a pathological "word" (a URL, a base64 blob) keeps this many, so
 # no single word can overflow the encoder's window.
 MAX_PIECES_PER_WORD = 16
+
+
+class Preprocessing(Protocol):
+    """What encoding reads of a model's config: a ``ModelConfig`` (a ``TrainConfig`` has the same)."""
+
+    @property
+    def predicate_awareness(self) -> str: ...
+
+    @property
+    def max_length(self) -> int: ...  # subwords per encoder window
+
+    @property
+    def stride(self) -> int: ...  # subwords of overlap between windows
 
 
 @dataclass
@@ -161,7 +174,7 @@ def instance_length(pieces: list[list[int]]) -> int:
 def make_batches(
     instances: Sequence[Instance],
     tokenizer: Any,
-    config: Any = None,
+    config: Preprocessing | None = None,
     max_tokens: int = 4096,
     shuffle: bool = False,
     seed: int = 0,
@@ -171,7 +184,7 @@ def make_batches(
     Sorted by length so padding is small; with ``shuffle`` the order within equal lengths and the
     order of batches are drawn from ``seed`` (the same on every run and every DDP rank).
     """
-    cap = getattr(config, "max_length", None) or 10**9
+    cap = config.max_length if config is not None else 10**9
     unique: dict[int, list[str]] = {id(inst.words): inst.words for inst in instances}
     lengths_by_id = {
         key: instance_length(pieces)
@@ -198,7 +211,7 @@ def make_batches(
 def collate(
     instances: Sequence[Instance],
     tokenizer: Any,
-    config: Any,
+    config: Preprocessing,
     label_index: dict[str, int],
     sense_index: dict[str, int],
 ) -> Batch:

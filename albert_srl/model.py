@@ -7,7 +7,7 @@ marked, so one pass a sentence finds all its predicates).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -71,6 +71,14 @@ class Decoded:
 FUSED_GELU = "gelu_pytorch_tanh"
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` (or ``None``) is CUDA when there is a GPU, else the CPU; anything else as named. The one
+    device rule of tagging, fine-tuning and pretraining."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def encoder_from_pretrained(path: str) -> PreTrainedModel:
     """Any Hugging Face encoder directory (or hub id): ALBERT, or another model through ``AutoModel``."""
     config = AutoConfig.from_pretrained(path)
@@ -106,11 +114,15 @@ class SRLModel(nn.Module):
     def __init__(self, config: ModelConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else fresh_encoder(config.encoder)
-        config.encoder = self.encoder.config.to_dict()
-        # A window can never be longer than the encoder's position embeddings.
+        # The config as built: the encoder's full config, and a window never longer than its positions.
         positions = getattr(self.encoder.config, "max_position_embeddings", config.max_length)
-        config.max_length = min(config.max_length, positions)
-        config.stride = min(config.stride, config.max_length // 2)
+        max_length = min(config.max_length, positions)
+        config = replace(
+            config,
+            encoder=self.encoder.config.to_dict(),
+            max_length=max_length,
+            stride=min(config.stride, max_length // 2),
+        )
         self.config = config
         hidden = self.encoder.config.hidden_size
         embedding = self.encoder.get_input_embeddings().embedding_dim

@@ -23,7 +23,8 @@ import yaml
 
 from albert_srl.config import ConfigError, load_config
 from albert_srl.tagger import SRLTagger
-from albert_srl.train import CHECKPOINTS, latest_checkpoint, train
+from albert_srl.training import train
+from albert_srl.training.checkpoints import CHECKPOINTS, latest_checkpoint
 from albert_srl.tuning import load_space, tune
 from albert_srl.tuning.space import as_overrides
 from albert_srl.tuning.study import best_f1, config_value, enqueue_base_values
@@ -172,27 +173,6 @@ def test_overrides_read_back_as_the_values_a_trial_drew(tmp_path):
         3,
         None,
     )
-
-
-# ---------------------------------------------------------------------------------------------------
-# The trainer's hook
-
-
-def test_on_evaluate_sees_every_epoch_and_can_stop_the_run_after_its_checkpoint(tmp_path):
-    config = load_config(write_base(tmp_path), [f"output_dir={tmp_path / 'run'}", "epochs=4"])
-    seen: list[tuple[int, float]] = []
-
-    def stop_after_two(epoch: int, metrics: dict[str, float]) -> None:
-        seen.append((epoch, metrics["f1"]))
-        if epoch == 2:
-            raise optuna.TrialPruned("enough")
-
-    with pytest.raises(optuna.TrialPruned):
-        train(config, on_evaluate=stop_after_two)
-    assert [epoch for epoch, _ in seen] == [1, 2]
-    assert latest_checkpoint(tmp_path / "run").name.endswith("epoch-0002")
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["epoch"], r["f1"]) for r in records] == seen
 
 
 # ---------------------------------------------------------------------------------------------------

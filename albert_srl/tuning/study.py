@@ -28,7 +28,9 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from albert_srl.config import ConfigError, TrainConfig, load_config
-from albert_srl.train import CHECKPOINTS, read_sentences, train
+from albert_srl.training import train
+from albert_srl.training.checkpoints import CHECKPOINTS
+from albert_srl.training.finetune import read_sentences
 from albert_srl.tuning.report import (
     atomic_write,
     best_trial,
