@@ -83,6 +83,7 @@ class LossWeights:
     argument: float = 1.0
     sense: float = 1.0
     predicate: float = 1.0
+    syntax: float = 0.0  # > 0 adds an auxiliary part-of-speech head trained on the corpus's gold POS column
 
 
 @dataclass

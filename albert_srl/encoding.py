@@ -50,6 +50,16 @@ class Instance:
     tags: list[str] | None = None
     sense: str | None = None
     predicate_flags: list[int] | None = None
+    pos: list[str] | None = None  # gold part-of-speech tags (predicate-identification rows), when known
+
+
+# The Penn Treebank tags (with the English Web Treebank's additions) the auxiliary part-of-speech head
+# learns: a fixed list, so that models trained on different corpora agree on its rows.
+POS_TAGS = (  # noqa: SIM905 (one string reads better than 51 quoted items)
+    "CC CD DT EX FW IN JJ JJR JJS LS MD NN NNS NNP NNPS PDT POS PRP PRP$ RB RBR RBS RP SYM TO UH VB VBD "
+    "VBG VBN VBP VBZ WDT WP WP$ WRB $ # . , : `` '' -LRB- -RRB- HYPH NFP ADD AFX GW XX"
+).split()
+POS_INDEX = {tag: i for i, tag in enumerate(POS_TAGS)}
 
 
 @dataclass
@@ -71,6 +81,7 @@ class Batch:
     tags: torch.Tensor  # (B, W), -100 where unknown
     senses: torch.Tensor  # (B,), -100 where unknown
     predicate_flags: torch.Tensor  # (B, W), -100 where unknown
+    pos: torch.Tensor  # (B, W) indices into POS_TAGS, -100 where unknown
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
@@ -96,7 +107,7 @@ def instances_from_sentences(
             flags = [0] * length
             for frame in sentence.frames:
                 flags[frame.predicate.index] = 1
-            instances.append(Instance(sentence.words, None, predicate_flags=flags))
+            instances.append(Instance(sentence.words, None, predicate_flags=flags, pos=sentence.pos))
         for frame in sentence.frames:
             spans = [(a.role, a.start, a.end) for a in frame.arguments]
             tags = bio_from_spans(spans, length)
@@ -284,6 +295,7 @@ def collate(
             [sense_index.get(inst.sense, 0) if inst.sense is not None else -100 for inst in instances]
         ),
         predicate_flags=_padded([inst.predicate_flags or [] for inst in instances], max_words),
+        pos=_padded([[POS_INDEX.get(t, -100) for t in inst.pos or []] for inst in instances], max_words),
     )
 
 

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
 from albert_srl.crf import ConstrainedCRF
-from albert_srl.encoding import PREDICATE_AWARENESS, Batch
+from albert_srl.encoding import POS_TAGS, PREDICATE_AWARENESS, Batch
 
 
 @dataclass
@@ -32,6 +32,7 @@ class ModelConfig:
     encoder: dict[str, Any] = field(default_factory=dict)  # the encoder's HF config as a dict
     dropout: float = 0.1
     lemmas: dict[str, str] = field(default_factory=dict)  # word form -> roleset lemma seen in training
+    syntax_head: bool = False  # an auxiliary part-of-speech head, trained only (tagging never reads it)
 
     def __post_init__(self) -> None:
         if self.predicate_awareness not in PREDICATE_AWARENESS:
@@ -57,6 +58,7 @@ class SRLOutput:
     argument_loss: torch.Tensor | None
     sense_loss: torch.Tensor | None
     predicate_loss: torch.Tensor | None
+    pos_loss: torch.Tensor | None = None
 
 
 @dataclass
@@ -133,6 +135,7 @@ class SRLModel(nn.Module):
         self.argument_head = nn.Linear(hidden, len(config.labels))
         self.sense_head = nn.Linear(hidden, len(config.senses))
         self.predicate_head = nn.Linear(hidden, 2)
+        self.pos_head = nn.Linear(hidden, len(POS_TAGS)) if config.syntax_head else None
         self.crf = ConstrainedCRF(config.labels) if config.head == "crf" else None
 
     def word_states(self, batch: Batch) -> torch.Tensor:
@@ -154,7 +157,7 @@ class SRLModel(nn.Module):
     def forward(self, batch: Batch) -> SRLOutput:
         states = self.word_states(batch)
         is_argument = batch.predicate >= 0
-        argument_loss = sense_loss = predicate_loss = None
+        argument_loss = sense_loss = predicate_loss = pos_loss = None
         if is_argument.any():
             rows = is_argument.nonzero().squeeze(1)
             arg_states = states[rows]
@@ -178,10 +181,12 @@ class SRLModel(nn.Module):
             predicate_loss = F.cross_entropy(
                 logits[mask], batch.predicate_flags[rows][mask], ignore_index=-100
             )
-        parts = [loss for loss in (argument_loss, sense_loss, predicate_loss) if loss is not None]
-        return SRLOutput(
-            sum(parts, torch.zeros((), device=states.device)), argument_loss, sense_loss, predicate_loss
-        )
+            pos = batch.pos[rows][mask]
+            if self.pos_head is not None and (pos >= 0).any():
+                pos_loss = F.cross_entropy(self.pos_head(states[rows][mask]).float(), pos, ignore_index=-100)
+        losses = (argument_loss, sense_loss, predicate_loss, pos_loss)
+        total = sum((loss for loss in losses if loss is not None), torch.zeros((), device=states.device))
+        return SRLOutput(total, argument_loss, sense_loss, predicate_loss, pos_loss)
 
     @torch.no_grad()
     def decode(self, batch: Batch) -> Decoded:

@@ -225,6 +225,7 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLM
         encoder=encoder.config.to_dict() if encoder else config.encoder.albert_config(len(tokenizer)),
         dropout=config.dropout,
         lemmas=data.lemmas,
+        syntax_head=config.loss_weights.syntax > 0,
     )
     return SRLModel(model_config, encoder=encoder)
 
@@ -283,12 +284,13 @@ def train_epoch(
 
 
 def weighted_loss(output: SRLOutput, config: TrainConfig) -> torch.Tensor:
-    """The training objective: the model's three losses under the configured weights."""
+    """The training objective: the model's losses under the configured weights."""
     weights = config.loss_weights
     parts = [
         (weights.argument, output.argument_loss),
         (weights.sense, output.sense_loss),
         (weights.predicate, output.predicate_loss),
+        (weights.syntax, output.pos_loss),
     ]
     return sum(
         (w * loss for w, loss in parts if loss is not None), torch.zeros((), device=output.loss.device)
