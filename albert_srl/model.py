@@ -32,7 +32,10 @@ class ModelConfig:
     encoder: dict[str, Any] = field(default_factory=dict)  # the encoder's HF config as a dict
     dropout: float = 0.1
     lemmas: dict[str, str] = field(default_factory=dict)  # word form -> roleset lemma seen in training
-    syntax_head: bool = False  # an auxiliary part-of-speech head, trained only (tagging never reads it)
+    syntax_head: bool = False  # an auxiliary part-of-speech head (trained on the corpus's gold POS)
+    # With the syntax head: the POS tags predicates had in training; a word the head tags otherwise
+    # (a proper noun, a possessive 's, a modal) is never identified as a predicate.
+    predicate_pos: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.predicate_awareness not in PREDICATE_AWARENESS:
@@ -136,6 +139,8 @@ class SRLModel(nn.Module):
         self.sense_head = nn.Linear(hidden, len(config.senses))
         self.predicate_head = nn.Linear(hidden, 2)
         self.pos_head = nn.Linear(hidden, len(POS_TAGS)) if config.syntax_head else None
+        allowed = torch.tensor([tag in config.predicate_pos for tag in POS_TAGS])
+        self.register_buffer("predicate_pos_mask", allowed, persistent=False)
         self.crf = ConstrainedCRF(config.labels) if config.head == "crf" else None
 
     def word_states(self, batch: Batch) -> torch.Tensor:
@@ -211,4 +216,7 @@ class SRLModel(nn.Module):
         if (~is_argument).any():
             rows = (~is_argument).nonzero().squeeze(1)
             flags[rows] = self.predicate_head(states[rows]).argmax(-1) * batch.word_mask[rows]
+            if self.pos_head is not None and self.config.predicate_pos:
+                pos = self.pos_head(states[rows]).argmax(-1)  # (B', W)
+                flags[rows] *= self.predicate_pos_mask[pos]
         return Decoded(tags, senses, flags)

@@ -251,3 +251,24 @@ def test_the_syntax_head_learns_gold_pos_and_is_off_by_default(
     no_column = [Sentence(s.words, s.frames) for s in tiny_sentences]
     without_pos = model(encode(tagger, instances_from_sentences(no_column)))
     assert without_pos.pos_loss is None  # sentences with no POS column add no syntax loss
+
+
+def test_words_the_syntax_head_tags_outside_predicate_pos_are_never_predicates(
+    make_tiny_tagger: TinyTaggerFactory, tiny_sentences: list[Sentence]
+) -> None:
+    tagged = [Sentence(s.words, s.frames, pos=["NNP" if w[0].isupper() else "VBD" for w in s.words])
+              for s in tiny_sentences]  # fmt: skip
+    tagger, _ = make_tiny_tagger(syntax_head=True, predicate_pos=["NNP"])  # predicates here are all VBD
+    model = tagger.model.train()
+    batch = encode(tagger, instances_from_sentences(tagged))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        model(batch).loss.backward()
+        optimizer.step()
+    model.eval()
+    sentence_rows = encode(tagger, [Instance(s.words, None) for s in tagged])
+    model.config.predicate_pos = []  # the mask off: the predicate head alone finds the verbs
+    assert model.decode(sentence_rows).predicate_flags.sum() > 0
+    model.config.predicate_pos = ["NNP"]
+    assert model.decode(sentence_rows).predicate_flags.sum() == 0

@@ -77,6 +77,7 @@ class TrainingData:
     labels: list[str]
     senses: list[str]
     lemmas: dict[str, str]  # predicate word form (lower-cased) -> its most frequent roleset lemma
+    predicate_pos: list[str]  # the gold POS tags of the training predicates (seen twice or more)
 
 
 def train(config: TrainConfig, resume: bool = False, on_evaluate: OnEvaluate | None = None) -> Path:
@@ -195,7 +196,15 @@ def prepare_data(config: TrainConfig, train_sentences: list[Sentence]) -> Traini
         )
     log.info("%d training instances, %d labels, %d senses", len(instances), len(labels), len(senses))
     lemmas = lemma_table(train_sentences)
-    return TrainingData(train=instances, dev=dev, labels=labels, senses=senses, lemmas=lemmas)
+    predicate_pos = predicate_pos_tags(train_sentences)
+    return TrainingData(instances, dev, labels, senses, lemmas, predicate_pos)
+
+
+def predicate_pos_tags(sentences: Iterable[Sentence], min_count: int = 2) -> list[str]:
+    """The gold part-of-speech tags of the predicates of ``sentences`` (a tag seen once is taken for an
+    annotation slip), for the syntax head to keep predicate identification to words that can be one."""
+    counts = Counter(s.pos[f.predicate.index] for s in sentences if s.pos for f in s.frames)
+    return sorted(tag for tag, count in counts.items() if count >= min_count)
 
 
 def lemma_table(sentences: Iterable[Sentence]) -> dict[str, str]:
@@ -226,6 +235,7 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLM
         dropout=config.dropout,
         lemmas=data.lemmas,
         syntax_head=config.loss_weights.syntax > 0,
+        predicate_pos=data.predicate_pos if config.loss_weights.syntax > 0 else [],
     )
     return SRLModel(model_config, encoder=encoder)
 
