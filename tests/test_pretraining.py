@@ -391,8 +391,8 @@ def test_an_encoder_without_heads_or_record_continues_with_fresh_heads(
 ):
     torch.manual_seed(3)
     tokenizer = load_tokenizer(tokenizer_dir)
-    sizes = {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
-    albert = AlbertConfig(vocab_size=len(tokenizer), intermediate_size=64, max_position_embeddings=64, **sizes)
+    sizes = {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64}
+    albert = AlbertConfig(vocab_size=len(tokenizer), num_attention_heads=2, **sizes)
     source = export_encoder(AlbertModel(albert), tokenizer, "# another recipe's encoder\n", tmp_path / "enc")
     assert not (source / "pretraining.json").exists()
     assert read_record(source) == {"steps": 0, "tokens_seen": 0, "seconds": 0.0, "runs": []}
