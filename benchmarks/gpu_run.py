@@ -171,11 +171,7 @@ def pack_text(data: Path, start: dict[str, Any], text_mib: float, tiny: bool) ->
     # ~560 tokens a Wikipedia document, ~1.4 bytes a token in the compressed shards (measured on the
     # five shared files with a 16,000-piece vocabulary: 69.1 M tokens in 95 MB)
     per_file = 30 if tiny else int(text_mib * 2**20 / (1.4 * 560 * 5))
-    overrides = [
-        f"packed_dir={data / 'packed'}",
-        f"max_documents={per_file}",
-        f"output_dir={data / 'scratch'}",
-    ]
+    overrides = [f"packed_dir={data / 'packed'}", f"max_documents={per_file}"]
     if tiny:
         overrides += [*TINY_PRETRAIN, f"text_paths=[{SHARED / 'pretrain' / 'wikipedia-000.txt.gz'}]"]
     if start["encoder"] is not None:
@@ -183,6 +179,10 @@ def pack_text(data: Path, start: dict[str, Any], text_mib: float, tiny: bool) ->
     else:
         shutil.rmtree(data / "tokenizer", ignore_errors=True)
         overrides.append(f"encoder.tokenizer={data / 'tokenizer'}")
+        if not tiny:  # 200,000 paragraphs take minutes more and make much the same 8,000 pieces
+            overrides.append("vocab_paragraphs=50000")
+    start["overrides"] = overrides  # the run's pretraining config is the one the text was packed for
+    overrides = [*overrides, f"output_dir={data / 'scratch'}"]
     config = load_pretrain_config(REPO / PRETRAIN_CONFIG, overrides)
     corpus = prepare_corpus(config, prepare_tokenizer(config))
     shutil.rmtree(data / "scratch", ignore_errors=True)
@@ -376,24 +376,13 @@ def describe_machine(recipe: Run) -> None:
 
 def pretrain_step(recipe: Run) -> None:
     """Continue (or start) pretraining until ``PRETRAIN_ENDS`` of the budget."""
-    plan, data = recipe.plan, recipe.data
-    start = plan["start"]
+    start = recipe.plan["start"]
     shipped = (REPO / SHIPPED_ENCODER / "config.json").exists()
     if shipped and start["kind"] != "shipped":
         log.warning(
             "%s exists but .gpu was prepared for %s: run --prepare again", SHIPPED_ENCODER, start["kind"]
         )
-    overrides = [
-        f"output_dir={recipe.work / 'encoder'}",
-        f"packed_dir={data / 'packed'}",
-        f"max_documents={plan['packed']['documents_per_file']}",
-    ]
-    if plan["tiny"]:
-        overrides += [*TINY_PRETRAIN, f"text_paths=[{SHARED / 'pretrain' / 'wikipedia-000.txt.gz'}]"]
-    if start["encoder"] is not None:
-        overrides.append(f"encoder.pretrained={start['encoder']}")
-    else:
-        overrides.append(f"encoder.tokenizer={data / 'tokenizer'}")
+    overrides = [*start["overrides"], f"output_dir={recipe.work / 'encoder'}"]
     minutes = recipe.minutes_until(PRETRAIN_ENDS, PRETRAIN_OVERHEAD)
     recipe.step(
         "pretrain",
@@ -606,9 +595,9 @@ def main() -> int:
         datefmt="%H:%M:%S",
         handlers=[logging.StreamHandler(), logging.FileHandler(out / "gpu_run.log", mode="w")],
     )
-    os.chdir(REPO)
+    os.chdir(REPO)  # paths inside the checkout are kept relative: the GPU machine has it elsewhere
     if args.prepare:
-        data = args.data or REPO / ".gpu"
+        data = inside_checkout(args.data or REPO / ".gpu")
         plan = prepare(data, args.source, args.text_mib, tiny=False)
         checkout = tracked_bytes()
         log.info(
@@ -618,11 +607,20 @@ def main() -> int:
             (plan["bytes"] + checkout) / 2**20,
         )
         return 0 if plan["bytes"] + checkout < 64 * 2**20 else 1
-    data = args.data or (work.parent / f"{work.name}-data" if args.dry_run else REPO / ".gpu")
+    data = inside_checkout(
+        args.data or (work.parent / f"{work.name}-data" if args.dry_run else REPO / ".gpu")
+    )
     if args.dry_run:
         shutil.rmtree(data, ignore_errors=True)
         prepare(data, None, 0.0, tiny=True)
+        os.environ["GPU_RUN_START"] = str(time.time())  # the budget is the run's, as on the GPU machine
     return run(data, out, work, args.minutes or (1.0 if args.dry_run else 9.0), args.dry_run)
+
+
+def inside_checkout(path: Path) -> Path:
+    """``path`` relative to the repository root when it lies inside it, else absolute."""
+    path = path.resolve()
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 def tracked_bytes() -> int:
