@@ -10,6 +10,7 @@ for the shipped configs).
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -33,12 +34,13 @@ class ConfigError(SRLFormatError):
 class EncoderConfig:
     """The ALBERT encoder, the same description for fine-tuning and for pretraining.
 
-    ``pretrained`` (fine-tuning only) is a local directory (or a hub id when the hub is reachable) holding
-    an encoder and its tokenizer; the sizes below are then its own. Without it the encoder starts from
-    random weights of the sizes given here, and ``tokenizer`` names a tokenizer directory. When that is
-    unset, a SentencePiece model of ``vocab_size`` pieces is trained on the run's text (fine-tuning: the
-    training words) into ``output_dir/tokenizer``; a pretraining run also trains one into a named
-    ``tokenizer`` directory that holds none yet.
+    ``pretrained`` is a local directory (or, for fine-tuning, a hub id when the hub is reachable) holding
+    an encoder and its tokenizer; the sizes below are then its own (and, for pretraining, its dropout: a
+    pretraining run with ``pretrained`` continues that encoder's training with its vocabulary). Without it
+    the encoder starts from random weights of the sizes given here, and ``tokenizer`` names a tokenizer
+    directory. When that is unset, a SentencePiece model of ``vocab_size`` pieces is trained on the run's
+    text (fine-tuning: the training words) into ``output_dir/tokenizer``; a pretraining run also trains
+    one into a named ``tokenizer`` directory that holds none yet.
     """
 
     pretrained: str | None = None
@@ -180,6 +182,9 @@ class PretrainConfig(RunConfig):
     log_every: int = 50
     compile: bool = False  # torch.compile the encoder (CUDA runs)
     embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    # with max_minutes: the learning rate decays linearly to 0 at the deadline or at max_steps, whichever
+    # comes first (a run sized by time, not steps; its resume is not step-exact)
+    deadline_schedule: bool = False
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -198,19 +203,47 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
     source = str(path)
     if not config.text_paths:
         raise ConfigError(source, None, "text_paths is empty")
-    for text in [*config.text_paths, *config.vocab_conll]:
-        if not Path(text).exists():
-            raise ConfigError(source, None, f"no such file: {text}")
     for conll in config.vocab_conll:
         if re.search(r"dev|test", Path(conll).name):
             raise ConfigError(source, None, f"vocab_conll must not name evaluation data: {conll}")
+    for text in _text_to_read(config):
+        if not Path(text).exists():
+            raise ConfigError(source, None, f"no such file: {text}")
+    positions = config.encoder.max_position_embeddings
     if config.encoder.pretrained is not None:
-        raise ConfigError(source, None, "encoder.pretrained: pretraining starts from a fresh encoder")
-    if config.max_length > config.encoder.max_position_embeddings:
-        raise ConfigError(source, None, "max_length exceeds encoder.max_position_embeddings")
+        positions = _pretrained_positions(config, source)
+    if config.max_length > positions:
+        raise ConfigError(
+            source, None, f"max_length exceeds the encoder's max_position_embeddings ({positions})"
+        )
     if config.max_tokens < config.max_length:
         raise ConfigError(source, None, "max_tokens must hold at least one max_length pair")
     return config
+
+
+def _text_to_read(config: PretrainConfig) -> list[str]:
+    """The text files a pretraining run will read: none of ``text_paths`` once ``packed_dir`` holds a
+    packing (a GPU machine gets the packing alone), no ``vocab_conll`` when the vocabulary exists."""
+    packed = config.packed_dir is not None and (Path(config.packed_dir) / "manifest.json").exists()
+    tokenizer = config.encoder.pretrained or config.encoder.tokenizer
+    has_vocabulary = tokenizer is not None and (Path(tokenizer) / "spiece.model").exists()
+    return [*([] if packed else config.text_paths), *([] if has_vocabulary else config.vocab_conll)]
+
+
+def _pretrained_positions(config: PretrainConfig, source: str) -> int:
+    """``max_position_embeddings`` of the encoder a pretraining run continues (a local directory)."""
+    directory = Path(config.encoder.pretrained or "")
+    if config.encoder.tokenizer is not None:
+        raise ConfigError(source, None, "encoder.tokenizer: a continued encoder keeps its own tokenizer")
+    try:
+        settings = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            source, None, f"encoder.pretrained: no encoder directory (config.json) at {directory}: {error}"
+        ) from error
+    if settings.get("model_type") != "albert":
+        raise ConfigError(source, None, f"encoder.pretrained: {directory} holds no ALBERT encoder")
+    return int(settings.get("max_position_embeddings", 512))
 
 
 def check_paths(config: TrainConfig, source: str) -> None:

@@ -9,12 +9,14 @@ Span scores copy the gold lemma onto predicted predicates at the same word (the 
 srl-eval.pl counts a proposition whose lemma differs as wholly missed, which would score lemmatizer
 errors as argument errors.
 
-Run by hand:  python benchmarks/dev_scores.py MODEL_DIR [--dev PATH]
+Run by hand:  python benchmarks/dev_scores.py MODEL_DIR [--dev PATH] [--device cpu|cuda] [--json PATH]
+(``--json`` also writes the span, predicate and sense scores as JSON.)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -45,9 +47,11 @@ def main() -> None:
     )
     parser.add_argument("model")
     parser.add_argument("--dev", default=str(SHARED))
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--json", help="also write the scores to this file")
     args = parser.parse_args()
     gold = list(read(args.dev))
-    tagger = SRLTagger.from_pretrained(args.model)
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device)
     with_gold = list(tagger.tag_conll(gold))  # gold lemmas copied, as the CoNLL target column
     own_lemmas = tagger.tag(gold, predicates=[[f.predicate.index for f in s.frames] for s in gold])
     end_to_end = list(tagger.tag_conll(gold, gold_predicates=False))
@@ -92,6 +96,22 @@ def main() -> None:
     print("\n| senses (gold predicates) | accuracy |\n| --- | ---: |")
     print(f"| sense number | {100 * sense_right / total:.2f} |")
     print(f"| roleset id (our lemma + predicted sense) | {100 * roleset_right / total:.2f} |")
+    if args.json:
+        scores = {
+            "sentences": len(gold),
+            "gold_predicates": vars_of(spans_gold),
+            "end_to_end": vars_of(spans_e2e),
+            "predicate_identification": {
+                key: prf(c["correct"], c["predicted"], c["gold"])[2] for key, c in counts.items()
+            },
+            "sense_accuracy": 100 * sense_right / total,
+            "roleset_accuracy": 100 * roleset_right / total,
+        }
+        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+
+
+def vars_of(result: object) -> dict[str, float]:
+    return {name: getattr(result, name) for name in ("precision", "recall", "f1")}
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@ the style of the archived AllenNLP predictor (one forward pass per predicate), s
 
 Run by hand (never by CI):
     python benchmarks/tag_speed.py [--model DIR] [--dev PATH] [--device cpu|cuda] [--limit N]
+                                   [--modes batched-gold,bf16-gold,...] [--json PATH]
 Each row runs in its own process so that its peak memory is its own. Prints one table, and the time the
-encoder alone takes on the same batches (the upper bound of any tagger built on it).
+encoder alone takes on the same batches (the upper bound of any tagger built on it). ``--modes`` runs
+some rows only (benchmarks/gpu_run.py's GPU timing); ``--json`` also writes the rows as JSON.
 """
 
 from __future__ import annotations
@@ -114,13 +116,19 @@ def main() -> None:
     parser.add_argument("--dev", default=str(SHARED))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--limit", type=int, help="only the first N sentences")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated rows to run (default all)")
+    parser.add_argument("--json", help="also write the rows (sentences, frames, seconds...) to this file")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one row, in a child process
     args = parser.parse_args()
     if args.mode:
         print(json.dumps(run_mode(args.mode, args.model, args.dev, args.device, args.limit)))
         return
+    modes = args.modes.split(",")
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown modes {', '.join(unknown)}; choose from {', '.join(MODES)}")
     rows = {}
-    for mode in MODES:
+    for mode in modes:
         command = [sys.executable, __file__, "--mode", mode, "--dev", args.dev, "--device", args.device]
         command += ["--model", args.model] if args.model else []
         command += ["--limit", str(args.limit)] if args.limit else []
@@ -133,14 +141,20 @@ def main() -> None:
     print("| predicates | tagger | frames | seconds | sentences/s | speed-up | peak RSS (MiB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for kind in ("gold", "predicted"):
-        loop = rows[f"loop-{kind}"]
+        loop = rows.get(f"loop-{kind}")
         for name, label in LABELS.items():
-            row = rows[f"{name}-{kind}"]
+            row = rows.get(f"{name}-{kind}")
+            if row is None:
+                continue
+            speedup = f"{loop['seconds'] / row['seconds']:.1f}x" if loop else "-"
             print(
                 f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | "
-                f"{row['sentences'] / row['seconds']:,.1f} | {loop['seconds'] / row['seconds']:.1f}x | "
-                f"{row['rss_mib']:.0f} |"
+                f"{row['sentences'] / row['seconds']:,.1f} | {speedup} | {row['rss_mib']:.0f} |"
             )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": args.device, "rows": rows}, indent=2) + "\n")
+    if "encoder-gold" not in rows or "batched-gold" not in rows:
+        return
     encoder, batched = rows["encoder-gold"]["seconds"], rows["batched-gold"]["seconds"]
     print(
         "\nEncoder forward alone on the same batches (gold predicates, collated beforehand): "

@@ -4,6 +4,7 @@ encoder is one that fine-tuning and masked-LM pretraining load."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -110,3 +111,25 @@ def test_embedding_matrix_replaces_exactly_the_learnt_rows():
     assert torch.allclose(rows.mean(0), torch.zeros(4), atol=1e-6)
     assert rows.std(unbiased=False).item() == pytest.approx(0.02, rel=1e-4)
     assert torch.equal(scaled[untouched], initial[untouched])
+
+
+def test_masked_lm_pretraining_continues_from_the_embeddings(text: Path, tmp_path: Path):
+    start = run_stage(text, tmp_path / "emb", "init")
+    settings = [
+        f"text_paths=[{text}]",
+        f"output_dir={tmp_path / 'mlm'}",
+        f"encoder.pretrained={start}",
+        "title_lines=false",
+        "text_source=null",
+        "eval_documents=2",
+        "max_length=40",
+        "max_tokens=320",
+        "max_steps=2",
+    ]
+    assert main(["pretrain", str(TINY), "--set", *settings]) == 0
+    before = AlbertModel.from_pretrained(str(start)).embeddings.word_embeddings.weight
+    after = AlbertModel.from_pretrained(str(tmp_path / "mlm")).embeddings.word_embeddings.weight
+    assert before.shape == after.shape
+    assert torch.nn.functional.cosine_similarity(before, after, dim=1).mean() > 0.9  # continued, not fresh
+    record = json.loads((tmp_path / "mlm" / "pretraining.json").read_text(encoding="utf-8"))
+    assert record["steps"] == 2 and record["runs"][0]["stage"].startswith("embeddings")

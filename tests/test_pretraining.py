@@ -4,16 +4,19 @@ resumes to the same weights as an uninterrupted one and loads with ``AlbertModel
 from __future__ import annotations
 
 import gzip
+import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AlbertModel
+from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config
-from albert_srl.pretraining import pretrain
+from albert_srl.errors import SRLFormatError
+from albert_srl.pretraining import export_encoder, pretrain
 from albert_srl.pretraining.corpus import (
     document_sentences,
     iter_documents,
@@ -23,6 +26,7 @@ from albert_srl.pretraining.corpus import (
     prepare_tokenizer,
     split_sentences,
 )
+from albert_srl.pretraining.export import add_run, read_record
 from albert_srl.pretraining.instances import (
     IGNORE,
     Vocabulary,
@@ -32,10 +36,11 @@ from albert_srl.pretraining.instances import (
     make_pairs,
     mask_ngrams,
 )
-from albert_srl.pretraining.run import pretraining_loss
+from albert_srl.pretraining.run import build_model, learning_rate_schedule, pretraining_loss
 from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
 from albert_srl.training import loop
 from albert_srl.training.checkpoints import latest_checkpoint, load_tensors
+from albert_srl.training.runtime import Deadline
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -342,3 +347,108 @@ def test_a_time_budget_stops_pretraining_with_an_exported_encoder(
     assert AlbertModel.from_pretrained(str(output)).config.vocab_size == len(load_tokenizer(output))
     assert latest_checkpoint(output).name == "step-000000001"
     assert "time budget" in (output / "README.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Continued pretraining
+
+
+def test_pretraining_continues_an_exported_encoder_and_adds_up_what_it_saw(
+    text: Path, tokenizer_dir: Path, corpus_dir: Path, tmp_path: Path
+):
+    first = pretrain(tiny_config(text, tmp_path / "first", tokenizer_dir, corpus_dir, steps=3), resume=False)
+    before = json.loads((first / "pretraining.json").read_text(encoding="utf-8"))
+    assert before["steps"] == 3 and before["tokens_seen"] > 0 and len(before["runs"]) == 1
+
+    config = load_pretrain_config(
+        TINY,
+        [f"text_paths=[{tmp_path / 'gone.txt.gz'}]",  # packed already: the text need not be here
+         f"output_dir={tmp_path / 'second'}", f"encoder.pretrained={first}", f"packed_dir={corpus_dir}",
+         "encoder.hidden_size=64", "max_length=40", "max_tokens=320", "max_steps=2", "checkpoint_every=0",
+         "log_every=1"],
+    )  # fmt: skip
+    model = build_model(config, load_tokenizer(first), torch.device("cpu"))
+    exported = load_file(str(first / "model.safetensors"))
+    assert model.config.hidden_size == AlbertModel.from_pretrained(str(first)).config.hidden_size != 64
+    for name, tensor in model.state_dict().items():  # every weight, the MLM and SOP heads too
+        if name in exported:
+            assert torch.equal(tensor, exported[name].float()), name
+    assert {"predictions.dense.weight", "sop_classifier.classifier.weight"} <= exported.keys()
+
+    second = pretrain(config, resume=False)
+    assert (second / "spiece.model").read_bytes() == (first / "spiece.model").read_bytes()
+    after = json.loads((second / "pretraining.json").read_text(encoding="utf-8"))
+    assert after["steps"] == 5 and after["runs"][1]["steps"] == 2
+    assert after["tokens_seen"] == before["tokens_seen"] + after["runs"][1]["tokens_seen"]
+    assert after["runs"][1]["started_from"] == str(first)
+    card = (second / "README.md").read_text(encoding="utf-8")
+    assert f"continued from the encoder in `{first}`" in card
+    assert f"| tokens seen, in all | {after['tokens_seen']:,} |" in card
+
+
+def test_an_encoder_without_heads_or_record_continues_with_fresh_heads(
+    text: Path, tokenizer_dir: Path, corpus_dir: Path, tmp_path: Path
+):
+    torch.manual_seed(3)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    sizes = {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64}
+    albert = AlbertConfig(vocab_size=len(tokenizer), num_attention_heads=2, **sizes)
+    source = export_encoder(AlbertModel(albert), tokenizer, "# another recipe's encoder\n", tmp_path / "enc")
+    assert not (source / "pretraining.json").exists()
+    assert read_record(source) == {"steps": 0, "tokens_seen": 0, "seconds": 0.0, "runs": []}
+
+    config = tiny_config(text, tmp_path / "run", tokenizer_dir, corpus_dir, steps=2)
+    config.encoder.pretrained, config.encoder.tokenizer = str(source), None
+    model = build_model(config, tokenizer, torch.device("cpu"))
+    embeddings = load_file(str(source / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    assert torch.equal(model.albert.embeddings.word_embeddings.weight, embeddings.float())
+    output = pretrain(config, resume=False)
+    assert json.loads((output / "pretraining.json").read_text(encoding="utf-8"))["steps"] == 2
+
+
+def test_an_older_card_counts_as_the_record(tmp_path: Path):
+    (tmp_path / "README.md").write_text("| optimizer steps | 1,000 |\n| tokens seen | 7,912,345 |\n")
+    record = read_record(tmp_path)
+    assert (record["steps"], record["tokens_seen"]) == (1000, 7_912_345)
+    assert add_run(record, {"steps": 5, "tokens_seen": 10, "seconds": 2.0})["tokens_seen"] == 7_912_355
+
+
+def test_a_packing_of_another_vocabulary_is_refused(text: Path, corpus_dir: Path, tmp_path: Path):
+    lines = (p for doc in iter_documents(text, title_lines=True) for p in doc)
+    other = train_sentencepiece(lines, tmp_path / "other", vocab_size=150)
+    config = load_pretrain_config(
+        TINY, [f"text_paths=[{text}]", f"encoder.tokenizer={other}", f"packed_dir={corpus_dir}"]
+    )
+    with pytest.raises(SRLFormatError, match="another vocabulary"):
+        prepare_corpus(config, prepare_tokenizer(config))
+
+
+def test_config_checks_the_encoder_to_continue(text: Path, tokenizer_dir: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"encoder\.pretrained"):
+        load_pretrain_config(TINY, [f"text_paths=[{text}]", f"encoder.pretrained={tmp_path / 'none'}"])
+    with pytest.raises(ConfigError, match="keeps its own tokenizer"):
+        load_pretrain_config(
+            TINY,
+            [f"text_paths=[{text}]", f"encoder.pretrained={REPO / 'albert_srl/models/default'}",
+             f"encoder.tokenizer={tokenizer_dir}"],
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="no such file"):
+        load_pretrain_config(TINY, [f"text_paths=[{tmp_path / 'gone.txt.gz'}]"])
+
+
+def test_the_deadline_schedule_decays_with_the_time_left():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=1.0)
+    config = PretrainConfig(text_paths=["x"], output_dir="x", warmup_steps=2, max_steps=10**6,
+                            max_minutes=1.0, deadline_schedule=True)  # fmt: skip
+    deadline = Deadline(1.0)
+    deadline.end = time.monotonic() + 15  # a quarter of the budget left
+    scheduler = learning_rate_schedule(optimizer, config, deadline)
+    assert scheduler.get_last_lr() == [0.0]
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert 0.2 < scheduler.get_last_lr()[0] <= 0.25
+    deadline.end = time.monotonic() - 1
+    scheduler.step()
+    assert scheduler.get_last_lr() == [0.0]

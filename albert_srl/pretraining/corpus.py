@@ -10,6 +10,7 @@ optionally, the words of CoNLL training files; never a dev or test file).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -26,6 +27,7 @@ import numpy as np
 
 from albert_srl import formats
 from albert_srl.config import PretrainConfig
+from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines
 from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
 
@@ -103,8 +105,10 @@ def vocabulary_lines(config: PretrainConfig) -> Iterator[str]:
 
 
 def prepare_tokenizer(config: PretrainConfig) -> Path:
-    """The tokenizer directory (``encoder.tokenizer``, default ``output_dir/tokenizer``), trained first
-    when it holds no tokenizer yet."""
+    """The tokenizer directory: the continued encoder's own (``encoder.pretrained``), else
+    ``encoder.tokenizer`` (default ``output_dir/tokenizer``), trained first when it holds none yet."""
+    if config.encoder.pretrained is not None:
+        return Path(config.encoder.pretrained)
     directory = Path(config.encoder.tokenizer or Path(config.output_dir) / "tokenizer")
     if not (directory / "spiece.model").exists():
         vocab_size = config.encoder.vocab_size
@@ -218,6 +222,7 @@ def pack(
         "sources": [str(p) for p in text_paths],
         "tokenizer": str(tokenizer_dir),
         "vocab_size": len(tokenizer),
+        "spiece_sha256": vocabulary_digest(tokenizer_dir),
         "shards": writer.shards,
         "documents": writer.documents,
         "sentences": writer.sentences,
@@ -255,10 +260,32 @@ def load_corpus(packed_dir: str | Path) -> Corpus:
 
 
 def prepare_corpus(config: PretrainConfig, tokenizer_dir: Path) -> Corpus:
-    """The packed corpus, packed first when ``packed_dir`` holds no complete packing."""
+    """The packed corpus, packed first when ``packed_dir`` holds no complete packing; a packing made
+    with another vocabulary than ``tokenizer_dir``'s is refused."""
     directory = Path(config.packed_dir or Path(config.output_dir) / "packed")
     if not (directory / MANIFEST).exists():
         shutil.rmtree(directory, ignore_errors=True)
         pack(config.text_paths, tokenizer_dir, directory, config.shard_tokens, config.min_words,
              config.max_documents, config.title_lines)  # fmt: skip
+    check_vocabulary(directory, tokenizer_dir)
     return load_corpus(directory)
+
+
+def vocabulary_digest(tokenizer_dir: str | Path) -> str | None:
+    """SHA-256 of a tokenizer directory's ``spiece.model`` (``None`` without one): which vocabulary the
+    token ids of a packing belong to."""
+    path = Path(tokenizer_dir) / "spiece.model"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def check_vocabulary(packed_dir: Path, tokenizer_dir: Path) -> None:
+    """Raise ``SRLFormatError`` when the packing's ids come from another vocabulary than the run's."""
+    manifest = json.loads((packed_dir / MANIFEST).read_text(encoding="utf-8"))
+    packed_with, ours = manifest.get("spiece_sha256"), vocabulary_digest(tokenizer_dir)
+    size = len(load_tokenizer(tokenizer_dir))
+    if manifest.get("vocab_size") != size or (packed_with and ours and packed_with != ours):
+        raise SRLFormatError(
+            str(packed_dir / MANIFEST), None,
+            f"packed with another vocabulary ({manifest.get('tokenizer')}) than the run's ({tokenizer_dir}):"
+            " remove the packing or set packed_dir elsewhere",
+        )  # fmt: skip

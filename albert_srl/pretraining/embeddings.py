@@ -33,7 +33,7 @@ from albert_srl import formats
 from albert_srl.config import EmbeddingConfig, PretrainConfig
 from albert_srl.errors import SRLFormatError
 from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
-from albert_srl.pretraining.export import data_section, export_encoder
+from albert_srl.pretraining.export import add_run, data_section, export_encoder
 from albert_srl.pretraining.run import albert_config, held_out_documents
 from albert_srl.tokenizer import load_tokenizer
 
@@ -75,7 +75,15 @@ def pretrain_embeddings(config: PretrainConfig) -> Path:
     with torch.no_grad():
         embedding.weight.copy_(matrix)
     card = embeddings_card(config, report)
-    return export_encoder(model, tokenizer, card, config.output_dir)
+    run = {
+        "stage": "embeddings (word2vec)",
+        "steps": 0,
+        "tokens_seen": 0,  # masked-LM tokens: none yet
+        "seconds": report.seconds,
+        "word2vec_tokens": report.tokens,
+        "text": list(config.text_paths) + list(config.vocab_conll),
+    }
+    return export_encoder(model, tokenizer, card, config.output_dir, record=add_run({}, run))
 
 
 def corpus_sentences(corpus: Corpus, documents: range) -> Iterator[np.ndarray]:

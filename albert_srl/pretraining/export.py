@@ -1,7 +1,9 @@
 """The pretrained encoder as a Hugging Face ALBERT model directory: weights, tokenizer and model card.
 
 ``export_encoder`` serves any way of making an encoder (MLM + SOP pretraining here; other recipes that
-write into an ALBERT's weights can call it the same way).
+write into an ALBERT's weights can call it the same way). Beside the weights, ``pretraining.json`` says
+what the encoder has been trained on so far: pretraining can continue from an exported encoder, and the
+steps, tokens and seconds add up from run to run (``read_record``, ``add_run``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 
 from albert_srl.config import PretrainConfig
 
@@ -27,9 +30,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def export_encoder(model: PreTrainedModel, tokenizer: Any, card: str, output: str | Path) -> Path:
+RECORD = "pretraining.json"
+
+
+def export_encoder(
+    model: PreTrainedModel,
+    tokenizer: Any,
+    card: str,
+    output: str | Path,
+    record: dict[str, Any] | None = None,
+) -> Path:
     """Write ``model`` (an ``AlbertForPreTraining`` or ``AlbertModel``) into ``output`` as an HF model
-    directory: bf16 weights in files under 16 MiB, the tokenizer's files and ``card`` as README.md.
+    directory: bf16 weights in files under 16 MiB, the tokenizer's files, ``card`` as README.md and
+    ``record`` (``read_record``'s layout; when given) as ``pretraining.json``.
 
     ``config.json`` says float32, so ``from_pretrained`` loads the weights as float32 for fine-tuning.
     The files are written aside and renamed into place; other files in ``output`` stay.
@@ -47,6 +60,8 @@ def export_encoder(model: PreTrainedModel, tokenizer: Any, card: str, output: st
         if path.is_file():
             shutil.copy2(path, staging / path.name)
     (staging / "README.md").write_text(card, encoding="utf-8")
+    if record is not None:
+        (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     for path in staging.iterdir():
         path.chmod(0o644)  # files in a temporary directory may be created private
         target = out / path.name
@@ -58,25 +73,71 @@ def export_encoder(model: PreTrainedModel, tokenizer: Any, card: str, output: st
     return out
 
 
-def encoder_card(config: PretrainConfig, state: PretrainState, vocab_size: int) -> str:
-    """The README.md of a pretrained encoder: data, licences, size, what it saw and how well it did."""
-    e = config.encoder
+def read_record(directory: str | Path) -> dict[str, Any]:
+    """What an encoder directory has been trained on: ``{"steps", "tokens_seen", "seconds", "runs"}``,
+    from its ``pretraining.json``; an older export without one is read from its card's table (steps and
+    tokens seen); anything else (another recipe's encoder) has seen nothing yet."""
+    path = Path(directory)
+    if (path / RECORD).exists():
+        return json.loads((path / RECORD).read_text(encoding="utf-8"))
+    card = path / "README.md"
+    text = card.read_text(encoding="utf-8", errors="replace") if card.exists() else ""
+    numbers = {
+        key: int(match.group(1).replace(",", ""))
+        for key, row in (("steps", "optimizer steps"), ("tokens_seen", "tokens seen"))
+        if (match := re.search(rf"^\| {row} \| ([\d,]+) \|", text, re.MULTILINE))
+    }
+    runs = [{"kind": "mlm+sop", **numbers}] if numbers else []
+    return {"steps": 0, "tokens_seen": 0, "seconds": 0.0, **numbers, "runs": runs}
+
+
+def add_run(previous: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """``previous`` (``read_record``) with one more run: its steps, tokens and seconds added to the totals."""
+    return {
+        "steps": previous.get("steps", 0) + run["steps"],
+        "tokens_seen": previous.get("tokens_seen", 0) + run["tokens_seen"],
+        "seconds": round(previous.get("seconds", 0.0) + run["seconds"], 1),
+        "runs": [*previous.get("runs", []), run],
+    }
+
+
+def encoder_card(
+    config: PretrainConfig, state: PretrainState, albert: PretrainedConfig, record: dict[str, Any]
+) -> str:
+    """The README.md of a pretrained encoder: data, licences, size, what it saw (this run and, for a
+    continued encoder, in all: ``record``) and how well it did."""
     last, held = state.last, state.held_out
+    source = config.encoder.pretrained
+    started = (
+        f"Training continued from the encoder in `{source}` (its vocabulary and sizes), which had seen"
+        f" {record['tokens_seen'] - state.tokens_seen:,} tokens in"
+        f" {record['steps'] - state.step:,} optimizer steps."
+        if source
+        else "An ALBERT encoder trained from scratch"
+    )
+    totals = (
+        f"| optimizer steps, in all | {record['steps']:,} |\n"
+        f"| tokens seen, in all | {record['tokens_seen']:,} |\n"
+        if source
+        else ""
+    )
     return f"""# ALBERT pretrained by albert-srl (MLM + sentence-order prediction)
 
-An ALBERT encoder trained from scratch with `albert-srl pretrain` (`transformers.AlbertForPreTraining`):
+{started} with `albert-srl pretrain` (`transformers.AlbertForPreTraining`):
 n-gram masked language modelling (n <= {config.max_ngram}, {config.mask_prob:.0%} of tokens) and
 sentence-order prediction on segment pairs of up to {config.max_length} subwords.
-Fine-tune it with `albert-srl train` by setting `encoder.pretrained` to this directory.
+Fine-tune it with `albert-srl train` by setting `encoder.pretrained` to this directory; continue its
+pretraining by setting `encoder.pretrained` in a pretraining config. `pretraining.json` records every run.
 
 | | |
 | --- | --- |
-| embedding / hidden / layers (groups) / heads / FFN | {e.embedding_size} / {e.hidden_size} / \
-{e.num_hidden_layers} ({e.num_hidden_groups}) / {e.num_attention_heads} / {e.intermediate_size} |
-| vocabulary | {vocab_size} SentencePiece unigram pieces{", lower-cased" if e.lowercase else ""} |
+| embedding / hidden / layers (groups) / heads / FFN | {albert.embedding_size} / {albert.hidden_size} / \
+{albert.num_hidden_layers} ({albert.num_hidden_groups}) / {albert.num_attention_heads} / \
+{albert.intermediate_size} |
+| vocabulary | {albert.vocab_size} SentencePiece unigram pieces |
 | optimizer steps | {state.step:,} |
 | tokens seen | {state.tokens_seen:,} |
-| training wall time | {state.seconds / 3600:.2f} h |
+{totals}| training wall time | {state.seconds / 3600:.2f} h |
 | MLM / SOP accuracy, held-out documents | {held.get("mlm_accuracy", math.nan):.4f} / \
 {held.get("sop_accuracy", math.nan):.4f} |
 | MLM / SOP accuracy, last {config.log_every} training steps | {last.get("mlm_accuracy", math.nan):.4f} / \

@@ -2,7 +2,10 @@
 
 ``pretrain(config)`` makes the vocabulary and the packed corpus when their directories hold none, then
 trains ``transformers.AlbertForPreTraining`` with ``albert_srl.training``'s loop until ``max_steps`` (or
-the ``max_minutes`` deadline), checkpointing every ``checkpoint_every`` steps. The MLM head runs on the
+the ``max_minutes`` deadline), checkpointing every ``checkpoint_every`` steps. With ``encoder.pretrained``
+it continues an exported encoder instead of starting afresh: its weights (MLM / SOP heads too when the
+directory has them, else fresh ones), its vocabulary and sizes; the steps and tokens it had seen carry on
+in the new export's ``pretraining.json`` and card. The MLM head runs on the
 masked positions only (the same loss, without (B, T, V) logits). The dropout RNG is saved with each
 checkpoint, so ``pretrain(config, resume=True)`` after an interruption ends with the same weights as a
 run that never stopped. The last ``eval_documents`` documents are held out; the card reports MLM and SOP
@@ -28,7 +31,7 @@ from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
 from albert_srl.model import FUSED_GELU
 from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
-from albert_srl.pretraining.export import encoder_card, export_encoder
+from albert_srl.pretraining.export import add_run, encoder_card, export_encoder, read_record
 from albert_srl.pretraining.instances import (
     IGNORE,
     Batch,
@@ -42,7 +45,7 @@ from albert_srl.pretraining.instances import (
 )
 from albert_srl.tokenizer import load_tokenizer
 from albert_srl.training.loop import LoopState, Trainer
-from albert_srl.training.runtime import Runtime, build_optimizer, start_runtime
+from albert_srl.training.runtime import Deadline, Runtime, build_optimizer, start_runtime
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +80,42 @@ def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
     log.info("corpus: %d documents (%d held out), %d tokens", corpus.documents, held_out, len(corpus.ids))
 
     torch.manual_seed(config.seed)
-    model = AlbertForPreTraining(albert_config(config, tokenizer, runtime.device)).to(runtime.device)
+    model = build_model(config, tokenizer, runtime.device).to(runtime.device)
     optimizer = build_optimizer(
         model, config.weight_decay, lambda name: config.learning_rate, betas=(0.9, 0.999), eps=1e-6
     )
-    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    scheduler = learning_rate_schedule(optimizer, config, Deadline(config.max_minutes))
     trainer = Trainer(model, optimizer, scheduler, runtime, config, output)
     state = trainer.resume(PretrainState, resume)
     train_loop(trainer, config, corpus, training, vocabulary, state)
     evaluation = range(corpus.documents - held_out, corpus.documents)
     state.held_out = evaluate(model, corpus, evaluation, vocabulary, config, runtime)
     log.info("held-out: %s", state.held_out)
-    card = encoder_card(config, state, len(tokenizer))
-    return export_encoder(model, tokenizer, card, output)
+    previous = read_record(config.encoder.pretrained) if config.encoder.pretrained else {}
+    record = add_run(previous, run_record(config, state, runtime))
+    card = encoder_card(config, state, model.config, record)
+    return export_encoder(model, tokenizer, card, output, record)
+
+
+def build_model(config: PretrainConfig, tokenizer: Any, device: torch.device) -> AlbertForPreTraining:
+    """A fresh ALBERT of the configured sizes, or the exported encoder ``encoder.pretrained`` (its heads
+    fresh when the directory holds an ``AlbertModel`` alone); SDPA attention on CUDA, eager on CPU."""
+    attention = "sdpa" if device.type == "cuda" else "eager"
+    source = config.encoder.pretrained
+    if source is None:
+        return AlbertForPreTraining(albert_config(config, tokenizer, device))
+    settings = AlbertConfig.from_pretrained(source)
+    if settings.vocab_size != len(tokenizer):
+        raise SRLFormatError(
+            str(Path(source) / "config.json"), None,
+            f"vocab_size {settings.vocab_size} does not match its tokenizer's {len(tokenizer)} pieces",
+        )  # fmt: skip
+    if settings.hidden_act == "gelu_new":
+        settings.hidden_act = FUSED_GELU  # the same function, one fused kernel
+    log.info("continuing the pretraining of %s", source)
+    return AlbertForPreTraining.from_pretrained(
+        source, config=settings, attn_implementation=attention, dtype=torch.float32
+    )
 
 
 def held_out_documents(config: PretrainConfig, corpus: Corpus) -> int:
@@ -98,7 +124,7 @@ def held_out_documents(config: PretrainConfig, corpus: Corpus) -> int:
 
 
 def albert_config(config: PretrainConfig, tokenizer: Any, device: torch.device) -> AlbertConfig:
-    """The ``AlbertConfig`` of the encoder to pretrain; SDPA attention on CUDA, eager on CPU."""
+    """The ``AlbertConfig`` of a fresh encoder; SDPA attention on CUDA, eager on CPU."""
     return AlbertConfig(
         **config.encoder.albert_config(len(tokenizer)),
         pad_token_id=tokenizer.pad_token_id,
@@ -107,6 +133,43 @@ def albert_config(config: PretrainConfig, tokenizer: Any, device: torch.device) 
         attn_implementation="sdpa" if device.type == "cuda" else "eager",
         hidden_act=FUSED_GELU,  # ALBERT's gelu_new, computed by one fused kernel
     )
+
+
+def learning_rate_schedule(
+    optimizer: torch.optim.Optimizer, config: PretrainConfig, deadline: Deadline
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up over ``warmup_steps``, then linear decay to 0 at ``max_steps``; with
+    ``deadline_schedule`` (and ``max_minutes``), at the deadline when that comes first."""
+    if not (config.deadline_schedule and deadline.end is not None):
+        return get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    budget, warmup = 60 * (config.max_minutes or 0.0), max(1, config.warmup_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / warmup
+        left_in_time = max(0.0, deadline.end - time.monotonic()) / budget if budget else 0.0
+        left_in_steps = max(0.0, (config.max_steps - step) / max(1, config.max_steps - warmup))
+        return min(left_in_time, left_in_steps)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def run_record(config: PretrainConfig, state: PretrainState, runtime: Runtime) -> dict[str, Any]:
+    """This run's entry in ``pretraining.json``."""
+    device = runtime.device
+    return {
+        "kind": "mlm+sop",
+        "started_from": config.encoder.pretrained,
+        "steps": state.step,
+        "tokens_seen": state.tokens_seen,
+        "seconds": round(state.seconds, 1),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "bf16": runtime.bf16,
+        "max_tokens": config.max_tokens,
+        "text": list(config.text_paths),
+        "stopped_on_time": state.out_of_time,
+        "held_out": state.held_out,
+    }
 
 
 def train_loop(
