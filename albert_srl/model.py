@@ -7,6 +7,7 @@ marked, so one pass a sentence finds all its predicates).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -89,7 +90,15 @@ def encoder_from_pretrained(path: str) -> PreTrainedModel:
     config = AutoConfig.from_pretrained(path)
     if getattr(config, "hidden_act", None) == "gelu_new":
         config.hidden_act = FUSED_GELU
-    return without_pooler(AutoModel.from_pretrained(path, config=config))
+    # A pretrained encoder directory holds its MLM/SOP heads too: transformers' table of the weights it
+    # skips is expected here, not news (errors still raise).
+    loader = logging.getLogger("transformers.modeling_utils")
+    level = loader.level
+    loader.setLevel(logging.ERROR)
+    try:
+        return without_pooler(AutoModel.from_pretrained(path, config=config))
+    finally:
+        loader.setLevel(level)
 
 
 def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
