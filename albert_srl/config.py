@@ -35,7 +35,7 @@ class EncoderConfig:
     """The ALBERT encoder, the same description for fine-tuning and for pretraining.
 
     ``pretrained`` is a local directory (or, for fine-tuning, a hub id when the hub is reachable) holding
-    an encoder and its tokenizer; the sizes below are then its own (and, for pretraining, its dropout: a
+    an encoder and its tokenizer, or ``shipped`` for the pretrained encoder in the package; the sizes below are then its own (and, for pretraining, its dropout: a
     pretraining run with ``pretrained`` continues that encoder's training with its vocabulary). Without it
     the encoder starts from random weights of the sizes given here, and ``tokenizer`` names a tokenizer
     directory. When that is unset, a SentencePiece model of ``vocab_size`` pieces is trained on the run's
@@ -193,6 +193,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     Raises ``ConfigError`` (an ``SRLFormatError``) naming the config file and the bad key.
     """
     config = load_dataclass(TrainConfig, path, overrides)
+    resolve_shipped_encoder(config.encoder)
     check_paths(config, str(path))
     return config
 
@@ -200,6 +201,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
 def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> PretrainConfig:
     """Read a pretraining config from YAML with dotted ``key=value`` overrides; check its input files."""
     config = load_dataclass(PretrainConfig, path, overrides)
+    resolve_shipped_encoder(config.encoder)
     source = str(path)
     if not config.text_paths:
         raise ConfigError(source, None, "text_paths is empty")
@@ -244,6 +246,20 @@ def _pretrained_positions(config: PretrainConfig, source: str) -> int:
     if settings.get("model_type") != "albert":
         raise ConfigError(source, None, f"encoder.pretrained: {directory} holds no ALBERT encoder")
     return int(settings.get("max_position_embeddings", 512))
+
+
+# ``encoder.pretrained: shipped`` names the pretrained encoder inside the package, wherever it is installed.
+SHIPPED_ENCODER = "shipped"
+
+
+def shipped_encoder_dir() -> Path:
+    """The pretrained (not fine-tuned) encoder that ships with the package."""
+    return Path(__file__).resolve().parent / "models" / "encoder"
+
+
+def resolve_shipped_encoder(encoder: EncoderConfig) -> None:
+    if encoder.pretrained == SHIPPED_ENCODER:
+        encoder.pretrained = str(shipped_encoder_dir())
 
 
 def check_paths(config: TrainConfig, source: str) -> None:
