@@ -89,7 +89,7 @@ def tag_batch(tagger: Tagger, sentences: list[Sentence], predicates: Predicates)
 
 def with_offsets(tagged: Sentence, source: Sentence) -> Sentence:
     """``tagged`` with ``source``'s text and offsets, and each argument's text and character span."""
-    tagged.text, tagged.offsets = source.text, source.offsets
+    tagged.text, tagged.offsets, tagged.char_start = source.text, source.offsets, source.char_start
     for frame in tagged.frames:
         for argument in frame.arguments:
             argument.text = tagged.span_text(argument.start, argument.end)

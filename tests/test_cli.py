@@ -50,10 +50,14 @@ def test_tag_jsonl_offsets_point_at_the_argument_text(model_dir, monkeypatch, ca
     assert len(sentences) == 2
     arguments = [a for s in sentences for f in s["frames"] for a in f["arguments"]]
     assert arguments, "the tiny model tags at least the V of the predicates it finds"
-    for sentence in sentences:
+    paragraphs = text.decode().split("\n\n")  # offsets index the paragraph each sentence came from
+    assert [s["char_start"] for s in sentences] == [2, 0]
+    for sentence, paragraph in zip(sentences, paragraphs, strict=True):
+        start = sentence["char_start"]
+        assert paragraph[start : start + len(sentence["text"])] == sentence["text"]
         for frame in sentence["frames"]:
             for argument in frame["arguments"]:
-                assert sentence["text"][argument["char_start"] : argument["char_end"]] == argument["text"]
+                assert paragraph[argument["char_start"] : argument["char_end"]] == argument["text"]
 
 
 def test_tokenized_input_with_marked_predicates_tags_only_those(model_dir, monkeypatch, capsys) -> None:

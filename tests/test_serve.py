@@ -95,8 +95,9 @@ def test_tag_text_splits_sentences_and_keeps_character_offsets(client: TestClien
     assert frame["predicate"] == {"index": 2, "text": "sat", "sense": "sat.01"}
     arg0 = {"role": "ARG0", "start": 0, "end": 2, "text": "The cat", "char_start": 0, "char_end": 7}
     assert arg0 in frame["arguments"]
-    dogs = sentences[1]["frames"][0]["arguments"][0]  # offsets count from its own sentence's text
-    assert (dogs["text"], dogs["char_start"], dogs["char_end"]) == ("Dogs bark", 0, 9)
+    assert [s["char_start"] for s in sentences] == [0, 18]
+    dogs = sentences[1]["frames"][0]["arguments"][0]  # offsets index the request's text
+    assert (dogs["text"], dogs["char_start"], dogs["char_end"]) == ("Dogs bark", 18, 27)
     assert len(frame["tags"]) == 5
 
 
