@@ -271,7 +271,9 @@ class SRLTagger:
                 texts = items
             elif all(isinstance(item, Sentence) for item in items):
                 return [
-                    Sentence(list(s.words), [], s.text, s.offsets, char_start=s.char_start, text_index=s.text_index)
+                    Sentence(
+                        list(s.words), [], s.text, s.offsets, char_start=s.char_start, text_index=s.text_index
+                    )
                     for s in items
                 ]
             elif all(is_word_list(item) for item in items):

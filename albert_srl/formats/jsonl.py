@@ -116,7 +116,7 @@ def sentence_to_json(sentence: Sentence) -> dict[str, Any]:
     if sentence.text is not None:
         obj["text"] = sentence.text
     if sentence.char_start is not None:
-        obj["char_start"] = sentence.char_start  # where ``text`` starts in the input: offsets count from there
+        obj["char_start"] = sentence.char_start  # where "text" starts in the input the offsets index
     obj["words"] = sentence.words
     obj["frames"] = [frame_to_json(frame) for frame in sentence.frames]
     for key in OPTIONAL_SENTENCE_KEYS:
