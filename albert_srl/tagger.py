@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,33 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+MODEL_FILES = ["*.json", "*.safetensors", "spiece.model", CARD]  # what from_pretrained reads
+
+
+def model_dir(path: str | Path | None) -> Path:
+    """The local directory of a model: ``None`` is the shipped default, an existing directory is itself,
+    and ``org/name`` that is no local directory is a Hugging Face hub id, resolved by ``huggingface_hub``:
+    its cache first (``HF_HUB_CACHE``), the hub when reachable, never the network with ``HF_HUB_OFFLINE=1``.
+    Only the model files are fetched (no pickles, no code)."""
+    if path is None:
+        return DEFAULT_MODEL
+    directory = Path(path)
+    if directory.is_dir():
+        return directory
+    if not (isinstance(path, str) and HUB_ID.fullmatch(path)):
+        raise SRLFormatError(str(directory), None, "no such model directory")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(path, allow_patterns=MODEL_FILES))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
+        raise SRLFormatError(
+            path, None, f"no such model directory, nor a model in the Hugging Face hub or its cache: {error}"
+        ) from error
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -77,10 +105,9 @@ class SRLTagger:
         device: str | torch.device | None = "cpu",
         bf16: bool | None = None,
     ) -> SRLTagger:
-        """Load a model directory (``None``: the default model shipped in the package)."""
-        directory = Path(path) if path is not None else DEFAULT_MODEL
-        if not directory.is_dir():
-            raise SRLFormatError(str(directory), None, "no such model directory")
+        """Load a model: ``None`` is the default model shipped in the package, else a model directory or a
+        Hugging Face hub id (``org/name``, fetched into or read from the hub's cache; see ``model_dir``)."""
+        directory = model_dir(path)
         config_path = directory / CONFIG
         try:
             values = json.loads(config_path.read_text(encoding="utf-8"))
