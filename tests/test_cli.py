@@ -169,3 +169,12 @@ def test_bad_files_give_one_line_naming_file_and_line(tmp_path, capsys) -> None:
     assert "missing.props" in capsys.readouterr().err
     assert main(["tag", "--model", str(tmp_path / "no-model")]) == 2
     assert "no-model" in capsys.readouterr().err
+
+
+def test_predict_without_a_model_uses_the_shipped_one(tmp_path, capsys) -> None:
+    default, explicit = tmp_path / "default.gold_conll", tmp_path / "explicit.gold_conll"
+    assert main(["predict", str(SAMPLE), "-o", str(default), "-q", "--device", "cpu"]) == 0
+    shipped = Path(__file__).resolve().parents[1] / "albert_srl" / "models" / "default"
+    assert main(["predict", str(shipped), str(SAMPLE), "-o", str(explicit), "-q", "--device", "cpu"]) == 0
+    assert default.read_text() == explicit.read_text()
+    assert [len(s.frames) for s in read(default)] == [len(s.frames) for s in read(SAMPLE)]
