@@ -46,7 +46,9 @@ def lemmatize(word: str, pos: str | None = None) -> str:
 
 def lemma_of_any_reading(form: str) -> str:
     """The lemma of ``form`` in the first reading of ``PREFERENCE`` LemmInflect knows, else by OOV rules."""
-    import lemminflect  # imported here: most predicates are lemmatized from the model's own table
+    # Imported on first need: most predicates get their lemma from the model's own table, and importing
+    # lemminflect imports spaCy (for its spaCy extension), which pre-tokenized input never needs.
+    import lemminflect
 
     readings = lemminflect.getAllLemmas(form)
     for upos in PREFERENCE:

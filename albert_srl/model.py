@@ -13,12 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-# The ALBERT modules themselves rather than ``from transformers import ...``: the top-level lazy module
-# indexes every model of the library first, a second of a cold start (docs/benchmarks.md).
-from transformers.modeling_utils import PreTrainedModel
-from transformers.models.albert.configuration_albert import AlbertConfig
-from transformers.models.albert.modeling_albert import AlbertModel
+from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
 from albert_srl.crf import ConstrainedCRF
 from albert_srl.encoding import PREDICATE_AWARENESS, Batch
@@ -78,8 +73,6 @@ FUSED_GELU = "gelu_pytorch_tanh"
 
 def encoder_from_pretrained(path: str) -> PreTrainedModel:
     """Any Hugging Face encoder directory (or hub id): ALBERT, or another model through ``AutoModel``."""
-    from transformers import AutoConfig, AutoModel
-
     config = AutoConfig.from_pretrained(path)
     if getattr(config, "hidden_act", None) == "gelu_new":
         config.hidden_act = FUSED_GELU
@@ -93,8 +86,6 @@ def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
         config = {**config, "hidden_act": FUSED_GELU}
     if model_type == "albert":
         return AlbertModel(AlbertConfig(**config), add_pooling_layer=False)
-    from transformers import AutoConfig, AutoModel
-
     values = {k: v for k, v in config.items() if k != "model_type"}
     return without_pooler(AutoModel.from_config(AutoConfig.for_model(model_type, **values)))
 

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from transformers.models.albert.tokenization_albert import AlbertTokenizer
-from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+import sentencepiece as spm
+from transformers import AlbertTokenizer, PreTrainedTokenizerBase
 
 from albert_srl.errors import SRLFormatError
 
@@ -42,8 +42,6 @@ def train_sentencepiece(
     Returns ``out_dir``, which ``load_tokenizer`` (and ``AlbertTokenizer.from_pretrained``) reads.
     ``vocab_size`` is an upper bound on tiny corpora (``hard_vocab_limit=False``).
     """
-    import sentencepiece as spm  # only training needs it: loading reads tokenizer.json
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
