@@ -46,9 +46,7 @@ def model_dir(path: str | Path | None) -> Path:
     and ``org/name`` that is no local directory is a Hugging Face hub id, resolved by ``huggingface_hub``:
     its cache first (``HF_HUB_CACHE``), the hub when reachable, never the network with ``HF_HUB_OFFLINE=1``.
     Only the model files are fetched (no pickles, no code)."""
-    if path is None:
-        return DEFAULT_MODEL
-    directory = Path(path)
+    directory = Path(path) if path is not None else DEFAULT_MODEL
     if directory.is_dir():
         return directory
     if not (isinstance(path, str) and HUB_ID.fullmatch(path)):
