@@ -294,6 +294,12 @@ class SRLTagger:
             items = list(inputs)
             if items and all(isinstance(item, str) for item in items):
                 texts = items
+                if len(texts) > 1 and not any(text.split()[1:] for text in texts):
+                    log.warning(
+                        "tag() got %d strings, none of more than one word: each is tagged as a text of its "
+                        "own; for the words of one sentence pass a list of word lists, tag([words])",
+                        len(texts),
+                    )
             elif all(isinstance(item, Sentence) for item in items):
                 return [
                     Sentence(

@@ -309,3 +309,16 @@ def test_input_that_is_not_one_of_the_forms_is_refused_with_what_to_pass(
     with pytest.raises(TypeError, match=message) as caught:
         trained_tiny_tagger.tag(inputs, predicates)  # type: ignore[arg-type]
     assert "list" in str(caught.value)
+
+
+def test_a_list_of_single_words_is_tagged_as_texts_with_a_warning(
+    trained_tiny_tagger: SRLTagger, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        tagged = trained_tiny_tagger.tag(["The", "judges", "ruled", "."])
+    assert [s.words for s in tagged] == [["The"], ["judges"], ["ruled"], ["."]]
+    assert "for the words of one sentence pass a list of word lists" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        trained_tiny_tagger.tag(["The judges ruled.", "Thanks!"])
+    assert not caplog.text
