@@ -34,6 +34,20 @@ def test_import_albert_srl_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_convert_and_evaluate_start_without_torch(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[1] / "corpora" / "sample.gold_conll"
+    out = tmp_path / "out.jsonl"
+    code = (
+        "import sys\n"
+        "from albert_srl.cli import main\n"
+        f"assert main(['convert', {str(sample)!r}, {str(out)!r}, '--to', 'jsonl']) == 0\n"
+        f"assert main(['evaluate', {str(sample)!r}, {str(out)!r}, '--json']) == 0\n"
+        "heavy = [m for m in ('torch', 'transformers', 'spacy', 'lemminflect') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
 def fill_hub_cache(cache: Path, repo_id: str, source: Path) -> Path:
     """The layout ``huggingface_hub`` leaves after downloading ``repo_id``: refs/main names a snapshot."""
     storage = cache / f"models--{repo_id.replace('/', '--')}"
