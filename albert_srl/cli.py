@@ -9,19 +9,22 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from albert_srl import __version__
 from albert_srl.errors import SRLFormatError
 
 FORMATS = ["conll12", "conll05", "props", "conllu", "jsonl", "allennlp"]
 log = logging.getLogger("albert_srl")
+MAX_MINUTES_HELP = (
+    "wall-clock budget: stop cleanly after M minutes with the last checkpoint written and the output "
+    "directory complete (config key max_minutes; --resume goes on)"
+)
 BF16_HELP = (
     "bfloat16 autocast on the CPU too (default: on CUDA only); 2-3x faster where the CPU has AVX-512 BF16 "
     "or AMX, slower where it has not; scores change by hundredths (docs/benchmarks.md)"
@@ -39,30 +42,56 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from albert_srl import scorer
 
-    if args.dependency:
-        dep = scorer.score_dependency_files(args.gold, args.pred, args.gold_format, args.pred_format)
-        sys.stdout.write(
-            json.dumps(scorer.dependency_score_to_json(dep), indent=2) + "\n"
-            if args.json
-            else scorer.format_dependency_report(dep)
-        )
-        return 0
-    result = scorer.score_files(args.gold, args.pred, args.gold_format, args.pred_format)
-    if args.json:
-        sys.stdout.write(json.dumps(scorer.score_to_json(result), indent=2) + "\n")
+    result = scorer.evaluate_files(
+        args.gold, args.pred, args.gold_format, args.pred_format, dependency=args.dependency
+    )
+    if isinstance(result, scorer.DependencyScore):
+        json_data, report = scorer.dependency_score_to_json, scorer.format_dependency_report(result)
     else:
-        sys.stdout.write(scorer.format_report(result, confusion=args.confusion, latex=args.latex))
+        json_data, report = scorer.score_to_json, scorer.format_report(result, args.confusion, args.latex)
+    sys.stdout.write(json.dumps(json_data(result), indent=2) + "\n" if args.json else report)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from albert_srl.config import load_config
-    from albert_srl.train import train
+    from albert_srl.training import train
 
     config = load_config(args.config, args.set or [])
+    if args.max_minutes is not None:
+        config.max_minutes = args.max_minutes
     best = train(config, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line for the whole job
         print(best)
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from albert_srl.tuning import tune
+
+    result = tune(
+        args.config,
+        args.space,
+        args.trials,
+        args.output,
+        storage=args.storage,
+        study_name=args.study,
+        objectives=args.objectives.split(","),
+        pruner=args.pruner,
+        max_minutes=args.max_minutes,
+        overrides=args.set or [],
+        heartbeat_seconds=args.heartbeat,
+        progress=not args.quiet,
+    )
+    print(
+        f"study {result.study_name}: {result.trials} trials ({result.completed} completed, "
+        f"{result.pruned} pruned, {result.failed} failed)"
+    )
+    if result.best_values is not None:
+        scores = ", ".join(f"{name} {value:.2f}" for name, value in result.best_values.items())
+        print(f"best trial {result.best_number}: {scores}")
+        print(f"best config: {result.best_config}")
+    print(f"report: {result.report}")
     return 0
 
 
@@ -82,6 +111,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from albert_srl.files import open_output
     from albert_srl.formats import write
     from albert_srl.tagger import SRLTagger
     from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
@@ -92,7 +122,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     out_format = "conll12" if args.format == "conll" else args.format
     skipped = 0
     progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
-    with open_output_stream(args.output) as out:
+    with open_output(args.output) as out:
         for path in args.files or ["-"]:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
@@ -114,15 +144,23 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from albert_srl.serve import main_serve
+    from albert_srl.serve import ServeLimits, serve
 
-    return main_serve(args)
+    given = {f.name for f in dataclasses.fields(ServeLimits)} & vars(args).keys()  # flags = field names
+    limits = ServeLimits(**{name: getattr(args, name) for name in given})
+    serve(args.model, args.host, args.port, limits, device=args.device, bf16=args.bf16 or None)
+    return 0
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from albert_srl.pretrain import main_pretrain
+    from albert_srl.config import load_pretrain_config
+    from albert_srl.pretraining import pretrain, pretrain_embeddings
 
-    return main_pretrain(args.config, args.set or [])
+    config = load_pretrain_config(args.config, args.set or [])
+    if args.max_minutes is not None:
+        config.max_minutes = args.max_minutes
+    print(pretrain_embeddings(config) if args.stage == "embeddings" else pretrain(config, resume=True))
+    return 0
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -134,13 +172,6 @@ def parse_shard(value: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"shard {value}: need 0 <= I < N")
     return index, count
-
-
-def open_output_stream(path: str) -> Any:
-    """``-`` is standard output (left open); anything else a UTF-8 file."""
-    if path == "-":
-        return contextlib.nullcontext(sys.stdout)
-    return open(path, "w", encoding="utf-8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,8 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.add_argument("--gold-format", choices=FORMATS, help="default: detected")
     evaluate.add_argument("--pred-format", choices=FORMATS, help="default: detected")
-    evaluate.add_argument(
-        "--dependency", action="store_true", help="CoNLL-2009 head-word scoring (the default for CoNLL-U)"
+    scoring = evaluate.add_mutually_exclusive_group()
+    scoring.add_argument(
+        "--dependency",
+        action="store_const",
+        const=True,
+        help="CoNLL-2009 head-word scoring (the default when GOLD is dependency-based: CoNLL-U PropBank)",
+    )
+    scoring.add_argument(
+        "--spans",
+        dest="dependency",
+        action="store_const",
+        const=False,
+        help="srl-eval.pl span scoring (the default for every other GOLD)",
     )
     evaluate.set_defaults(run=cmd_evaluate)
 
@@ -178,7 +220,41 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config")
     train.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
     train.set_defaults(run=cmd_train)
+
+    tune = commands.add_parser(
+        "tune",
+        help="search hyperparameters with Optuna (docs/tuning.md)",
+        description="Run TRIALS more trials of a study: each an `albert-srl train` run of CONFIG with values "
+        "drawn from the search space SPACE. Running the command again adds trials to the same study; workers "
+        "on many machines share one with --storage. Writes best.yaml, trials.csv, report.html and the best "
+        "model (best/) into --output.",
+    )
+    tune.add_argument("config", help="the base training config")
+    tune.add_argument("--space", required=True, help="search space YAML (configs/tune-ewt.yaml)")
+    tune.add_argument("--trials", type=int, required=True, help="trials this command runs")
+    tune.add_argument("--output", default="runs/tune", help="output directory (default runs/tune)")
+    tune.add_argument("--storage", help="Optuna database URL (default: sqlite:///OUTPUT/study.db)")
+    tune.add_argument("--study", help="study name (default: the config file's name)")
+    tune.add_argument(
+        "--objectives",
+        default="f1",
+        choices=["f1", "f1,speed"],
+        help="f1: maximise dev F1 (TPE + pruning); f1,speed: dev F1 and CPU tagging speed (NSGA-II)",
+    )
+    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    tune.add_argument("--max-minutes", type=float, help="start no new trial after this many minutes")
+    tune.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override base config keys (dotted)")
+    tune.add_argument(
+        "--heartbeat",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="a trial silent for twice this long (its worker died) is marked failed and retried once",
+    )
+    tune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tune.set_defaults(run=cmd_tune)
 
     predict = commands.add_parser(
         "predict", help="tag a CoNLL file with its gold predicates, writing the same format"
@@ -250,15 +326,24 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = commands.add_parser("pretrain", help="pretrain an ALBERT encoder (MLM + SOP)")
     pretrain.add_argument("config")
     pretrain.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
+    pretrain.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
+    pretrain.add_argument(
+        "--stage",
+        choices=["mlm", "embeddings"],
+        default="mlm",
+        help="mlm: masked-LM + sentence-order pretraining (default); embeddings: word2vec subword vectors"
+        " written into a fresh encoder's embedding (minutes on a CPU)",
+    )
     pretrain.set_defaults(run=cmd_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the job
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
     except SRLFormatError as error:

@@ -10,6 +10,7 @@ for the shipped configs).
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -30,12 +31,14 @@ class ConfigError(SRLFormatError):
 
 @dataclass
 class EncoderConfig:
-    """The ALBERT encoder: a pretrained checkpoint, or a fresh one of the size given here.
+    """The ALBERT encoder, the same description for fine-tuning and for pretraining.
 
-    ``pretrained`` is a local directory (or a hub id when the hub is reachable) holding an ALBERT model and
-    its tokenizer. Without it the encoder starts from random weights, and ``tokenizer`` names a tokenizer
-    directory; when that is unset too, a SentencePiece model of ``vocab_size`` pieces is trained on the
-    training words and saved in ``output_dir/tokenizer``.
+    ``pretrained`` (fine-tuning only) is a local directory (or a hub id when the hub is reachable) holding
+    an encoder and its tokenizer; the sizes below are then its own. Without it the encoder starts from
+    random weights of the sizes given here, and ``tokenizer`` names a tokenizer directory. When that is
+    unset, a SentencePiece model of ``vocab_size`` pieces is trained on the run's text (fine-tuning: the
+    training words) into ``output_dir/tokenizer``; a pretraining run also trains one into a named
+    ``tokenizer`` directory that holds none yet.
     """
 
     pretrained: str | None = None
@@ -49,6 +52,28 @@ class EncoderConfig:
     intermediate_size: int = 1024
     num_hidden_groups: int = 1
     max_position_embeddings: int = 512
+    dropout: float = 0.0  # hidden and attention dropout of a fresh encoder (ALBERT v2 fine-tunes with none)
+
+    def albert_config(self, vocab_size: int) -> dict[str, Any]:
+        """``AlbertConfig`` keyword arguments of a fresh encoder with a ``vocab_size``-piece vocabulary."""
+        sizes = {name: getattr(self, name) for name in ALBERT_SIZES}
+        return {
+            **sizes,
+            "vocab_size": vocab_size,
+            "hidden_dropout_prob": self.dropout,
+            "attention_probs_dropout_prob": self.dropout,
+        }
+
+
+ALBERT_SIZES = (
+    "embedding_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "num_hidden_groups",
+    "max_position_embeddings",
+)
 
 
 @dataclass
@@ -58,11 +83,45 @@ class LossWeights:
     argument: float = 1.0
     sense: float = 1.0
     predicate: float = 1.0
+    syntax: float = 0.0  # > 0 adds an auxiliary part-of-speech head trained on the corpus's gold POS column
 
 
 @dataclass
-class TrainConfig:
-    """Everything ``train`` needs; the YAML file's keys are these fields."""
+class EmbeddingConfig:
+    """The subword-vector step (``albert-srl pretrain --stage embeddings``): gensim ``Word2Vec`` settings
+    and how the vectors enter the encoder."""
+
+    epochs: int = 1
+    window: int = 5
+    negative: int = 5
+    min_count: int = 3
+    skip_gram: bool = True  # better vectors for rare pieces than CBOW, at about 3x the time
+    scale: Literal["init", "none"] = "init"  # "init": rescaled to the encoder's initialisation; "none": raw
+    workers: int = 2
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """What every training run has, fine-tuning or pretraining: where it runs, for how long, how it is
+    optimized and checkpointed. The runtime in ``albert_srl.training`` reads these."""
+
+    seed: int = 13
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    max_steps: int | None = None  # stop after this many optimizer steps
+    max_minutes: float | None = None  # wall-clock budget: stop cleanly, checkpoint and export at the deadline
+    checkpoint_every: int | None = None  # optimizer steps
+    num_threads: int | None = None
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    bf16: bool | None = None  # None: on when training on CUDA
+
+
+@dataclass(kw_only=True)
+class TrainConfig(RunConfig):
+    """Everything ``train`` needs; the YAML file's keys are these fields (and ``RunConfig``'s).
+
+    ``checkpoint_every`` adds step checkpoints to the one written after every epoch.
+    """
 
     train_path: str
     dev_path: str
@@ -73,25 +132,54 @@ class TrainConfig:
     max_length: int = 256
     stride: int = 128
     epochs: int = 10
-    max_steps: int | None = None  # stop after this many optimizer steps (smoke runs, tests)
     max_tokens: int = 4096  # subword budget of one batch
     encoder_lr: float = 5e-5
     head_lr: float = 1e-3
-    weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
     dropout: float = 0.1
     patience: int = 3  # epochs without a better dev F1 before stopping
-    seed: int = 13
     predicate_identification: bool = True
     loss_weights: LossWeights = field(default_factory=LossWeights)
     max_train_sentences: int | None = None
     max_dev_sentences: int | None = None
-    checkpoint_every: int | None = None  # optimizer steps; a checkpoint is also written after every epoch
     eval_max_tokens: int = 8192
-    num_threads: int | None = None
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    bf16: bool | None = None  # None: on when training on CUDA
+
+
+@dataclass(kw_only=True)
+class PretrainConfig(RunConfig):
+    """Everything ``pretrain`` needs; the YAML file's keys are these fields (and ``RunConfig``'s)."""
+
+    # Plain ``list`` (of path strings): ``load_dataclass`` checks types with ``isinstance``.
+    text_paths: list[str]
+    output_dir: str
+    # what the text is: with ``title_lines`` the first line of each blank-line-separated block is a title
+    # and left out (WikiExtractor's layout); ``text_source`` names the text and its licence in the card
+    title_lines: bool = False
+    text_source: str | None = None
+    # vocabulary (its size and casing are ``encoder.vocab_size`` / ``encoder.lowercase``)
+    vocab_paragraphs: int = 200_000  # paragraphs of the text the SentencePiece model is trained on
+    vocab_conll: list[str] = field(default_factory=list)  # CoNLL files whose words join the vocabulary text
+    # packing
+    packed_dir: str | None = None  # default output_dir/packed; packed there when absent
+    max_documents: int | None = None  # per text file (small runs, tests)
+    min_words: int = 5  # shorter paragraphs (titles, list items, fragments) are dropped
+    shard_tokens: int = 10_000_000
+    # instances
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    max_length: int = 128  # subwords of a pair, [CLS] and two [SEP] included
+    short_seq_prob: float = 0.1
+    mask_prob: float = 0.15
+    max_ngram: int = 3
+    eval_documents: int = 200  # the corpus's last documents, held out (at most a tenth of it)
+    # optimisation
+    max_tokens: int = 8192  # padded subwords of one batch
+    max_steps: int = 10_000
+    learning_rate: float = 1e-3
+    warmup_steps: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 50
+    compile: bool = False  # torch.compile the encoder (CUDA runs)
+    embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -101,6 +189,27 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     """
     config = load_dataclass(TrainConfig, path, overrides)
     check_paths(config, str(path))
+    return config
+
+
+def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> PretrainConfig:
+    """Read a pretraining config from YAML with dotted ``key=value`` overrides; check its input files."""
+    config = load_dataclass(PretrainConfig, path, overrides)
+    source = str(path)
+    if not config.text_paths:
+        raise ConfigError(source, None, "text_paths is empty")
+    for text in [*config.text_paths, *config.vocab_conll]:
+        if not Path(text).exists():
+            raise ConfigError(source, None, f"no such file: {text}")
+    for conll in config.vocab_conll:
+        if re.search(r"dev|test", Path(conll).name):
+            raise ConfigError(source, None, f"vocab_conll must not name evaluation data: {conll}")
+    if config.encoder.pretrained is not None:
+        raise ConfigError(source, None, "encoder.pretrained: pretraining starts from a fresh encoder")
+    if config.max_length > config.encoder.max_position_embeddings:
+        raise ConfigError(source, None, "max_length exceeds encoder.max_position_embeddings")
+    if config.max_tokens < config.max_length:
+        raise ConfigError(source, None, "max_tokens must hold at least one max_length pair")
     return config
 
 

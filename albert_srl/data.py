@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from albert_srl.spans import bio_from_spans
+
 
 @dataclass
 class Argument:
@@ -40,11 +42,17 @@ class Predicate:
 
 @dataclass
 class Frame:
-    """One proposition: a predicate and its labelled arguments (including the ``V`` span)."""
+    """One proposition: a predicate and its labelled arguments (including the ``V`` span).
+
+    The arguments are the frame's one source of truth; its BIO tags are derived from them (``tags``).
+    """
 
     predicate: Predicate
     arguments: list[Argument] = field(default_factory=list)
-    tags: list[str] | None = None
+
+    def tags(self, length: int) -> list[str]:
+        """The arguments as BIO tags over a sentence of ``length`` words (``B-ARG0``, ``I-ARG0``, ``O``)."""
+        return bio_from_spans([(a.role, a.start, a.end) for a in self.arguments], length)
 
     def tuples(self) -> list[tuple[str, str, str]]:
         """``[(predicate_text, role, argument_text), ...]`` for every argument but ``V``."""

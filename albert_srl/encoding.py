@@ -11,7 +11,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -27,6 +27,19 @@ NO_SENSE = "-"
 MAX_PIECES_PER_WORD = 16
 
 
+class Preprocessing(Protocol):
+    """What encoding reads of a model's config: a ``ModelConfig`` (a ``TrainConfig`` has the same)."""
+
+    @property
+    def predicate_awareness(self) -> str: ...
+
+    @property
+    def max_length(self) -> int: ...  # subwords per encoder window
+
+    @property
+    def stride(self) -> int: ...  # subwords of overlap between windows
+
+
 @dataclass
 class Instance:
     """One (sentence, predicate) pair with its BIO tags and sense number, or, with ``predicate=None``,
@@ -37,6 +50,16 @@ class Instance:
     tags: list[str] | None = None
     sense: str | None = None
     predicate_flags: list[int] | None = None
+    pos: list[str] | None = None  # gold part-of-speech tags (predicate-identification rows), when known
+
+
+# The Penn Treebank tags (with the English Web Treebank's additions) the auxiliary part-of-speech head
+# learns: a fixed list, so that models trained on different corpora agree on its rows.
+POS_TAGS = (  # noqa: SIM905 (one string reads better than 51 quoted items)
+    "CC CD DT EX FW IN JJ JJR JJS LS MD NN NNS NNP NNPS PDT POS PRP PRP$ RB RBR RBS RP SYM TO UH VB VBD "
+    "VBG VBN VBP VBZ WDT WP WP$ WRB $ # . , : `` '' -LRB- -RRB- HYPH NFP ADD AFX GW XX"
+).split()
+POS_INDEX = {tag: i for i, tag in enumerate(POS_TAGS)}
 
 
 @dataclass
@@ -58,6 +81,7 @@ class Batch:
     tags: torch.Tensor  # (B, W), -100 where unknown
     senses: torch.Tensor  # (B,), -100 where unknown
     predicate_flags: torch.Tensor  # (B, W), -100 where unknown
+    pos: torch.Tensor  # (B, W) indices into POS_TAGS, -100 where unknown
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
@@ -83,7 +107,7 @@ def instances_from_sentences(
             flags = [0] * length
             for frame in sentence.frames:
                 flags[frame.predicate.index] = 1
-            instances.append(Instance(sentence.words, None, predicate_flags=flags))
+            instances.append(Instance(sentence.words, None, predicate_flags=flags, pos=sentence.pos))
         for frame in sentence.frames:
             spans = [(a.role, a.start, a.end) for a in frame.arguments]
             tags = bio_from_spans(spans, length)
@@ -161,7 +185,7 @@ def instance_length(pieces: list[list[int]]) -> int:
 def make_batches(
     instances: Sequence[Instance],
     tokenizer: Any,
-    config: Any = None,
+    config: Preprocessing | None = None,
     max_tokens: int = 4096,
     shuffle: bool = False,
     seed: int = 0,
@@ -171,7 +195,7 @@ def make_batches(
     Sorted by length so padding is small; with ``shuffle`` the order within equal lengths and the
     order of batches are drawn from ``seed`` (the same on every run and every DDP rank).
     """
-    cap = getattr(config, "max_length", None) or 10**9
+    cap = config.max_length if config is not None else 10**9
     unique: dict[int, list[str]] = {id(inst.words): inst.words for inst in instances}
     lengths_by_id = {
         key: instance_length(pieces)
@@ -198,7 +222,7 @@ def make_batches(
 def collate(
     instances: Sequence[Instance],
     tokenizer: Any,
-    config: Any,
+    config: Preprocessing,
     label_index: dict[str, int],
     sense_index: dict[str, int],
 ) -> Batch:
@@ -271,6 +295,7 @@ def collate(
             [sense_index.get(inst.sense, 0) if inst.sense is not None else -100 for inst in instances]
         ),
         predicate_flags=_padded([inst.predicate_flags or [] for inst in instances], max_words),
+        pos=_padded([[POS_INDEX.get(t, -100) for t in inst.pos or []] for inst in instances], max_words),
     )
 
 

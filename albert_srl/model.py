@@ -7,7 +7,7 @@ marked, so one pass a sentence finds all its predicates).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
 from albert_srl.crf import ConstrainedCRF
-from albert_srl.encoding import PREDICATE_AWARENESS, Batch
+from albert_srl.encoding import POS_TAGS, PREDICATE_AWARENESS, Batch
 
 
 @dataclass
@@ -32,6 +32,10 @@ class ModelConfig:
     encoder: dict[str, Any] = field(default_factory=dict)  # the encoder's HF config as a dict
     dropout: float = 0.1
     lemmas: dict[str, str] = field(default_factory=dict)  # word form -> roleset lemma seen in training
+    syntax_head: bool = False  # an auxiliary part-of-speech head (trained on the corpus's gold POS)
+    # With the syntax head: the POS tags predicates had in training; a word the head tags otherwise
+    # (a proper noun, a possessive 's, a modal) is never identified as a predicate.
+    predicate_pos: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.predicate_awareness not in PREDICATE_AWARENESS:
@@ -57,6 +61,7 @@ class SRLOutput:
     argument_loss: torch.Tensor | None
     sense_loss: torch.Tensor | None
     predicate_loss: torch.Tensor | None
+    pos_loss: torch.Tensor | None = None
 
 
 @dataclass
@@ -69,6 +74,14 @@ class Decoded:
 # ALBERT's "gelu_new" is the tanh approximation of GELU written as five tensor operations; torch computes
 # the same function (to 1e-6) in one fused kernel, ten times faster on a CPU. Encoders are built with it.
 FUSED_GELU = "gelu_pytorch_tanh"
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"`` (or ``None``) is CUDA when there is a GPU, else the CPU; anything else as named. The one
+    device rule of tagging, fine-tuning and pretraining."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def encoder_from_pretrained(path: str) -> PreTrainedModel:
@@ -106,11 +119,15 @@ class SRLModel(nn.Module):
     def __init__(self, config: ModelConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else fresh_encoder(config.encoder)
-        config.encoder = self.encoder.config.to_dict()
-        # A window can never be longer than the encoder's position embeddings.
+        # The config as built: the encoder's full config, and a window never longer than its positions.
         positions = getattr(self.encoder.config, "max_position_embeddings", config.max_length)
-        config.max_length = min(config.max_length, positions)
-        config.stride = min(config.stride, config.max_length // 2)
+        max_length = min(config.max_length, positions)
+        config = replace(
+            config,
+            encoder=self.encoder.config.to_dict(),
+            max_length=max_length,
+            stride=min(config.stride, max_length // 2),
+        )
         self.config = config
         hidden = self.encoder.config.hidden_size
         embedding = self.encoder.get_input_embeddings().embedding_dim
@@ -121,6 +138,9 @@ class SRLModel(nn.Module):
         self.argument_head = nn.Linear(hidden, len(config.labels))
         self.sense_head = nn.Linear(hidden, len(config.senses))
         self.predicate_head = nn.Linear(hidden, 2)
+        self.pos_head = nn.Linear(hidden, len(POS_TAGS)) if config.syntax_head else None
+        allowed = torch.tensor([tag in config.predicate_pos for tag in POS_TAGS])
+        self.register_buffer("predicate_pos_mask", allowed, persistent=False)
         self.crf = ConstrainedCRF(config.labels) if config.head == "crf" else None
 
     def word_states(self, batch: Batch) -> torch.Tensor:
@@ -142,7 +162,7 @@ class SRLModel(nn.Module):
     def forward(self, batch: Batch) -> SRLOutput:
         states = self.word_states(batch)
         is_argument = batch.predicate >= 0
-        argument_loss = sense_loss = predicate_loss = None
+        argument_loss = sense_loss = predicate_loss = pos_loss = None
         if is_argument.any():
             rows = is_argument.nonzero().squeeze(1)
             arg_states = states[rows]
@@ -166,10 +186,12 @@ class SRLModel(nn.Module):
             predicate_loss = F.cross_entropy(
                 logits[mask], batch.predicate_flags[rows][mask], ignore_index=-100
             )
-        parts = [loss for loss in (argument_loss, sense_loss, predicate_loss) if loss is not None]
-        return SRLOutput(
-            sum(parts, torch.zeros((), device=states.device)), argument_loss, sense_loss, predicate_loss
-        )
+            pos = batch.pos[rows][mask]
+            if self.pos_head is not None and (pos >= 0).any():
+                pos_loss = F.cross_entropy(self.pos_head(states[rows][mask]).float(), pos, ignore_index=-100)
+        losses = (argument_loss, sense_loss, predicate_loss, pos_loss)
+        total = sum((loss for loss in losses if loss is not None), torch.zeros((), device=states.device))
+        return SRLOutput(total, argument_loss, sense_loss, predicate_loss, pos_loss)
 
     @torch.no_grad()
     def decode(self, batch: Batch) -> Decoded:
@@ -194,4 +216,7 @@ class SRLModel(nn.Module):
         if (~is_argument).any():
             rows = (~is_argument).nonzero().squeeze(1)
             flags[rows] = self.predicate_head(states[rows]).argmax(-1) * batch.word_mask[rows]
+            if self.pos_head is not None and self.config.predicate_pos:
+                pos = self.pos_head(states[rows]).argmax(-1)  # (B', W)
+                flags[rows] *= self.predicate_pos_mask[pos]
         return Decoded(tags, senses, flags)

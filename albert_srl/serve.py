@@ -16,7 +16,6 @@ a limit, 503 when the queue is full.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -58,45 +57,11 @@ class ServeLimits:
 
 
 class Tagger(Protocol):
-    """What the server needs of ``SRLTagger``: word lists in, tagged sentences out."""
+    """What the server needs of ``SRLTagger``: sentences in (with their text and word offsets), tagged
+    sentences out, arguments with their text and character offsets; a ``None`` entry of ``predicates``
+    asks the tagger to find that sentence's predicates."""
 
-    def tag(
-        self, sentences: list[list[str]], predicates: list[list[int]] | None = None
-    ) -> list[Sentence]: ...
-
-
-def tag_batch(tagger: Tagger, sentences: list[Sentence], predicates: Predicates) -> list[Sentence]:
-    """Tag ``sentences``, finding the predicates of those whose entry in ``predicates`` is None.
-
-    One ``tagger.tag`` call when the batch is all of one kind (given or found predicates), two when mixed.
-    The input's ``text`` and word ``offsets`` are kept, and the arguments get their character offsets.
-    """
-    found = [i for i, indices in enumerate(predicates) if indices is None]
-    given = [i for i, indices in enumerate(predicates) if indices is not None]
-    tagged: list[Sentence | None] = [None] * len(sentences)
-    if found:
-        for i, sentence in zip(found, tagger.tag([sentences[i].words for i in found]), strict=True):
-            tagged[i] = sentence
-    if given:
-        words = [sentences[i].words for i in given]
-        indices = [predicates[i] or [] for i in given]
-        for i, sentence in zip(given, tagger.tag(words, predicates=indices), strict=True):
-            tagged[i] = sentence
-    return [
-        with_offsets(out, source) for out, source in zip(tagged, sentences, strict=True) if out is not None
-    ]
-
-
-def with_offsets(tagged: Sentence, source: Sentence) -> Sentence:
-    """``tagged`` with ``source``'s text and offsets, and each argument's text and character span."""
-    tagged.text, tagged.offsets, tagged.char_start = source.text, source.offsets, source.char_start
-    for frame in tagged.frames:
-        for argument in frame.arguments:
-            argument.text = tagged.span_text(argument.start, argument.end)
-            if tagged.offsets is not None:
-                argument.char_start = tagged.offsets[argument.start][0]
-                argument.char_end = tagged.offsets[argument.end - 1][1]
-    return tagged
+    def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]: ...
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -347,7 +312,7 @@ class Batcher:
         sentences = [sentence for job in jobs for sentence in job.sentences]
         predicates = [indices for job in jobs for indices in job.predicates]
         try:
-            tagged = await asyncio.to_thread(tag_batch, self.tagger, sentences, predicates)
+            tagged = await asyncio.to_thread(self.tagger.tag, sentences, predicates)
             if len(tagged) != len(sentences):
                 raise RuntimeError(f"the tagger returned {len(tagged)} sentences for {len(sentences)}")
         except Exception as error:
@@ -476,19 +441,3 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the API is reachable from other machines", host)
     uvicorn.run(create_app(tagger, limits), host=host, port=port, access_log=access_log)
-
-
-def main_serve(args: argparse.Namespace) -> int:
-    """The ``albert-srl serve`` command (arguments as in ``cli.py``)."""
-    limits = ServeLimits(
-        max_body_bytes=args.max_body_bytes,
-        max_sentences=args.max_sentences,
-        max_words=args.max_words,
-        max_text_chars=args.max_text_chars,
-        batch_wait_ms=args.batch_wait_ms,
-        batch_words=args.batch_words,
-    )
-    serve(
-        args.model, host=args.host, port=args.port, limits=limits, device=args.device, bf16=args.bf16 or None
-    )
-    return 0

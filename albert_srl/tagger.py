@@ -27,7 +27,7 @@ from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.encoding import Instance, collate, make_batches, word_pieces
 from albert_srl.errors import SRLFormatError
 from albert_srl.lemma import lemmatize
-from albert_srl.model import ModelConfig, SRLModel
+from albert_srl.model import ModelConfig, SRLModel, resolve_device
 from albert_srl.spans import spans_from_bio
 from albert_srl.tokenizer import load_tokenizer
 
@@ -60,12 +60,6 @@ def model_dir(path: str | Path | None) -> Path:
         raise SRLFormatError(
             path, None, f"no such model directory, nor a model in the Hugging Face hub or its cache: {error}"
         ) from error
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class SRLTagger:
@@ -213,25 +207,29 @@ class SRLTagger:
         chunk: int = 256,
         progress: bool = False,
         gold_predicates: bool = True,
+        max_tokens: int = 8192,
     ) -> Iterator[Sentence]:
         """Tag sentences read from a corpus, streaming ``chunk`` at a time: with their gold predicates, or
-        (``gold_predicates=False``) with the predicates the model finds itself."""
+        (``gold_predicates=False``) with the predicates the model finds itself. Tagged predicates keep
+        the gold lemma of their word (``copy_gold_lemmas``)."""
         bar = tqdm(unit=" sentences", disable=not progress)
         buffer: list[Sentence] = []
         for sentence in sentences:
             buffer.append(sentence)
             if len(buffer) >= chunk:
-                yield from self._tag_corpus_chunk(buffer, gold_predicates)
+                yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
                 bar.update(len(buffer))
                 buffer = []
         if buffer:
-            yield from self._tag_corpus_chunk(buffer, gold_predicates)
+            yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
             bar.update(len(buffer))
         bar.close()
 
-    def _tag_corpus_chunk(self, sentences: list[Sentence], gold_predicates: bool) -> list[Sentence]:
+    def _tag_corpus_chunk(
+        self, sentences: list[Sentence], gold_predicates: bool, max_tokens: int
+    ) -> list[Sentence]:
         predicates = [[f.predicate.index for f in s.frames] for s in sentences] if gold_predicates else None
-        tagged = self.tag(sentences, predicates=predicates)
+        tagged = self.tag(sentences, predicates=predicates, max_tokens=max_tokens)
         for gold, out in zip(sentences, tagged, strict=True):
             out.pos, out.doc_id, out.part = gold.pos, gold.doc_id, gold.part
             if gold_predicates:
@@ -415,7 +413,7 @@ class SRLTagger:
                     sentence.offsets[end - 1][1],
                 )
             arguments.append(argument)
-        return Frame(predicate, arguments, tags)
+        return Frame(predicate, arguments)
 
 
 TAG_INPUTS = (

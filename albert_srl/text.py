@@ -12,7 +12,6 @@ Tokenized input marks a predicate by square brackets around a whole word: ``The 
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from albert_srl.data import Sentence
+from albert_srl.files import open_binary, uncompressed_size
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -220,12 +220,11 @@ def same_punctuation_run(text: str, left: Span, right: Span) -> bool:
 def iter_text_file(
     path: str | Path, mode: Mode = "text", shard: tuple[int, int] | None = None
 ) -> Iterator[TextSentence | BadLine]:
-    """``iter_text_sentences`` over a file (``.gz`` read compressed), opened as bytes to catch bad UTF-8.
+    """``iter_text_sentences`` over a file (gzip read compressed), opened as bytes to catch bad UTF-8.
 
     ``shard=(i, n)`` keeps only the documents of shard ``i`` of ``n`` (see ``shard_lines``).
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as stream:
+    with open_binary(path) as stream:
         lines: Iterable[bytes] = stream
         if shard is not None:
             lines = shard_lines(stream, *shard, total_bytes=uncompressed_size(path), mode=mode)
@@ -252,16 +251,6 @@ def shard_lines(
         in_paragraph = not blank
         offset += len(line)
         yield line if mine else b"\n"
-
-
-def uncompressed_size(path: str | Path) -> int:
-    """Bytes of the file's text: its size, or for ``.gz`` the size stored in the gzip trailer (modulo
-    4 GiB, which only changes how evenly a huge file is sharded, never which shard a line goes to)."""
-    if not str(path).endswith(".gz"):
-        return Path(path).stat().st_size
-    with open(path, "rb") as raw:
-        raw.seek(-4, 2)
-        return int.from_bytes(raw.read(4), "little")
 
 
 def iter_text_sentences(

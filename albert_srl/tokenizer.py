@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,32 +37,23 @@ def train_sentencepiece(
     vocab_size: int = 8000,
     lowercase: bool = False,
     input_sentence_size: int = 2_000_000,
+    source: str = "<text>",
 ) -> Path:
     """Train a unigram SentencePiece model on ``lines`` and write an ALBERT tokenizer directory.
 
     Returns ``out_dir``, which ``load_tokenizer`` (and ``AlbertTokenizer.from_pretrained``) reads.
-    ``vocab_size`` is an upper bound on tiny corpora (``hard_vocab_limit=False``).
+    ``vocab_size`` is an upper bound on tiny corpora (``hard_vocab_limit=False``). Text SentencePiece
+    cannot learn that vocabulary from (no text, or more distinct characters than ``vocab_size`` pieces
+    can hold, as in Chinese with a small vocabulary) raises ``SRLFormatError`` naming ``source``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         prefix = Path(scratch) / "spiece"
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=(line.lower() if lowercase else line for line in lines if line.strip()),
-            model_prefix=str(prefix),
-            vocab_size=vocab_size,
-            model_type="unigram",
-            pad_id=0,
-            unk_id=1,
-            bos_id=-1,
-            eos_id=-1,
-            control_symbols=["[CLS]", "[SEP]", "[MASK]"],
-            input_sentence_size=input_sentence_size,
-            shuffle_input_sentence=True,
-            hard_vocab_limit=False,
-            normalization_rule_name="nmt_nfkc",
-            minloglevel=2,
-        )
+        try:
+            _train_unigram(lines, prefix, vocab_size, lowercase, input_sentence_size)
+        except RuntimeError as error:
+            raise SRLFormatError(source, None, _training_failure(str(error), vocab_size)) from None
         (out / "spiece.model").write_bytes(prefix.with_suffix(".model").read_bytes())
     config = {
         "tokenizer_class": "AlbertTokenizer",
@@ -78,6 +70,39 @@ def train_sentencepiece(
     # Save the converted fast tokenizer too (tokenizer.json), so later loads skip the conversion.
     load_tokenizer(out).save_pretrained(out)
     return out
+
+
+def _training_failure(error: str, vocab_size: int) -> str:
+    """SentencePiece's complaint (``INTERNAL: trainer.cc(638) [check] Reason.``) in the project's words."""
+    reason = re.sub(r"^.*\] ", "", error.strip().splitlines()[-1] if error.strip() else "no text")
+    too_many = re.search(r"smaller than required_chars\. \d+ vs (\d+)", reason)
+    if too_many:
+        return (
+            f"its text has {too_many.group(1)} distinct characters, more than a {vocab_size}-piece"
+            f" vocabulary can hold: set encoder.vocab_size above {too_many.group(1)}"
+        )
+    return f"cannot train a {vocab_size}-piece SentencePiece vocabulary on its text: {reason}"
+
+
+def _train_unigram(
+    lines: Iterable[str], prefix: Path, vocab_size: int, lowercase: bool, input_sentence_size: int
+) -> None:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=(line.lower() if lowercase else line for line in lines if line.strip()),
+        model_prefix=str(prefix),
+        vocab_size=vocab_size,
+        model_type="unigram",
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        input_sentence_size=input_sentence_size,
+        shuffle_input_sentence=True,
+        hard_vocab_limit=False,
+        normalization_rule_name="nmt_nfkc",
+        minloglevel=2,
+    )
 
 
 def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:

@@ -5,8 +5,10 @@ learning rates; only the named setting changes. Prints one table (best dev epoch
 Run by hand (never by CI), from the repository root:
     python benchmarks/ablations.py [--train-sentences N] [--dev-sentences N] [--epochs N]
                                    [--pretrained DIR] [--only NAME ...] [--threads N]
-Each run writes runs/ablations/<name>; a finished run (metrics for every epoch) is read, not retrained
-(remove its directory to retrain).
+                                   [--row "NAME=KEY=VALUE KEY=VALUE"] [--seeds 13 14]
+Each run writes runs/ablations/<name>[-s<seed>]; a finished run (metrics for every epoch) is read, not
+retrained (remove its directory to retrain). With several seeds a row shows the mean and, in brackets,
+the spread (max - min) of its dev F1.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import argparse
 import json
 import logging
 import re
+import statistics
 import time
 from pathlib import Path
 
 from albert_srl.config import load_config
 from albert_srl.formats import read
 from albert_srl.tagger import SRLTagger
-from albert_srl.train import train
+from albert_srl.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpora"
@@ -39,8 +42,9 @@ def run_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
 
 
-def train_once(name: str, overrides: list[str], args: argparse.Namespace) -> dict[str, float]:
-    output = ROOT / "runs" / "ablations" / run_name(name)
+def train_once(name: str, overrides: list[str], args: argparse.Namespace, seed: int) -> dict[str, float]:
+    suffix = "" if seed == 13 else f"-s{seed}"
+    output = ROOT / "runs" / "ablations" / f"{run_name(name)}{suffix}"
     metrics_path = output / "metrics.jsonl"
     if not (metrics_path.exists() and len(metrics_path.read_text().splitlines()) >= args.epochs):
         settings = [
@@ -51,6 +55,7 @@ def train_once(name: str, overrides: list[str], args: argparse.Namespace) -> dic
             f"patience={args.epochs}",
             f"num_threads={args.threads}",
             "checkpoint_every=null",
+            f"seed={seed}",
             *args.set,
             *overrides,
         ]
@@ -91,11 +96,18 @@ def main() -> None:
     parser.add_argument("--pretrained", help="a pretrained ALBERT directory: adds a 'pretrained encoder' row")
     parser.add_argument("--only", nargs="*", help="run only these rows (names as in the table)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every run")
+    parser.add_argument(
+        "--row", action="append", default=[], metavar="NAME=OVERRIDES", help="an extra row: its overrides"
+    )
+    parser.add_argument("--seeds", nargs="*", type=int, default=[13], help="train every row with each seed")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     runs = dict(RUNS)
     if args.pretrained:
         runs["segment + crf, pretrained encoder"] = [f"encoder.pretrained={args.pretrained}"]
+    for row in args.row:
+        name, _, overrides = row.partition("=")
+        runs[name] = overrides.split()
     if args.only:
         runs = {name: runs[name] for name in args.only}
     print(
@@ -106,10 +118,13 @@ def main() -> None:
     print("| run | parameters | dev P | dev R | dev F1 | sense acc. | pred. id F1 | train s | tag sent/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, overrides in runs.items():
-        m = train_once(name, overrides, args)
+        seeds = [train_once(name, overrides, args, seed) for seed in args.seeds]
+        m = {key: statistics.mean(s[key] for s in seeds) for key in seeds[0] if key != "epoch"}
+        f1s = [s["f1"] for s in seeds]
+        spread = f" ({max(f1s) - min(f1s):.2f})" if len(seeds) > 1 else ""
         print(
             f"| {name} | {m['parameters'] / 1e6:.2f} M | {m['precision']:.2f} | {m['recall']:.2f} | "
-            f"{m['f1']:.2f} | {m['sense_accuracy']:.2f} | {m.get('predicate_f1', 0):.2f} | "
+            f"{m['f1']:.2f}{spread} | {m['sense_accuracy']:.2f} | {m.get('predicate_f1', 0):.2f} | "
             f"{m['seconds']:.0f} | {m['tag_speed']:.0f} |",
             flush=True,
         )

@@ -21,16 +21,15 @@ from transformers import get_linear_schedule_with_warmup
 
 from albert_srl import encoding
 from albert_srl.config import TrainConfig, load_dataclass
-from albert_srl.train import (
-    Runtime,
+from albert_srl.training.finetune import (
     build_model,
-    build_optimizer,
     prepare_data,
     prepare_tokenizer,
     read_sentences,
-    seed_everything,
-    train_step,
+    weighted_loss,
 )
+from albert_srl.training.loop import Trainer
+from albert_srl.training.runtime import Runtime, build_optimizer, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,8 +38,20 @@ def time_device(config: TrainConfig, runtime: Runtime, data, tokenizer, limit: i
     """Instances trained and seconds taken for one pass over the first ``limit`` instances' batches."""
     seed_everything(config.seed)
     model = build_model(config, data, tokenizer).to(runtime.device)
-    optimizer = build_optimizer(model, config)
+    optimizer = build_optimizer(
+        model,
+        config.weight_decay,
+        lambda name: config.encoder_lr if name.startswith("encoder.") else config.head_lr,
+    )
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, 10_000)
+    trainer = Trainer(model, optimizer, scheduler, runtime, config, Path(config.output_dir))
+
+    def train_step(batch: encoding.Batch) -> None:
+        batch = batch.to(runtime.device)
+        with runtime.autocast():
+            output = model(batch)
+        trainer.step(weighted_loss(output, config))
+
     instances = data.train[:limit]
     batches = encoding.make_batches(instances, tokenizer, config, config.max_tokens, shuffle=True, seed=0)
     label_index = {label: i for i, label in enumerate(data.labels)}
@@ -49,7 +60,7 @@ def time_device(config: TrainConfig, runtime: Runtime, data, tokenizer, limit: i
     warm = encoding.collate(
         [instances[i] for i in batches[0]], tokenizer, model.config, label_index, sense_index
     )
-    train_step(model, optimizer, scheduler, warm, config, runtime)  # first-call allocations, kernels
+    train_step(warm)  # first-call allocations, kernels
     if runtime.device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
@@ -57,7 +68,7 @@ def time_device(config: TrainConfig, runtime: Runtime, data, tokenizer, limit: i
         batch = encoding.collate(
             [instances[i] for i in ids], tokenizer, model.config, label_index, sense_index
         )
-        train_step(model, optimizer, scheduler, batch, config, runtime)
+        train_step(batch)
     if runtime.device.type == "cuda":
         torch.cuda.synchronize()
     return len(instances), time.perf_counter() - started

@@ -16,7 +16,7 @@ from pathlib import Path
 from albert_srl import SRLTagger, read, write
 from albert_srl.config import load_config
 from albert_srl.scorer import format_report, score_files
-from albert_srl.train import train
+from albert_srl.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "corpora" / "sample.gold_conll"

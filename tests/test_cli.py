@@ -3,6 +3,7 @@ convert, and its error messages."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
@@ -108,7 +109,7 @@ def test_a_sentence_longer_than_the_window_is_tagged_whole(trained_tiny_tagger, 
     with caplog.at_level(logging.WARNING):
         [sentence] = trained_tiny_tagger.tag([words], predicates=[[2]])
     assert "overlapping windows" in caplog.text
-    assert len(sentence.frames[0].tags) == len(words)
+    assert len(sentence.frames[0].tags(len(words))) == len(words)
 
 
 def test_shards_partition_a_file_in_input_order(model_dir, tmp_path, capsys) -> None:
@@ -178,3 +179,42 @@ def test_predict_without_a_model_uses_the_shipped_one(tmp_path, capsys) -> None:
     assert main(["predict", str(shipped), str(SAMPLE), "-o", str(explicit), "-q", "--device", "cpu"]) == 0
     assert default.read_text() == explicit.read_text()
     assert [len(s.frames) for s in read(default)] == [len(s.frames) for s in read(SAMPLE)]
+
+
+def test_tag_writes_gzip_when_the_output_name_ends_in_gz(model_dir, monkeypatch, capsys, tmp_path) -> None:
+    out = tmp_path / "out.jsonl.gz"
+    code, _ = run_tag(["--format", "jsonl", "-o", str(out)], model_dir, b"It rained.\n", monkeypatch, capsys)
+    assert code == 0
+    with gzip.open(out, "rt", encoding="utf-8") as stream:
+        assert json.loads(stream.readline())["words"] == ["It", "rained", "."]
+
+
+def test_evaluate_reads_gzip_by_content_whatever_its_name(tmp_path, capsys) -> None:
+    packed = tmp_path / "gold.props"  # gzip content, no .gz in the name
+    packed.write_bytes(gzip.compress(SAMPLE.with_suffix(".props").read_bytes()))
+    assert main(["evaluate", str(packed), str(SAMPLE.with_suffix(".props"))]) == 0
+    assert "100.00  100.00  100.00" in capsys.readouterr().out
+
+
+def test_corrupt_gzip_and_bad_utf8_give_one_line_naming_the_file(tmp_path, capsys) -> None:
+    corrupt = tmp_path / "corrupt.props"
+    corrupt.write_bytes(gzip.compress(b"-\t*\n" * 200)[:12])  # the header and two bytes
+    latin = tmp_path / "latin.props"
+    latin.write_bytes("caf\xe9\t*\n".encode("latin-1"))
+    for bad in (corrupt, latin):
+        assert main(["evaluate", str(bad), str(SAMPLE.with_suffix(".props"))]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"albert-srl: error: {bad}") and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_scores_conllu_by_head_words_unless_told_spans(tmp_path, capsys) -> None:
+    conllu = SAMPLE.with_suffix(".conllu")
+    assert main(["evaluate", str(conllu), str(conllu), "--json"]) == 0
+    assert "labeled" in json.loads(capsys.readouterr().out)  # the dependency (CoNLL-2009) scores
+    converted = tmp_path / "sample.jsonl"  # dependency-based JSON lines stay dependency-based
+    assert main(["convert", str(conllu), str(converted), "--to", "jsonl"]) == 0
+    assert main(["evaluate", str(converted), str(conllu), "--json"]) == 0
+    assert "labeled" in json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(conllu), str(conllu), "--json", "--spans"]) == 0
+    assert "overall" in json.loads(capsys.readouterr().out)

@@ -224,3 +224,51 @@ def test_encoders_compute_albert_gelu_with_the_fused_kernel(
     with torch.no_grad():
         expected, got = original(ids).last_hidden_state, loaded(ids).last_hidden_state
     assert torch.allclose(expected, got, atol=1e-5)  # the same function, computed differently
+
+
+def test_the_syntax_head_learns_gold_pos_and_is_off_by_default(
+    make_tiny_tagger: TinyTaggerFactory, tiny_sentences: list[Sentence]
+) -> None:
+    plain, _ = make_tiny_tagger()
+    assert plain.model.pos_head is None and not plain.config.syntax_head
+
+    tagged = [Sentence(s.words, s.frames, pos=["NNP" if w[0].isupper() else "VBD" for w in s.words])
+              for s in tiny_sentences]  # fmt: skip
+    tagger, _ = make_tiny_tagger(syntax_head=True)
+    model = tagger.model.train()
+    batch = encode(tagger, instances_from_sentences(tagged))
+    assert (batch.pos >= 0).any()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        output = model(batch)
+        losses.append(output.pos_loss.item())
+        optimizer.zero_grad()
+        output.loss.backward()
+        optimizer.step()
+    assert losses[-1] < 0.5 * losses[0]
+
+    no_column = [Sentence(s.words, s.frames) for s in tiny_sentences]
+    without_pos = model(encode(tagger, instances_from_sentences(no_column)))
+    assert without_pos.pos_loss is None  # sentences with no POS column add no syntax loss
+
+
+def test_words_the_syntax_head_tags_outside_predicate_pos_are_never_predicates(
+    make_tiny_tagger: TinyTaggerFactory, tiny_sentences: list[Sentence]
+) -> None:
+    tagged = [Sentence(s.words, s.frames, pos=["NNP" if w[0].isupper() else "VBD" for w in s.words])
+              for s in tiny_sentences]  # fmt: skip
+    tagger, _ = make_tiny_tagger(syntax_head=True, predicate_pos=["NNP"])  # predicates here are all VBD
+    model = tagger.model.train()
+    batch = encode(tagger, instances_from_sentences(tagged))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        model(batch).loss.backward()
+        optimizer.step()
+    model.eval()
+    sentence_rows = encode(tagger, [Instance(s.words, None) for s in tagged])
+    model.config.predicate_pos = []  # the mask off: the predicate head alone finds the verbs
+    assert model.decode(sentence_rows).predicate_flags.sum() > 0
+    model.config.predicate_pos = ["NNP"]
+    assert model.decode(sentence_rows).predicate_flags.sum() == 0

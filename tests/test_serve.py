@@ -1,6 +1,6 @@
 """The HTTP service: endpoints, the error for every malformed request, server-side batching, failures.
 
-Most tests serve a stand-in tagger (fast, deterministic, countable); one serves the tiny real model.
+Most tests serve a stand-in tagger (fast, deterministic, countable); one serves the shipped model.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.serve import ServeLimits, create_app
-from albert_srl.spans import bio_from_spans
 
 
 class StandInTagger:
@@ -34,27 +33,36 @@ class StandInTagger:
         self.delay = delay
         self.gate: threading.Event | None = None
 
-    def tag(self, sentences: list[list[str]], predicates: list[list[int]] | None = None) -> list[Sentence]:
+    def tag(
+        self, sentences: list[Sentence], predicates: list[list[int] | None] | None = None
+    ) -> list[Sentence]:
         self.calls.append(len(sentences))
         if self.gate is not None:
             self.gate.wait(10)
         time.sleep(self.delay)
-        if any("boom" in words for words in sentences):
+        if any("boom" in sentence.words for sentence in sentences):
             raise RuntimeError("boom")
         given: list[list[int] | None] = (
             list(predicates) if predicates is not None else [None] * len(sentences)
         )
-        return [self.tag_one(Sentence(list(words)), p) for words, p in zip(sentences, given, strict=True)]
+        return [self.tag_one(s, p) for s, p in zip(sentences, given, strict=True)]
 
-    def tag_one(self, sentence: Sentence, indices: list[int] | None) -> Sentence:
+    def tag_one(self, source: Sentence, indices: list[int] | None) -> Sentence:
+        """As ``SRLTagger.tag``: the input's text and offsets kept, arguments with character offsets."""
+        sentence = Sentence(
+            list(source.words), text=source.text, offsets=source.offsets, char_start=source.char_start
+        )
         n = len(sentence.words)
         frames = []
         for index in [n // 2] if indices is None else indices:
             spans = [("ARG0", 0, index)] if index > 0 else []
             spans += [("V", index, index + 1)] + ([("ARG1", index + 1, n)] if index + 1 < n else [])
-            arguments = [Argument(role, s, e) for role, s, e in spans]
+            arguments = [Argument(role, s, e, sentence.span_text(s, e)) for role, s, e in spans]
+            for argument in arguments if sentence.offsets is not None else ():
+                argument.char_start = sentence.offsets[argument.start][0]
+                argument.char_end = sentence.offsets[argument.end - 1][1]
             predicate = Predicate(index, sentence.words[index], sense=f"{sentence.words[index].lower()}.01")
-            frames.append(Frame(predicate, arguments, bio_from_spans(spans, n)))
+            frames.append(Frame(predicate, arguments))
         sentence.frames = frames
         return sentence
 
@@ -99,6 +107,21 @@ def test_tag_text_splits_sentences_and_keeps_character_offsets(client: TestClien
     dogs = sentences[1]["frames"][0]["arguments"][0]  # offsets index the request's text
     assert (dogs["text"], dogs["char_start"], dogs["char_end"]) == ("Dogs bark", 18, 27)
     assert len(frame["tags"]) == 5
+
+
+def test_the_real_tagger_answers_offsets_into_the_request_text() -> None:
+    from albert_srl.tagger import SRLTagger
+
+    text = "The committee met on Monday.  It approved the new budget on Tuesday."
+    with TestClient(create_app(SRLTagger.from_pretrained(device="cpu"))) as real:
+        response = real.post("/v1/tag", json={"text": text})
+    assert response.status_code == 200
+    sentences = response.json()["sentences"]
+    assert [s["char_start"] for s in sentences] == [0, text.index("It")]
+    arguments = [a for s in sentences for f in s["frames"] for a in f["arguments"]]
+    assert any(a["char_start"] > text.index("It") for a in arguments)  # the second sentence has frames
+    for argument in arguments:
+        assert text[argument["char_start"] : argument["char_end"]] == argument["text"]
 
 
 def test_tag_sentences_with_and_without_given_predicates(client: TestClient, tagger: StandInTagger) -> None:

@@ -27,7 +27,7 @@ def gold_predicates(sentences: list[Sentence]) -> list[list[int]]:
 
 
 def frames_of(sentences: list[Sentence]) -> list[list[tuple[int, list[str] | None]]]:
-    return [[(f.predicate.index, f.tags) for f in s.frames] for s in sentences]
+    return [[(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in sentences]
 
 
 def emissions(tagger: SRLTagger, sentences: list[Sentence]) -> torch.Tensor:
@@ -139,7 +139,7 @@ def test_every_input_kind_gives_the_same_frames(
     assert [s.words for s in from_words] == words  # input order, though batches are sorted by length
     assert frames_of(from_objects) == frames_of(from_words)
     assert gold_predicates(from_words) == predicates
-    assert all(len(f.tags) == len(s.words) for s in from_words for f in s.frames)
+    assert all(len(f.tags(len(s.words))) == len(s.words) for s in from_words for f in s.frames)
     one = trained_tiny_tagger.tag([words[0]], [predicates[0]])
     assert len(one) == 1 and frames_of(one) == frames_of(from_words[:1])
     as_tuples = trained_tiny_tagger.tag([tuple(w) for w in words], predicates)
@@ -196,8 +196,8 @@ def test_long_sentence_is_windowed_with_a_warning(
         tagged = tagger.tag([short, words], [[0], [0, len(words) // 2, len(words) - 1]])
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "sentence 2" in warnings[0].getMessage()
-    assert [len(f.tags) for f in tagged[1].frames] == [len(words)] * 3
-    assert all(f.tags[f.predicate.index] == "B-V" for s in tagged for f in s.frames)
+    assert [len(f.tags(len(words))) for f in tagged[1].frames] == [len(words)] * 3
+    assert all(f.tags(len(s.words))[f.predicate.index] == "B-V" for s in tagged for f in s.frames)
 
 
 def test_tag_conll_keeps_documents_and_order(
@@ -248,7 +248,9 @@ def test_bf16_autocast_tags_like_float32(
     seen.clear()
     got = SRLTagger(model, trained_tiny_tagger.tokenizer, bf16=True).tag(words)
     assert seen and all(seen)
-    assert [[f.tags for f in s.frames] for s in got] == [[f.tags for f in s.frames] for s in expected]
+    assert [[f.tags(len(s.words)) for f in s.frames] for s in got] == [
+        [f.tags(len(s.words)) for f in s.frames] for s in expected
+    ]
 
 
 def test_preparing_the_next_batch_meanwhile_changes_nothing(
@@ -268,8 +270,8 @@ def test_preparing_the_next_batch_meanwhile_changes_nothing(
     monkeypatch.setattr(tagger_module, "collate", spy)
     got = overlapping.tag(words, max_tokens=64)
     assert threading.main_thread().name not in threads  # every batch was prepared on the worker thread
-    assert [[(f.predicate.index, f.tags) for f in s.frames] for s in got] == [
-        [(f.predicate.index, f.tags) for f in s.frames] for s in expected
+    assert [[(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in got] == [
+        [(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in expected
     ]
 
 

@@ -17,8 +17,9 @@ from typing import TextIO
 
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
+from albert_srl.files import PathOrStream, open_output, read_lines
 from albert_srl.formats.allennlp import read_allennlp, write_allennlp
-from albert_srl.formats.common import PathOrStream, open_output, read_lines, split_cells
+from albert_srl.formats.common import split_cells
 from albert_srl.formats.conll2005 import read_conll2005, write_conll2005
 from albert_srl.formats.conll2012 import read_conll2012, write_conll2012
 from albert_srl.formats.conllu import read_conllu, write_conllu

@@ -9,15 +9,15 @@ word; without it the first ``B-V`` is taken) and ``sense`` (the roleset). Argume
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
+from albert_srl.formats.common import write_json_lines
 from albert_srl.formats.jsonl import read_json_lines
-from albert_srl.spans import bio_from_spans, spans_from_bio
+from albert_srl.spans import spans_from_bio
 
 
 def read_allennlp(path: str | Path) -> Iterator[Sentence]:
@@ -54,12 +54,10 @@ def frame_from_verb(verb: dict[str, Any], words: list[str]) -> Frame:
 
 
 def sentence_to_allennlp(sentence: Sentence) -> dict[str, Any]:
-    """The predictor's object for ``sentence``; tags are the frame's own or made from its arguments."""
+    """The predictor's object for ``sentence``; its tags are made from each frame's arguments."""
     verbs = []
     for frame in sentence.frames:
-        tags = frame.tags or bio_from_spans(
-            [(a.role, a.start, a.end) for a in frame.arguments], len(sentence.words)
-        )
+        tags = frame.tags(len(sentence.words))
         verb: dict[str, Any] = {
             "verb": frame.predicate.text,
             "description": describe(sentence.words, tags),
@@ -94,8 +92,4 @@ def describe(words: list[str], tags: list[str]) -> str:
 
 def write_allennlp(sentences: Iterable[Sentence], stream: TextIO) -> int:
     """Write one predictor object a line. Returns the number of sentences written."""
-    count = 0
-    for sentence in sentences:
-        stream.write(json.dumps(sentence_to_allennlp(sentence), ensure_ascii=False) + "\n")
-        count += 1
-    return count
+    return write_json_lines(map(sentence_to_allennlp, sentences), stream)

@@ -1,4 +1,4 @@
-"""What every reader and writer needs: UTF-8 text in and out (plain or gzip), blocks of lines, cells.
+"""What every reader needs: blocks of lines, cells, roleset cells (files open in ``albert_srl.files``).
 
 Readers stream: a file is read line by line and handed on one sentence (one block of lines) at a time,
 with the 1-based line where the block starts so that errors can name ``path:line``.
@@ -6,60 +6,13 @@ with the 1-based line where the block starts so that errors can name ``path:line
 
 from __future__ import annotations
 
-import gzip
-import io
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, BinaryIO, TextIO
+from typing import Any, TextIO
 
 from albert_srl.errors import SRLFormatError
-
-PathOrStream = str | Path | IO[str]
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def open_binary(path: str | Path) -> BinaryIO:
-    """``path`` as a byte stream, gunzipped when its content is gzip (whatever its name)."""
-    raw = open(path, "rb")  # noqa: SIM115 - handed to the caller, who closes it
-    if raw.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    return raw
-
-
-def read_lines(path: str | Path) -> Iterator[str]:
-    """The lines of a UTF-8 file (plain or gzip) without their line ends, streamed.
-
-    Non-UTF-8 bytes and a damaged gzip stream raise ``SRLFormatError`` (with the line of the bad byte).
-    """
-    try:
-        with (
-            open_binary(path) as binary,
-            io.TextIOWrapper(binary, encoding="utf-8-sig", newline="\n") as text,
-        ):
-            for line in text:
-                yield line.rstrip("\r\n")
-    except UnicodeDecodeError:
-        line, message = bad_byte(path)
-        raise SRLFormatError(str(path), line, message) from None
-    except (gzip.BadGzipFile, EOFError) as error:
-        raise SRLFormatError(str(path), None, f"damaged gzip file ({error})") from None
-
-
-def bad_byte(path: str | Path) -> tuple[int | None, str]:
-    """The 1-based line of the first byte that is not UTF-8, and a message naming it.
-
-    Found by a second pass so that reading well-formed files pays nothing for it.
-    """
-    with open_binary(path) as binary:
-        for number, raw in enumerate(binary, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                byte = raw[error.start]
-                return number, f"not UTF-8 text: byte 0x{byte:02x} at column {error.start + 1}"
-    return None, "not UTF-8 text (a multi-byte character is cut off at the end of the file)"
+from albert_srl.files import read_lines
 
 
 def read_blocks(path: str | Path, comments_separate: bool = False) -> Iterator[tuple[int, list[str]]]:
@@ -124,17 +77,20 @@ def roleset_cell(lemma: str | None, sense: str | None, word: str) -> str:
     return sense or lemma or word
 
 
-@contextmanager
-def open_output(target: PathOrStream) -> Iterator[TextIO]:
-    """A UTF-8 text stream to write to: a path (gzip when it ends in ``.gz``), ``"-"`` for standard
-    output, or an open text stream (left open)."""
-    if not isinstance(target, str | Path):
-        yield target  # type: ignore[misc]
-    elif str(target) == "-":
-        yield sys.stdout
-    elif str(target).endswith(".gz"):
-        with gzip.open(target, "wt", encoding="utf-8", newline="\n") as stream:
-            yield stream  # type: ignore[misc]
-    else:
-        with open(target, "w", encoding="utf-8", newline="\n") as stream:
-            yield stream
+def write_rows(sentences_rows: Iterable[list[list[str]]], stream: TextIO) -> int:
+    """Write each sentence's rows as tab-separated lines, a blank line after each sentence; returns the
+    number of sentences written. The writer of every column format."""
+    count = 0
+    for rows in sentences_rows:
+        stream.write("".join("\t".join(row) + "\n" for row in rows) + "\n")
+        count += 1
+    return count
+
+
+def write_json_lines(objects: Iterable[dict[str, Any]], stream: TextIO) -> int:
+    """Write one JSON object a line (UTF-8, not ASCII-escaped); returns the number written."""
+    count = 0
+    for obj in objects:
+        stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        count += 1
+    return count

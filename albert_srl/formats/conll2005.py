@@ -21,9 +21,8 @@ from typing import TextIO
 
 from albert_srl.data import Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import check_widths, read_blocks, split_cells
-from albert_srl.formats.conll2012 import arguments_from_column, frames_by_position
-from albert_srl.spans import brackets_from_spans
+from albert_srl.formats.common import check_widths, read_blocks, split_cells, write_rows
+from albert_srl.formats.conll2012 import arguments_from_column, bracket_columns, frames_by_position
 
 PLACEHOLDER_WORD = "_"
 BRACKET_CELL = re.compile(r"^(\([^\s*()]+)?\*\)?$")
@@ -124,21 +123,15 @@ def write_conll2005(sentences: Iterable[Sentence], stream: TextIO, props_only: b
     """Write tab-separated CoNLL-2005 rows: the word (left out with ``props_only``, which gives
     ``srl-eval.pl``'s input), the predicate lemma (or its word when the lemma is unknown) or ``-``, then
     the bracket columns. Returns the number of sentences written."""
-    count = 0
-    for sentence in sentences:
-        rows = rows_from_sentence(sentence)
-        if props_only:
-            rows = [row[1:] for row in rows]
-        stream.write("".join("\t".join(row) + "\n" for row in rows) + "\n")
-        count += 1
-    return count
+    rows = map(rows_from_sentence, sentences)
+    return write_rows(([row[1:] for row in r] for r in rows) if props_only else rows, stream)
 
 
 def rows_from_sentence(sentence: Sentence) -> list[list[str]]:
     """The word, lemma and bracket cells of each word of ``sentence``."""
     frames = frames_by_position(sentence)
     length = len(sentence.words)
-    columns = [brackets_from_spans([(a.role, a.start, a.end) for a in f.arguments], length) for f in frames]
+    columns = bracket_columns(frames, length)
     lemmas = ["-"] * length
     for frame in frames:
         lemmas[frame.predicate.index] = frame.predicate.lemma or frame.predicate.text

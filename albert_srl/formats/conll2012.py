@@ -17,7 +17,14 @@ from typing import TextIO
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import check_widths, lemma_and_sense, read_blocks, roleset_cell, split_cells
+from albert_srl.formats.common import (
+    check_widths,
+    lemma_and_sense,
+    read_blocks,
+    roleset_cell,
+    split_cells,
+    write_rows,
+)
 from albert_srl.spans import BracketError, brackets_from_spans, spans_from_brackets
 
 FIRST_ARGUMENT_COLUMN = 11  # 0-based: the eleven fixed columns come first
@@ -86,18 +93,13 @@ def none_if_dash(cell: str) -> str | None:
 def write_conll2012(sentences: Iterable[Sentence], stream: TextIO) -> int:
     """Write tab-separated CoNLL-2012 rows; columns the sentences do not know are ``-`` (``*`` for the
     parse bit and named entities). Returns the number of sentences written."""
-    count = 0
-    for sentence in sentences:
-        stream.write("".join("\t".join(row) + "\n" for row in rows_from_sentence(sentence)) + "\n")
-        count += 1
-    return count
+    return write_rows(map(rows_from_sentence, sentences), stream)
 
 
 def rows_from_sentence(sentence: Sentence) -> list[list[str]]:
     """The CoNLL-2012 rows of one sentence, frames in predicate order (one column each)."""
     frames = frames_by_position(sentence)
-    length = len(sentence.words)
-    columns = [brackets_from_spans([(a.role, a.start, a.end) for a in f.arguments], length) for f in frames]
+    columns = bracket_columns(frames, len(sentence.words))
     by_index = {frame.predicate.index: frame for frame in frames}
     rows = []
     for i, word in enumerate(sentence.words):
@@ -110,6 +112,11 @@ def rows_from_sentence(sentence: Sentence) -> list[list[str]]:
         fixed = [sentence.doc_id or "-", sentence.part or "-", str(i), word, pos, "*", lemma, roleset]
         rows.append([*fixed, "-", "-", "*", *(column[i] for column in columns), "-"])
     return rows
+
+
+def bracket_columns(frames: list[Frame], length: int) -> list[list[str]]:
+    """One column of bracket cells (``(ARG0*``, ``*``, ``*)``) per frame, over ``length`` words."""
+    return [brackets_from_spans([(a.role, a.start, a.end) for a in f.arguments], length) for f in frames]
 
 
 def frames_by_position(sentence: Sentence) -> list[Frame]:

@@ -18,7 +18,8 @@ from typing import Any, TextIO
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import read_lines
+from albert_srl.files import read_lines
+from albert_srl.formats.common import write_json_lines
 from albert_srl.spans import spans_from_bio
 
 OPTIONAL_SENTENCE_KEYS = ("offsets", "pos", "doc_id", "part")  # written after "words" and "frames"
@@ -96,7 +97,6 @@ def frame_from_json(obj: dict[str, Any], sentence: Sentence) -> Frame:
             predicate.get("sense"),
         ),
         arguments,
-        tags,
     )
 
 
@@ -118,7 +118,8 @@ def sentence_to_json(sentence: Sentence) -> dict[str, Any]:
     if sentence.char_start is not None:
         obj["char_start"] = sentence.char_start  # where "text" starts in the input the offsets index
     obj["words"] = sentence.words
-    obj["frames"] = [frame_to_json(frame) for frame in sentence.frames]
+    length = None if sentence.dependency else len(sentence.words)
+    obj["frames"] = [frame_to_json(frame, length) for frame in sentence.frames]
     for key in OPTIONAL_SENTENCE_KEYS:
         value = getattr(sentence, key)
         if value is not None:
@@ -128,7 +129,9 @@ def sentence_to_json(sentence: Sentence) -> dict[str, Any]:
     return obj
 
 
-def frame_to_json(frame: Frame) -> dict[str, Any]:
+def frame_to_json(frame: Frame, length: int | None) -> dict[str, Any]:
+    """The schema's object for ``frame``, with BIO ``tags`` over ``length`` words (none for a
+    dependency-based sentence, whose arguments are head words, not spans)."""
     predicate: dict[str, Any] = {"index": frame.predicate.index, "text": frame.predicate.text}
     if frame.predicate.lemma is not None:
         predicate["lemma"] = frame.predicate.lemma
@@ -137,8 +140,8 @@ def frame_to_json(frame: Frame) -> dict[str, Any]:
         "predicate": predicate,
         "arguments": [argument_to_json(a) for a in frame.arguments],
     }
-    if frame.tags is not None:
-        obj["tags"] = frame.tags
+    if length is not None:
+        obj["tags"] = frame.tags(length)
     return obj
 
 
@@ -157,8 +160,4 @@ def argument_to_json(argument: Argument) -> dict[str, Any]:
 
 def write_jsonl(sentences: Iterable[Sentence], stream: TextIO) -> int:
     """Write one JSON object a line (UTF-8, not ASCII-escaped). Returns the number of sentences written."""
-    count = 0
-    for sentence in sentences:
-        stream.write(json.dumps(sentence_to_json(sentence), ensure_ascii=False) + "\n")
-        count += 1
-    return count
+    return write_json_lines(map(sentence_to_json, sentences), stream)

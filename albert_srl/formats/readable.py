@@ -14,7 +14,6 @@ from typing import TextIO
 
 from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import describe
-from albert_srl.spans import bio_from_spans
 
 
 def write_readable(sentences: Iterable[Sentence], stream: TextIO) -> int:
@@ -23,10 +22,8 @@ def write_readable(sentences: Iterable[Sentence], stream: TextIO) -> int:
     for sentence in sentences:
         stream.write((sentence.text if sentence.text is not None else " ".join(sentence.words)) + "\n")
         for frame in sentence.frames:
-            spans = [(a.role, a.start, a.end) for a in frame.arguments]
-            tags = frame.tags or bio_from_spans(spans, len(sentence.words))
             name = frame.predicate.sense or frame.predicate.text
-            stream.write(f"  {name}: {describe(sentence.words, tags)}\n")
+            stream.write(f"  {name}: {describe(sentence.words, frame.tags(len(sentence.words)))}\n")
         stream.write("\n")
         count += 1
     return count

@@ -12,9 +12,30 @@ import torch
 from safetensors.torch import load_file
 from transformers import AlbertModel
 
-from albert_srl import pretrain as pt
-from albert_srl.config import ConfigError
+from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config
+from albert_srl.pretraining import pretrain
+from albert_srl.pretraining.corpus import (
+    document_sentences,
+    iter_documents,
+    load_corpus,
+    pack,
+    prepare_corpus,
+    prepare_tokenizer,
+    split_sentences,
+)
+from albert_srl.pretraining.instances import (
+    IGNORE,
+    Vocabulary,
+    batch_pairs,
+    batch_rng,
+    collate,
+    make_pairs,
+    mask_ngrams,
+)
+from albert_srl.pretraining.run import pretraining_loss
 from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.training import loop
+from albert_srl.training.checkpoints import latest_checkpoint, load_tensors
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -59,13 +80,20 @@ def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lines = (p for doc in pt.iter_documents(text) for p in doc)
+    lines = (p for doc in iter_documents(text, title_lines=True) for p in doc)
     return train_sentencepiece(lines, tmp_path_factory.mktemp("tok"), vocab_size=200)
 
 
 @pytest.fixture(scope="module")
 def corpus_dir(text: Path, tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return pt.pack([text], tokenizer_dir, tmp_path_factory.mktemp("packed"), shard_tokens=500, min_words=3)
+    return pack(
+        [text],
+        tokenizer_dir,
+        tmp_path_factory.mktemp("packed"),
+        shard_tokens=500,
+        min_words=3,
+        title_lines=True,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -77,16 +105,16 @@ def test_documents_drop_the_title_and_sentences_split_at_stops(tmp_path: Path):
     path.write_text(
         "Title\nMr. Smith went home. He slept.\n\nOther\nOne two three four five.\n", encoding="utf-8"
     )
-    documents = list(pt.iter_documents(path))
+    documents = list(iter_documents(path, title_lines=True))
     assert documents == [["Mr. Smith went home. He slept."], ["One two three four five."]]
-    assert pt.split_sentences(documents[0][0]) == ["Mr. Smith went home.", "He slept."]
+    assert split_sentences(documents[0][0]) == ["Mr. Smith went home.", "He slept."]
 
 
 def test_packing_round_trip_decodes_back_to_the_text(text: Path, tokenizer_dir: Path, corpus_dir: Path):
     tokenizer = load_tokenizer(tokenizer_dir)
-    corpus = pt.load_corpus(corpus_dir)
+    corpus = load_corpus(corpus_dir)
     assert len(list(corpus_dir.glob("shard-*.npz"))) > 1  # the small shard size forced several shards
-    expected = [pt.document_sentences(doc, 3) for doc in pt.iter_documents(text)]
+    expected = [document_sentences(doc, 3) for doc in iter_documents(text, title_lines=True)]
     assert corpus.documents == len(expected)
     starts = corpus.sentence_starts
     for d in (0, len(expected) // 2, len(expected) - 1):
@@ -104,8 +132,8 @@ def test_packing_round_trip_decodes_back_to_the_text(text: Path, tokenizer_dir: 
 
 
 def test_sop_pairs_are_balanced_consecutive_and_fit(corpus_dir: Path):
-    corpus = pt.load_corpus(corpus_dir)
-    pairs = pt.make_pairs(corpus, max_length=40, short_seq_prob=0.1, rng=np.random.default_rng(1))
+    corpus = load_corpus(corpus_dir)
+    pairs = make_pairs(corpus, max_length=40, short_seq_prob=0.1, rng=np.random.default_rng(1))
     assert len(pairs.swapped) > 100
     assert 0.4 < pairs.swapped.mean() < 0.6
     assert (pairs.lengths <= 40).all()
@@ -118,11 +146,11 @@ def test_sop_pairs_are_balanced_consecutive_and_fit(corpus_dir: Path):
 
 
 def test_collate_puts_swapped_pairs_second_segment_first(corpus_dir: Path, tokenizer_dir: Path):
-    corpus = pt.load_corpus(corpus_dir)
-    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
-    pairs = pt.make_pairs(corpus, 40, 0.0, np.random.default_rng(2))
+    corpus = load_corpus(corpus_dir)
+    vocabulary = Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    pairs = make_pairs(corpus, 40, 0.0, np.random.default_rng(2))
     indices = np.concatenate([np.flatnonzero(pairs.swapped)[:3], np.flatnonzero(~pairs.swapped)[:3]])
-    batch = pt.collate(corpus, pairs, indices, vocabulary, np.random.default_rng(0), mask_prob=0.0)
+    batch = collate(corpus, pairs, indices, vocabulary, np.random.default_rng(0), mask_prob=0.0)
     for row, i in enumerate(indices):
         a = corpus.ids[pairs.a_start[i] : pairs.a_end[i]].tolist()
         b = corpus.ids[pairs.b_start[i] : pairs.b_end[i]].tolist()
@@ -136,17 +164,15 @@ def test_collate_puts_swapped_pairs_second_segment_first(corpus_dir: Path, token
 
 
 def test_ngram_masking_statistics(corpus_dir: Path, tokenizer_dir: Path):
-    corpus = pt.load_corpus(corpus_dir)
-    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
-    pairs = pt.make_pairs(corpus, 64, 0.0, np.random.default_rng(3))
-    batch = pt.collate(corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4))
-    clean = pt.collate(
-        corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4), 0.0
-    )
+    corpus = load_corpus(corpus_dir)
+    vocabulary = Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    pairs = make_pairs(corpus, 64, 0.0, np.random.default_rng(3))
+    batch = collate(corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4))
+    clean = collate(corpus, pairs, np.arange(len(pairs.swapped)), vocabulary, np.random.default_rng(4), 0.0)
     original, inputs, labels = clean.input_ids, batch.input_ids, batch.labels
     real = clean.attention_mask.bool()
     special = real & torch.isin(original, torch.tensor([vocabulary.cls_id, vocabulary.sep_id]))
-    predicted = labels != pt.IGNORE
+    predicted = labels != IGNORE
     # about 15% of the maskable tokens, never a special one; labels are the original ids
     rate = predicted.sum().item() / (real & ~special).sum().item()
     assert 0.13 < rate <= 0.155
@@ -175,28 +201,28 @@ def test_ngram_masking_statistics(corpus_dir: Path, tokenizer_dir: Path):
 
 
 def test_ngram_spans_are_whole_words_of_at_most_three(tokenizer_dir: Path):
-    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    vocabulary = Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
     rng = np.random.default_rng(5)
     tokens = rng.choice(vocabulary.random_ids, size=200)
     word_start = np.zeros(200, dtype=bool)
     word_start[::2] = True  # every word two pieces
     maskable = np.ones(200, dtype=bool)
     for _ in range(20):
-        _, labels = pt.mask_ngrams(tokens, maskable, word_start, vocabulary, rng, mask_prob=0.15)
-        chosen = labels != pt.IGNORE
+        _, labels = mask_ngrams(tokens, maskable, word_start, vocabulary, rng, mask_prob=0.15)
+        chosen = labels != IGNORE
         assert chosen.sum() <= 30
         assert not (chosen[1::2] & ~chosen[0::2]).any() and not (chosen[0::2] & ~chosen[1::2]).any()
 
 
 def test_masks_change_with_the_epoch_and_repeat_with_it():
-    config = pt.PretrainConfig(text_paths=["x"], output_dir="y")
-    draw = lambda epoch: pt.batch_rng(config, epoch, 0).random(4).tolist()  # noqa: E731
+    config = PretrainConfig(text_paths=["x"], output_dir="y")
+    draw = lambda epoch: batch_rng(config, epoch, 0).random(4).tolist()  # noqa: E731
     assert draw(0) == draw(0) and draw(0) != draw(1)
 
 
 def test_batches_respect_the_token_budget():
     lengths = np.random.default_rng(0).integers(5, 64, size=500)
-    batches = pt.batch_pairs(lengths, 256, np.random.default_rng(0))
+    batches = batch_pairs(lengths, 256, np.random.default_rng(0))
     assert sorted(np.concatenate(batches).tolist()) == list(range(500))
     assert all(len(b) * lengths[b].max() <= 256 for b in batches)
 
@@ -207,19 +233,20 @@ def test_batches_respect_the_token_budget():
 
 def tiny_config(
     text: Path, output: Path, tokenizer_dir: Path, corpus_dir: Path, steps: int = 6
-) -> pt.PretrainConfig:
-    return pt.load_pretrain_config(
+) -> PretrainConfig:
+    return load_pretrain_config(
         TINY,
         [
             f"text_paths=[{text}]",
             f"output_dir={output}",
-            f"tokenizer_dir={tokenizer_dir}",
+            f"encoder.tokenizer={tokenizer_dir}",
             f"packed_dir={corpus_dir}",
             "max_length=40",
             "max_tokens=320",
             f"max_steps={steps}",
             "checkpoint_every=3",
             "log_every=3",
+            "text_source=null",
         ],
     )
 
@@ -227,24 +254,24 @@ def tiny_config(
 def test_pretrain_resumes_to_the_weights_of_an_uninterrupted_run(
     text: Path, tokenizer_dir: Path, corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    straight = pt.pretrain(tiny_config(text, tmp_path / "a", tokenizer_dir, corpus_dir), resume=False)
+    straight = pretrain(tiny_config(text, tmp_path / "a", tokenizer_dir, corpus_dir), resume=False)
 
     interrupted = tiny_config(text, tmp_path / "b", tokenizer_dir, corpus_dir)
-    save = pt.save_checkpoint
+    save = loop.save_checkpoint
 
     def save_then_crash(*args, **kwargs):
         path = save(*args, **kwargs)
         raise KeyboardInterrupt(path)
 
-    monkeypatch.setattr(pt, "save_checkpoint", save_then_crash)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
-        pt.pretrain(interrupted, resume=False)
-    monkeypatch.setattr(pt, "save_checkpoint", save)
-    assert pt.latest_checkpoint(tmp_path / "b").name == "step-000000003"
-    resumed = pt.pretrain(interrupted, resume=True)
+        pretrain(interrupted, resume=False)
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    assert latest_checkpoint(tmp_path / "b").name == "step-000000003"
+    resumed = pretrain(interrupted, resume=True)
 
-    a = pt.load_tensors(pt.latest_checkpoint(straight), "model", torch.device("cpu"))
-    b = pt.load_tensors(pt.latest_checkpoint(resumed), "model", torch.device("cpu"))
+    a = load_tensors(latest_checkpoint(straight), "model", torch.device("cpu"))
+    b = load_tensors(latest_checkpoint(resumed), "model", torch.device("cpu"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
     encoder = AlbertModel.from_pretrained(str(resumed))
@@ -257,7 +284,8 @@ def test_pretrain_resumes_to_the_weights_of_an_uninterrupted_run(
         a["albert.embeddings.word_embeddings.weight"].bfloat16().float(),
     )
     card = (resumed / "README.md").read_text(encoding="utf-8")
-    assert "CC BY-SA" in card and "tokens seen" in card
+    assert str(text) in card and "tokens seen" in card
+    assert "CC BY-SA" not in card and "Wikipedia" not in card  # the text is not Wikipedia's
 
 
 @pytest.mark.corpus
@@ -265,10 +293,10 @@ def test_tiny_config_packs_the_shared_wikipedia_text(tmp_path: Path, monkeypatch
     if not (SHARED / "pretrain").exists():
         pytest.skip("../shared/pretrain is absent")
     monkeypatch.chdir(REPO)
-    config = pt.load_pretrain_config(
-        TINY, [f"output_dir={tmp_path}", "max_documents=20", "vocab_paragraphs=300", "vocab_size=300"]
+    config = load_pretrain_config(
+        TINY, [f"output_dir={tmp_path}", "max_documents=20", "vocab_paragraphs=300", "encoder.vocab_size=300"]
     )
-    corpus = pt.prepare_corpus(config, pt.prepare_tokenizer(config))
+    corpus = prepare_corpus(config, prepare_tokenizer(config))
     assert corpus.documents == 20 and len(corpus.ids) > 5000
     tokenizer = load_tokenizer(tmp_path / "tokenizer")
     unknown = int((corpus.ids == tokenizer.unk_token_id).sum())
@@ -279,20 +307,38 @@ def test_config_rejects_evaluation_data_in_the_vocabulary(tmp_path: Path):
     dev = tmp_path / "dev.gold_conll"
     dev.write_text("", encoding="utf-8")
     with pytest.raises(ConfigError, match="evaluation"):
-        pt.load_pretrain_config(TINY, [f"text_paths=[{dev}]", f"vocab_conll=[{dev}]"])
+        load_pretrain_config(TINY, [f"text_paths=[{dev}]", f"vocab_conll=[{dev}]"])
 
 
 def test_masked_position_loss_equals_the_full_pretraining_loss(corpus_dir: Path, tokenizer_dir: Path):
     from transformers import AlbertConfig, AlbertForPreTraining
 
-    corpus = pt.load_corpus(corpus_dir)
-    vocabulary = pt.Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
-    pairs = pt.make_pairs(corpus, 40, 0.0, np.random.default_rng(6))
-    batch = pt.collate(corpus, pairs, np.arange(8), vocabulary, np.random.default_rng(7))
+    corpus = load_corpus(corpus_dir)
+    vocabulary = Vocabulary.from_tokenizer(load_tokenizer(tokenizer_dir))
+    pairs = make_pairs(corpus, 40, 0.0, np.random.default_rng(6))
+    batch = collate(corpus, pairs, np.arange(8), vocabulary, np.random.default_rng(7))
     torch.manual_seed(0)
     config = AlbertConfig(vocab_size=vocabulary.size, embedding_size=8, hidden_size=16, num_hidden_layers=1,
                           num_attention_heads=2, intermediate_size=32, hidden_dropout_prob=0.0,
                           attention_probs_dropout_prob=0.0)  # fmt: skip
     model = AlbertForPreTraining(config).eval()
     full = model(**vars(batch)).loss
-    assert torch.allclose(pt.pretraining_loss(model, batch).loss, full, atol=1e-5)
+    assert torch.allclose(pretraining_loss(model, batch).loss, full, atol=1e-5)
+
+
+def test_plain_text_keeps_every_line_unless_it_has_title_lines(tmp_path: Path):
+    path = tmp_path / "notes.txt"
+    path.write_text("First paragraph of mine.\nSecond one.\n\nAnother document.\n", encoding="utf-8")
+    assert list(iter_documents(path)) == [["First paragraph of mine.", "Second one."], ["Another document."]]
+    assert list(iter_documents(path, title_lines=True)) == [["Second one."]]
+
+
+def test_a_time_budget_stops_pretraining_with_an_exported_encoder(
+    text: Path, tokenizer_dir: Path, corpus_dir: Path, tmp_path: Path
+):
+    config = tiny_config(text, tmp_path / "run", tokenizer_dir, corpus_dir, steps=1000)
+    config.max_minutes = 0.00001  # the deadline passes during the first step
+    output = pretrain(config, resume=False)
+    assert AlbertModel.from_pretrained(str(output)).config.vocab_size == len(load_tokenizer(output))
+    assert latest_checkpoint(output).name == "step-000000001"
+    assert "time budget" in (output / "README.md").read_text(encoding="utf-8")

@@ -16,32 +16,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 from transformers import get_linear_schedule_with_warmup
 
 from albert_srl import formats
+from albert_srl.cli import main
 from albert_srl.config import load_config
 from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.errors import SRLFormatError
 from albert_srl.tokenizer import train_sentencepiece
-from albert_srl.train import (
-    Runtime,
-    TrainerState,
+from albert_srl.training import train
+from albert_srl.training.checkpoints import (
     join_optimizer_state,
     latest_checkpoint,
-    lemma_table,
     load_checkpoint,
-    predicate_f1,
+    load_tensors,
     rng_state,
     save_checkpoint,
-    sense_accuracy,
     set_rng_state,
     split_optimizer_state,
-    train,
 )
+from albert_srl.training.evaluation import predicate_f1, sense_accuracy
+from albert_srl.training.finetune import FineTuneState, lemma_table
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
-CPU = Runtime(device=torch.device("cpu"))
+SHARED = REPO.parent / "shared"
+CPU = torch.device("cpu")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -91,13 +91,13 @@ def test_rng_states_round_trip_through_json():
 def test_a_resumed_toy_run_ends_with_the_same_weights(tmp_path):
     model, optimizer, scheduler = toy_run()
     toy_steps(model, optimizer, scheduler, 3)
-    save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=3), [rng_state()])
+    save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=3), [rng_state()])
     toy_steps(model, optimizer, scheduler, 4)
 
     fresh, fresh_optimizer, fresh_scheduler = toy_run(seed=1)
     checkpoint = latest_checkpoint(tmp_path)
     assert checkpoint is not None
-    state = load_checkpoint(checkpoint, fresh, fresh_optimizer, fresh_scheduler, CPU)
+    state = load_checkpoint(checkpoint, fresh, fresh_optimizer, fresh_scheduler, FineTuneState, CPU)
     assert state.step == 3
     toy_steps(fresh, fresh_optimizer, fresh_scheduler, 4)
     for name, tensor in model.state_dict().items():
@@ -107,14 +107,14 @@ def test_a_resumed_toy_run_ends_with_the_same_weights(tmp_path):
 
 def test_only_the_newest_complete_checkpoint_is_kept(tmp_path):
     model, optimizer, scheduler = toy_run()
-    save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=2), [rng_state()])
-    newest = save_checkpoint(tmp_path, model, optimizer, scheduler, TrainerState(step=10), [rng_state()])
+    save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=2), [rng_state()])
+    newest = save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=10), [rng_state()])
     (tmp_path / "checkpoints" / ".tmp-half-written").mkdir()  # a write killed midway
     assert latest_checkpoint(tmp_path) == newest
     assert [p.name for p in (tmp_path / "checkpoints").glob("step-*")] == [newest.name]
     assert {p.name for p in newest.iterdir()} == {
-        "model.safetensors",
-        "optimizer.safetensors",
+        "model-00000.safetensors",
+        "optimizer-00000.safetensors",
         "trainer_state.json",
     }
 
@@ -216,8 +216,8 @@ def final_tensors(output: Path) -> dict[str, torch.Tensor]:
     checkpoint = latest_checkpoint(output)
     assert checkpoint is not None
     return {
-        **load_file(str(checkpoint / "model.safetensors")),
-        **{f"optimizer.{k}": v for k, v in load_file(str(checkpoint / "optimizer.safetensors")).items()},
+        **load_tensors(checkpoint, "model"),
+        **{f"optimizer.{k}": v for k, v in load_tensors(checkpoint, "optimizer").items()},
     }
 
 
@@ -309,7 +309,78 @@ def test_dev_labels_unseen_in_training_are_warned_about(tmp_path, hand_data, han
         *tiny_overrides(hand_data, hand_tokenizer_dir, tmp_path / "run", "epochs=1"),
         f"dev_path={dev_path}",
     ]
-    with caplog.at_level("WARNING", logger="albert_srl.train"):
+    with caplog.at_level("WARNING", logger="albert_srl.training.finetune"):
         train(load_config(TINY, overrides))
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(str(dev_path) in w and "B-ARGM-XYZ" in w for w in warnings)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Time budget, the evaluation callback, unusable data
+
+
+def test_a_time_budget_inside_the_first_epoch_still_leaves_a_loadable_best(
+    tmp_path, hand_data, hand_tokenizer_dir
+):
+    from albert_srl.tagger import SRLTagger
+
+    output = tmp_path / "run"
+    overrides = tiny_overrides(hand_data, hand_tokenizer_dir, output, "max_tokens=16", "max_minutes=0.00001")
+    best = train(load_config(TINY, overrides))
+    checkpoint = latest_checkpoint(output)
+    state = json.loads((checkpoint / "trainer_state.json").read_text())["state"]
+    assert state["out_of_time"] and state["epoch"] == 0 and state["step"] == 1  # stopped after one step
+    assert "time budget" in (best / "README.md").read_text()
+    tagged = SRLTagger.from_pretrained(best).tag([hand_sentences()[0].words], predicates=[[2]])
+    assert tagged[0].frames[0].predicate.index == 2
+
+
+def test_on_evaluate_sees_each_epoch_and_its_exception_ends_the_run_after_the_checkpoint(
+    tmp_path, hand_data, hand_tokenizer_dir
+):
+    class Pruned(Exception):
+        pass
+
+    seen: list[tuple[int, dict[str, float]]] = []
+
+    def prune_at_epoch_two(epoch: int, metrics: dict[str, float]) -> None:
+        seen.append((epoch, metrics))
+        if epoch == 2:
+            raise Pruned
+
+    output = tmp_path / "run"
+    config = load_config(
+        TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, "epochs=5", "patience=9")
+    )
+    with pytest.raises(Pruned):
+        train(config, on_evaluate=prune_at_epoch_two)
+    assert [epoch for epoch, _ in seen] == [1, 2]
+    assert {"f1", "precision", "recall", "sense_accuracy", "train_loss"} <= seen[0][1].keys()
+    state = json.loads((latest_checkpoint(output) / "trainer_state.json").read_text())["state"]
+    assert state["epoch"] == 2  # the pruned epoch's checkpoint was written before the callback ran
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert [r["f1"] for r in records] == [m["f1"] for _, m in seen]
+
+
+def test_training_data_without_predicates_is_one_clear_error(tmp_path, hand_tokenizer_dir):
+    bare = tmp_path / "bare.jsonl"
+    formats.write([Sentence(words=s.words) for s in hand_sentences()], bare, "jsonl")
+    config = load_config(TINY, tiny_overrides(bare, hand_tokenizer_dir, tmp_path / "run"))
+    with pytest.raises(SRLFormatError, match="no training sentence has a predicate"):
+        train(config)
+
+
+@pytest.mark.corpus
+def test_chinese_data_with_a_small_vocabulary_is_one_clear_error(tmp_path, capsys):
+    chinese = SHARED / "corpora" / "up" / "zh-up-dev.conllu"
+    if not chinese.exists():
+        pytest.skip("../shared/corpora/up is absent")
+    overrides = [
+        f"train_path={chinese}",
+        f"dev_path={chinese}",
+        f"output_dir={tmp_path}",
+        "encoder.vocab_size=100",
+    ]
+    assert main(["train", str(TINY), "--set", *overrides]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"albert-srl: error: {chinese}") and "vocab_size" in err and "Traceback" not in err

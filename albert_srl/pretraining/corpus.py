@@ -1,0 +1,264 @@
+"""Pretraining text: documents, sentences, the SentencePiece vocabulary, and the packed corpus.
+
+``pack`` streams the text files (a document per blank-line-separated block, a paragraph a line; with
+``title_lines`` the block's first line is a title and left out, as in WikiExtractor output), splits
+paragraphs into sentences, tokenizes them and writes compressed shards of uint16 token ids with sentence
+and document boundaries (``shard-*.npz``, read with ``allow_pickle=False``), so a GPU run reads no raw
+text. The vocabulary is a SentencePiece unigram model trained on paragraphs of the same text (plus,
+optionally, the words of CoNLL training files; never a dev or test file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from albert_srl import formats
+from albert_srl.config import PretrainConfig
+from albert_srl.files import read_lines
+from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+# Text: documents, paragraphs and sentences
+
+# A sentence ends at . ! or ? (and closing quotes/brackets) followed by space and an upper-case start,
+# unless the word before the stop is an initial or a common abbreviation.
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+ABBREVIATION = re.compile(
+    r"(?:^|\s|\()(?:[A-Z]|Mr|Mrs|Ms|Dr|St|Jr|Sr|No|Nos|Vol|vs|etc|Inc|Co|Ltd|Gen|Col|Lt|Sgt|Capt|Prof|Rev|"
+    r"Mt|Ft|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|U\.S|e\.g|i\.e|c|ca|approx|Gov|Sen|Rep)\.$"
+)
+
+
+def iter_documents(
+    path: str | Path, max_documents: int | None = None, title_lines: bool = False
+) -> Iterator[list[str]]:
+    """The paragraphs (lines) of each blank-line-separated document of a text file (plain or gzip);
+    with ``title_lines`` each document's first line is a title and left out."""
+    skip = 1 if title_lines else 0
+    block: list[str] = []
+    count = 0
+    for line in read_lines(path, errors="replace"):
+        line = line.strip()
+        if line:
+            block.append(line)
+            continue
+        if len(block) > skip:
+            yield block[skip:]
+            count += 1
+            if max_documents is not None and count >= max_documents:
+                return
+        block = []
+    if len(block) > skip:
+        yield block[skip:]
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """A paragraph's sentences, by punctuation (fast enough for tens of millions of words)."""
+    sentences: list[str] = []
+    start = 0
+    for match in SENTENCE_BREAK.finditer(paragraph):
+        if ABBREVIATION.search(paragraph[start : match.start(1)]):
+            continue
+        sentences.append(paragraph[start : match.end(1)])
+        start = match.end()
+    sentences.append(paragraph[start:])
+    return [s for s in sentences if s]
+
+
+def document_sentences(paragraphs: Iterable[str], min_words: int) -> list[str]:
+    """The sentences of a document's paragraphs of at least ``min_words`` words."""
+    return [s for p in paragraphs if len(p.split()) >= min_words for s in split_sentences(p)]
+
+
+def vocabulary_lines(config: PretrainConfig) -> Iterator[str]:
+    """Text the SentencePiece model is trained on: paragraphs spread over the files, then CoNLL words."""
+    per_file = math.ceil(config.vocab_paragraphs / len(config.text_paths))
+    for path in config.text_paths:
+        taken = 0
+        for paragraphs in iter_documents(path, config.max_documents, config.title_lines):
+            for paragraph in paragraphs:
+                if len(paragraph.split()) >= config.min_words:
+                    yield paragraph
+                    taken += 1
+            if taken >= per_file:
+                break
+    for conll in config.vocab_conll:
+        for sentence in formats.read(conll):
+            yield " ".join(sentence.words)
+
+
+def prepare_tokenizer(config: PretrainConfig) -> Path:
+    """The tokenizer directory (``encoder.tokenizer``, default ``output_dir/tokenizer``), trained first
+    when it holds no tokenizer yet."""
+    directory = Path(config.encoder.tokenizer or Path(config.output_dir) / "tokenizer")
+    if not (directory / "spiece.model").exists():
+        vocab_size = config.encoder.vocab_size
+        log.info("training a %d-piece SentencePiece vocabulary in %s", vocab_size, directory)
+        staging = directory.with_name(f".tmp-{directory.name}")
+        shutil.rmtree(staging, ignore_errors=True)
+        lines = vocabulary_lines(config)
+        source = ", ".join(config.text_paths)
+        train_sentencepiece(lines, staging, vocab_size, config.encoder.lowercase, source=source)
+        shutil.rmtree(directory, ignore_errors=True)
+        os.replace(staging, directory)
+    return directory
+
+
+# ---------------------------------------------------------------------------------------------------
+# Packing: token ids in compressed uint16 shards
+
+
+@dataclass
+class Corpus:
+    """Packed text: all token ids, where each sentence starts, and the first sentence of each document.
+
+    ``ids``: uint16 (N,); ``sentence_starts``: int64 (S + 1,) into ``ids``; ``document_starts``:
+    int64 (D + 1,) into the sentences.
+    """
+
+    ids: np.ndarray
+    sentence_starts: np.ndarray
+    document_starts: np.ndarray
+
+    @property
+    def documents(self) -> int:
+        return len(self.document_starts) - 1
+
+
+class ShardWriter:
+    """Collects tokenized documents and writes a shard whenever ``shard_tokens`` ids are waiting."""
+
+    def __init__(self, out_dir: Path, shard_tokens: int) -> None:
+        self.out_dir, self.shard_tokens = out_dir, shard_tokens
+        self.shards: list[str] = []
+        self.documents = self.sentences = self.tokens = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.ids: list[list[int]] = []
+        self.lengths: list[int] = []
+        self.doc_sizes: list[int] = []
+        self.waiting = 0
+
+    def add(self, document: list[list[int]]) -> None:
+        """One document as the token ids of its sentences."""
+        document = [s for s in document if s]
+        if not document:
+            return
+        self.ids.extend(document)
+        self.lengths.extend(len(s) for s in document)
+        self.doc_sizes.append(len(document))
+        self.waiting += sum(len(s) for s in document)
+        if self.waiting >= self.shard_tokens:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.doc_sizes:
+            return
+        name = f"shard-{len(self.shards):05d}.npz"
+        ids = np.fromiter((i for s in self.ids for i in s), dtype=np.uint16, count=self.waiting)
+        sentence_starts = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        document_starts = np.concatenate([[0], np.cumsum(self.doc_sizes)]).astype(np.int64)
+        with tempfile.NamedTemporaryFile(dir=self.out_dir, prefix=".tmp-", suffix=".npz", delete=False) as f:
+            np.savez_compressed(f, ids=ids, sentence_starts=sentence_starts, document_starts=document_starts)
+        os.chmod(f.name, 0o644)  # temporary files are created private
+        os.replace(f.name, self.out_dir / name)
+        self.shards.append(name)
+        self.documents += len(self.doc_sizes)
+        self.sentences += len(self.lengths)
+        self.tokens += self.waiting
+        self._reset()
+
+
+def pack(
+    text_paths: Sequence[str | Path],
+    tokenizer_dir: str | Path,
+    out_dir: str | Path,
+    shard_tokens: int = 10_000_000,
+    min_words: int = 5,
+    max_documents: int | None = None,
+    title_lines: bool = False,
+) -> Path:
+    """Tokenize the documents of ``text_paths`` into ``out_dir/shard-*.npz`` and a ``manifest.json``.
+
+    The manifest is written last: a directory with one holds a complete packing, which later runs reuse.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    if len(tokenizer) > np.iinfo(np.uint16).max + 1:
+        raise ValueError(f"a vocabulary of {len(tokenizer)} pieces does not fit uint16 shards")
+    writer = ShardWriter(out, shard_tokens)
+    for path in text_paths:
+        log.info("packing %s", path)
+        pending: list[list[str]] = []
+        for paragraphs in iter_documents(path, max_documents, title_lines):
+            pending.append(document_sentences(paragraphs, min_words))
+            if len(pending) == 256:  # tokenize many documents in one call: much faster
+                _tokenize_documents(pending, tokenizer, writer)
+                pending = []
+        _tokenize_documents(pending, tokenizer, writer)
+    writer.flush()
+    manifest = {
+        "sources": [str(p) for p in text_paths],
+        "tokenizer": str(tokenizer_dir),
+        "vocab_size": len(tokenizer),
+        "shards": writer.shards,
+        "documents": writer.documents,
+        "sentences": writer.sentences,
+        "tokens": writer.tokens,
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    log.info(
+        "packed %d documents, %d sentences, %d tokens", writer.documents, writer.sentences, writer.tokens
+    )
+    return out
+
+
+def _tokenize_documents(documents: list[list[str]], tokenizer: Any, writer: ShardWriter) -> None:
+    flat = [s for d in documents for s in d]
+    if not flat:
+        return
+    ids = iter(tokenizer(flat, add_special_tokens=False)["input_ids"])
+    for document in documents:
+        writer.add([next(ids) for _ in document])
+
+
+def load_corpus(packed_dir: str | Path) -> Corpus:
+    """All shards of a packing, concatenated (no pickle: ``allow_pickle=False``)."""
+    directory = Path(packed_dir)
+    manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    ids: list[np.ndarray] = []
+    sentences, documents = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    for name in manifest["shards"]:
+        with np.load(directory / name, allow_pickle=False) as shard:
+            sentences.append(shard["sentence_starts"][1:] + sum(len(x) for x in ids))
+            documents.append(shard["document_starts"][1:] + documents[-1][-1])
+            ids.append(shard["ids"])
+    all_ids = np.concatenate(ids) if ids else np.zeros(0, np.uint16)
+    return Corpus(all_ids, np.concatenate(sentences), np.concatenate(documents))
+
+
+def prepare_corpus(config: PretrainConfig, tokenizer_dir: Path) -> Corpus:
+    """The packed corpus, packed first when ``packed_dir`` holds no complete packing."""
+    directory = Path(config.packed_dir or Path(config.output_dir) / "packed")
+    if not (directory / MANIFEST).exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        pack(config.text_paths, tokenizer_dir, directory, config.shard_tokens, config.min_words,
+             config.max_documents, config.title_lines)  # fmt: skip
+    return load_corpus(directory)

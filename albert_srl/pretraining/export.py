@@ -1,0 +1,126 @@
+"""The pretrained encoder as a Hugging Face ALBERT model directory: weights, tokenizer and model card.
+
+``export_encoder`` serves any way of making an encoder (MLM + SOP pretraining here; other recipes that
+write into an ALBERT's weights can call it the same way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import PreTrainedModel
+
+from albert_srl.config import PretrainConfig
+
+if TYPE_CHECKING:
+    from albert_srl.pretraining.run import PretrainState
+
+log = logging.getLogger(__name__)
+
+
+def export_encoder(model: PreTrainedModel, tokenizer: Any, card: str, output: str | Path) -> Path:
+    """Write ``model`` (an ``AlbertForPreTraining`` or ``AlbertModel``) into ``output`` as an HF model
+    directory: bf16 weights in files under 16 MiB, the tokenizer's files and ``card`` as README.md.
+
+    ``config.json`` says float32, so ``from_pretrained`` loads the weights as float32 for fine-tuning.
+    The files are written aside and renamed into place; other files in ``output`` stay.
+    """
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=out))
+    # Parameters only: a tied weight is written once and tied again by ``from_pretrained``.
+    weights = {name: tensor.detach().to(torch.bfloat16) for name, tensor in model.named_parameters()}
+    model.save_pretrained(staging, state_dict=weights, max_shard_size="15MB")
+    settings = json.loads((staging / "config.json").read_text(encoding="utf-8"))
+    settings["dtype"] = "float32"
+    (staging / "config.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    for path in Path(tokenizer.name_or_path).iterdir():  # spiece.model, tokenizer.json and their configs
+        if path.is_file():
+            shutil.copy2(path, staging / path.name)
+    (staging / "README.md").write_text(card, encoding="utf-8")
+    for path in staging.iterdir():
+        path.chmod(0o644)  # files in a temporary directory may be created private
+        target = out / path.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(path, target)
+    staging.rmdir()
+    log.info("pretrained ALBERT written to %s", out)
+    return out
+
+
+def encoder_card(config: PretrainConfig, state: PretrainState, vocab_size: int) -> str:
+    """The README.md of a pretrained encoder: data, licences, size, what it saw and how well it did."""
+    e = config.encoder
+    last, held = state.last, state.held_out
+    return f"""# ALBERT pretrained by albert-srl (MLM + sentence-order prediction)
+
+An ALBERT encoder trained from scratch with `albert-srl pretrain` (`transformers.AlbertForPreTraining`):
+n-gram masked language modelling (n <= {config.max_ngram}, {config.mask_prob:.0%} of tokens) and
+sentence-order prediction on segment pairs of up to {config.max_length} subwords.
+Fine-tune it with `albert-srl train` by setting `encoder.pretrained` to this directory.
+
+| | |
+| --- | --- |
+| embedding / hidden / layers (groups) / heads / FFN | {e.embedding_size} / {e.hidden_size} / \
+{e.num_hidden_layers} ({e.num_hidden_groups}) / {e.num_attention_heads} / {e.intermediate_size} |
+| vocabulary | {vocab_size} SentencePiece unigram pieces{", lower-cased" if e.lowercase else ""} |
+| optimizer steps | {state.step:,} |
+| tokens seen | {state.tokens_seen:,} |
+| training wall time | {state.seconds / 3600:.2f} h |
+| MLM / SOP accuracy, held-out documents | {held.get("mlm_accuracy", math.nan):.4f} / \
+{held.get("sop_accuracy", math.nan):.4f} |
+| MLM / SOP accuracy, last {config.log_every} training steps | {last.get("mlm_accuracy", math.nan):.4f} / \
+{last.get("sop_accuracy", math.nan):.4f} |
+{_stop_note(config, state)}
+## Data
+
+{data_section(config)}
+## Settings
+
+```json
+{json.dumps(dataclasses.asdict(config), indent=2)}
+```
+"""
+
+
+def data_section(config: PretrainConfig) -> str:
+    """The text the encoder learnt from, as the config names it; no licence is claimed for it unless
+    ``text_source`` states one."""
+    sources = "\n".join(f"- `{p}`" for p in config.text_paths)
+    conll = "".join(f"\n- `{p}` (words only: vocabulary and word2vec)" for p in config.vocab_conll)
+    layout = (
+        "Each blank-line-separated document's first line is a title and was left out."
+        if config.title_lines
+        else "Every non-blank line is a paragraph; blank lines separate documents."
+    )
+    source = (
+        config.text_source
+        if config.text_source
+        else "Its source and licence are not recorded in the config (`text_source`)."
+    )
+    vocabulary = (
+        "\nThe vocabulary also saw the words of the CoNLL training files listed above; their licence"
+        " applies too (the English Web Treebank PropBank data: CC BY-SA 4.0).\n"
+        if config.vocab_conll
+        else ""
+    )
+    return f"{sources}{conll}\n\n{layout} {source}\n{vocabulary}"
+
+
+def _stop_note(config: PretrainConfig, state: PretrainState) -> str:
+    if not state.out_of_time:
+        return ""
+    return (
+        f"\nTraining stopped on its time budget (`max_minutes` = {config.max_minutes:g}) at step"
+        f" {state.step:,} of {config.max_steps:,}; running `albert-srl pretrain` again goes on from there.\n"
+    )

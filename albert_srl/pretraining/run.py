@@ -1,0 +1,274 @@
+"""Pretraining an ALBERT encoder (MLM + sentence-order prediction) on the shared training runtime.
+
+``pretrain(config)`` makes the vocabulary and the packed corpus when their directories hold none, then
+trains ``transformers.AlbertForPreTraining`` with ``albert_srl.training``'s loop until ``max_steps`` (or
+the ``max_minutes`` deadline), checkpointing every ``checkpoint_every`` steps. The MLM head runs on the
+masked positions only (the same loss, without (B, T, V) logits). The dropout RNG is saved with each
+checkpoint, so ``pretrain(config, resume=True)`` after an interruption ends with the same weights as a
+run that never stopped. The last ``eval_documents`` documents are held out; the card reports MLM and SOP
+accuracy on them. The result, ``output_dir``, is an ALBERT model directory (``export_encoder``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import AlbertConfig, AlbertForPreTraining, get_linear_schedule_with_warmup
+
+from albert_srl.config import PretrainConfig
+from albert_srl.errors import SRLFormatError
+from albert_srl.model import FUSED_GELU
+from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
+from albert_srl.pretraining.export import encoder_card, export_encoder
+from albert_srl.pretraining.instances import (
+    IGNORE,
+    Batch,
+    Pairs,
+    Vocabulary,
+    batch_pairs,
+    batch_rng,
+    collate,
+    epoch_plan,
+    make_pairs,
+)
+from albert_srl.tokenizer import load_tokenizer
+from albert_srl.training.loop import LoopState, Trainer
+from albert_srl.training.runtime import Runtime, build_optimizer, start_runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainState(LoopState):
+    """The pretraining loop's position and running numbers; saved as JSON in every checkpoint."""
+
+    tokens_seen: int = 0  # non-padding subwords trained on
+    last: dict[str, float] = field(default_factory=dict)  # training loss/accuracies, last report
+    held_out: dict[str, float] = field(default_factory=dict)  # at the end of training
+
+
+def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
+    """Pretrain an ALBERT as ``config`` says and return ``output_dir``, an HF ALBERT model directory.
+
+    ``resume`` continues from the last checkpoint in ``output_dir/checkpoints`` (without it, those are
+    removed).
+    """
+    runtime = start_runtime(config)
+    if runtime.world_size > 1:
+        runtime.close()
+        raise SRLFormatError(config.output_dir, None, "pretraining runs in one process (no torchrun)")
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    tokenizer_dir = prepare_tokenizer(config)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    vocabulary = Vocabulary.from_tokenizer(tokenizer)
+    corpus = prepare_corpus(config, tokenizer_dir)
+    held_out = held_out_documents(config, corpus)
+    training = range(corpus.documents - held_out)
+    log.info("corpus: %d documents (%d held out), %d tokens", corpus.documents, held_out, len(corpus.ids))
+
+    torch.manual_seed(config.seed)
+    model = AlbertForPreTraining(albert_config(config, tokenizer, runtime.device)).to(runtime.device)
+    optimizer = build_optimizer(
+        model, config.weight_decay, lambda name: config.learning_rate, betas=(0.9, 0.999), eps=1e-6
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    trainer = Trainer(model, optimizer, scheduler, runtime, config, output)
+    state = trainer.resume(PretrainState, resume)
+    train_loop(trainer, config, corpus, training, vocabulary, state)
+    evaluation = range(corpus.documents - held_out, corpus.documents)
+    state.held_out = evaluate(model, corpus, evaluation, vocabulary, config, runtime)
+    log.info("held-out: %s", state.held_out)
+    card = encoder_card(config, state, len(tokenizer))
+    return export_encoder(model, tokenizer, card, output)
+
+
+def held_out_documents(config: PretrainConfig, corpus: Corpus) -> int:
+    """How many of the corpus's last documents are held out for evaluation (at most a tenth of it)."""
+    return min(config.eval_documents, corpus.documents // 10)
+
+
+def albert_config(config: PretrainConfig, tokenizer: Any, device: torch.device) -> AlbertConfig:
+    """The ``AlbertConfig`` of the encoder to pretrain; SDPA attention on CUDA, eager on CPU."""
+    return AlbertConfig(
+        **config.encoder.albert_config(len(tokenizer)),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        attn_implementation="sdpa" if device.type == "cuda" else "eager",
+        hidden_act=FUSED_GELU,  # ALBERT's gelu_new, computed by one fused kernel
+    )
+
+
+def train_loop(
+    trainer: Trainer,
+    config: PretrainConfig,
+    corpus: Corpus,
+    documents: range,
+    vocabulary: Vocabulary,
+    state: PretrainState,
+) -> None:
+    """Train until ``max_steps`` (or the deadline), epoch after epoch; the last checkpoint is written
+    where the loop stops."""
+    model = trainer.model
+    encoder = torch.compile(model.albert, dynamic=True) if config.compile else model.albert
+    reporter = Reporter(state, config)
+    while state.step < config.max_steps and not state.out_of_time:
+        pairs, batches = epoch_plan(corpus, config, state.epoch, documents)
+        if not batches:
+            packed = config.packed_dir or trainer.output / "packed"
+            raise SRLFormatError(str(packed), None, "the corpus has no sentence pairs to train on")
+        loss_of = epoch_losses(trainer, config, corpus, pairs, batches, vocabulary, state, encoder, reporter)
+        description = f"pretrain, epoch {state.epoch + 1}"
+        if trainer.run_epoch(state, len(batches), loss_of, description, reporter.after_step):
+            state.epoch, state.batches_done = state.epoch + 1, 0
+    trainer.checkpoint(state)
+
+
+def epoch_losses(
+    trainer: Trainer,
+    config: PretrainConfig,
+    corpus: Corpus,
+    pairs: Pairs,
+    batches: list[np.ndarray],
+    vocabulary: Vocabulary,
+    state: PretrainState,
+    encoder: Any,
+    reporter: Reporter,
+) -> Callable[[int], torch.Tensor]:
+    """The loss of batch ``index`` of the epoch, its masks drawn from (seed, epoch, index)."""
+    runtime = trainer.runtime
+
+    def loss_of(index: int) -> torch.Tensor:
+        rng = batch_rng(config, state.epoch, index)
+        batch = collate(corpus, pairs, batches[index], vocabulary, rng, config.mask_prob, config.max_ngram)
+        with runtime.autocast():
+            result = pretraining_loss(trainer.model, batch.to(runtime.device), encoder)
+        reporter.meter.add(result, batch.tokens)
+        state.tokens_seen += batch.tokens
+        return result.loss
+
+    return loss_of
+
+
+class Reporter:
+    """Logs the running MLM / SOP numbers every ``log_every`` steps (and at the last one)."""
+
+    def __init__(self, state: PretrainState, config: PretrainConfig) -> None:
+        self.state, self.config = state, config
+        self.meter, self.started = Meter(), time.perf_counter()
+
+    def after_step(self, progress: Any) -> None:
+        state = self.state
+        if state.step % self.config.log_every == 0 or state.step == self.config.max_steps:
+            now = time.perf_counter()
+            self.report(now - self.started, progress)
+            self.meter, self.started = Meter(), now
+
+    def report(self, seconds: float, progress: Any) -> None:
+        """Keep the meter's numbers in ``state``, log them and show them on the progress bar."""
+        state = self.state
+        state.last = self.meter.summary()
+        speed = self.meter.tokens / max(seconds, 1e-9)
+        progress.set_postfix(
+            loss=f"{state.last['loss']:.3f}", mlm=f"{state.last['mlm_accuracy']:.3f}",
+            sop=f"{state.last['sop_accuracy']:.3f}", tok_s=f"{speed:.0f}",
+        )  # fmt: skip
+        log.info(
+            "step %d epoch %d: loss %.4f, MLM acc %.4f, SOP acc %.4f, %.0f tokens/s, %d tokens seen",
+            state.step, state.epoch, state.last["loss"], state.last["mlm_accuracy"],
+            state.last["sop_accuracy"], speed, state.tokens_seen,
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------
+# Loss and metrics
+
+
+@dataclass
+class StepResult:
+    """The loss of a batch and what its accuracies are counted from."""
+
+    loss: torch.Tensor
+    mlm_correct: int
+    mlm_total: int
+    sop_correct: int
+    sop_total: int
+
+
+def pretraining_loss(model: AlbertForPreTraining, batch: Batch, encoder: Any = None) -> StepResult:
+    """MLM + SOP loss with ``AlbertForPreTraining``'s own heads; equal to ``model(**batch).loss`` but the
+    MLM head (and its (·, V) projection) runs on the masked positions only. ``encoder`` is
+    ``model.albert`` or a compiled version of it."""
+    encoded = (encoder or model.albert)(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, token_type_ids=batch.token_type_ids
+    )
+    predicted = batch.labels != IGNORE
+    targets = batch.labels[predicted]
+    mlm_logits = model.predictions(encoded.last_hidden_state[predicted])  # (M, V)
+    sop_logits = model.sop_classifier(encoded.pooler_output)  # (B, 2)
+    loss = F.cross_entropy(mlm_logits.float(), targets) + F.cross_entropy(
+        sop_logits.float(), batch.sentence_order_label
+    )
+    with torch.no_grad():
+        mlm_correct = int((mlm_logits.argmax(-1) == targets).sum())
+        sop_correct = int((sop_logits.argmax(-1) == batch.sentence_order_label).sum())
+    return StepResult(loss, mlm_correct, len(targets), sop_correct, len(batch.sentence_order_label))
+
+
+class Meter:
+    """Sums over the steps since the last report: loss, steps, tokens and the accuracy counts."""
+
+    def __init__(self) -> None:
+        self.sums: Counter[str] = Counter()
+
+    @property
+    def tokens(self) -> int:
+        return int(self.sums["tokens"])
+
+    def add(self, result: StepResult, tokens: int) -> None:
+        counts = {k: v for k, v in vars(result).items() if k != "loss"}
+        self.sums.update(loss=float(result.loss.detach()), steps=1, tokens=tokens, **counts)
+
+    def summary(self) -> dict[str, float]:
+        sums = self.sums
+        return {
+            "loss": sums["loss"] / max(1, sums["steps"]),
+            "mlm_accuracy": sums["mlm_correct"] / max(1, sums["mlm_total"]),
+            "sop_accuracy": sums["sop_correct"] / max(1, sums["sop_total"]),
+        }
+
+
+@torch.inference_mode()
+def evaluate(
+    model: AlbertForPreTraining,
+    corpus: Corpus,
+    documents: range,
+    vocabulary: Vocabulary,
+    config: PretrainConfig,
+    runtime: Runtime,
+) -> dict[str, float]:
+    """MLM / SOP accuracy on held-out ``documents``, with pairs and masks fixed by the seed."""
+    if not len(documents):
+        return {}
+    rng = np.random.default_rng([config.seed, 2**31])
+    pairs = make_pairs(corpus, config.max_length, 0.0, rng, documents)
+    if not len(pairs.swapped):
+        return {}
+    model.eval()
+    meter = Meter()
+    for indices in batch_pairs(pairs.lengths, config.max_tokens, rng):
+        batch = collate(corpus, pairs, indices, vocabulary, rng, config.mask_prob, config.max_ngram)
+        with runtime.autocast():
+            meter.add(pretraining_loss(model, batch.to(runtime.device)), batch.tokens)
+    model.train()
+    return meter.summary()

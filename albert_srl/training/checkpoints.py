@@ -1,0 +1,207 @@
+"""Checkpoints that resume exactly: tensors as safetensors (files under 16 MiB), everything else as JSON,
+written aside and renamed into place, so that a killed run leaves the previous checkpoint intact.
+
+A checkpoint directory ``output/checkpoints/step-<step>`` holds ``model-*.safetensors`` (parameters; a
+tied weight once), ``optimizer-*.safetensors`` (the optimizer's tensors) and ``trainer_state.json``: the
+loop's state, the optimizer's scalars, the scheduler and every rank's RNG states. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STATE = "trainer_state.json"
+SHARD_LIMIT = 15 * 2**20  # bytes per safetensors file: every file stays under 16 MiB
+State = TypeVar("State")
+
+
+def save_checkpoint(
+    output: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state: Any,
+    rng_states: list[dict[str, Any]],
+) -> Path:
+    """Write ``output/checkpoints/step-<state.step>`` atomically and drop the older ones.
+
+    ``state`` is the loop's dataclass; ``rng_states`` every rank's ``rng_state()``. Weights stay float32
+    here so that a resumed run continues exactly.
+    """
+    root = output / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    save_tensors(dict(model.named_parameters()), staging, "model")
+    tensors, optimizer_json = split_optimizer_state(optimizer.state_dict())
+    save_tensors(tensors, staging, "optimizer")
+    trainer_json = {
+        "state": dataclasses.asdict(state),
+        "optimizer": optimizer_json,
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_states,
+    }
+    (staging / STATE).write_text(json.dumps(trainer_json), encoding="utf-8")
+    for path in staging.iterdir():
+        fsync(path)
+    final = root / f"step-{state.step:09d}"
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    fsync(root)
+    for old in root.iterdir():
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    log.debug("checkpoint %s", final)
+    return final
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    """The newest complete checkpoint directory (half-written ones are still named ``.tmp-*``)."""
+    done = sorted((output / CHECKPOINTS).glob("step-*"))
+    return done[-1] if done else None
+
+
+def load_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state_type: type[State],
+    device: torch.device,
+    rank: int = 0,
+    world_size: int = 1,
+) -> State:
+    """Restore model, optimizer, scheduler and this rank's RNG states from ``path``; returns the loop's
+    state as a ``state_type``."""
+    restore_parameters(model, load_tensors(path, "model", device))
+    saved = json.loads((path / STATE).read_text(encoding="utf-8"))
+    optimizer.load_state_dict(
+        join_optimizer_state(load_tensors(path, "optimizer", device), saved["optimizer"])
+    )
+    scheduler.load_state_dict(saved["scheduler"])
+    rng = saved["rng"]
+    if len(rng) == world_size:
+        set_rng_state(rng[rank])
+    else:
+        log.warning("checkpoint from %d ranks resumed on %d: RNG streams start anew", len(rng), world_size)
+    return state_type(**saved["state"])
+
+
+def saved_step(path: Path) -> int:
+    """The optimizer step a checkpoint was written at."""
+    return int(json.loads((path / STATE).read_text(encoding="utf-8"))["state"]["step"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tensors
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], directory: Path, stem: str) -> list[str]:
+    """Write ``tensors`` to ``stem-00000.safetensors``, ... each under ``SHARD_LIMIT`` bytes."""
+    files: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        nbytes = tensor.numel() * tensor.element_size()
+        if files[-1] and size + nbytes > SHARD_LIMIT:
+            files.append({})
+            size = 0
+        files[-1][name] = tensor
+        size += nbytes
+    names = [f"{stem}-{i:05d}.safetensors" for i in range(len(files))]
+    for name, part in zip(names, files, strict=True):
+        save_file(part, str(directory / name))
+    return names
+
+
+def load_tensors(directory: Path, stem: str, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = {}
+    for path in sorted(directory.glob(f"{stem}-*.safetensors")):
+        tensors.update(load_file(str(path), device=str(device)))
+    return tensors
+
+
+def restore_parameters(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy saved parameters into ``model``; tied parameters were saved once, under their first name."""
+    parameters = dict(model.named_parameters())
+    if parameters.keys() != tensors.keys():
+        difference = parameters.keys() ^ tensors.keys()
+        raise ValueError(f"checkpoint parameters differ from the model's: {sorted(difference)[:5]}")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            parameters[name].copy_(tensor)
+
+
+def split_optimizer_state(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer ``state_dict`` as flat tensors (``"<param>.<name>"``) plus the JSON-able rest."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for param, values in state_dict["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{param}.{name}"] = value.contiguous()
+            else:
+                scalars.setdefault(str(param), {})[name] = value
+    return tensors, {"state": scalars, "param_groups": state_dict["param_groups"]}
+
+
+def join_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of ``split_optimizer_state``."""
+    state: dict[int, dict[str, Any]] = {int(p): dict(values) for p, values in rest["state"].items()}
+    for key, tensor in tensors.items():
+        param, name = key.split(".", 1)
+        state.setdefault(int(param), {})[name] = tensor
+    groups = [
+        {**group, "betas": tuple(group["betas"])} if "betas" in group else group
+        for group in rest["param_groups"]
+    ]
+    return {"state": state, "param_groups": groups}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Random number generators, as JSON
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's Python, NumPy, torch (and CUDA) RNG states as JSON-able lists."""
+    version, internal, gauss = random.getstate()
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), int(position), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state().tolist(),
+        "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(saved: dict[str, Any]) -> None:
+    version, internal, gauss = saved["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, position, has_gauss, cached = saved["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(saved["torch"], dtype=torch.uint8))
+    if saved["cuda"] and torch.cuda.is_available() and len(saved["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in saved["cuda"]])
+
+
+def fsync(path: Path) -> None:
+    """Flush a file or a directory entry to disk, so a rename never exposes a half-written file."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,50 @@
+"""Dev-set scores during fine-tuning: the tagger tags the dev sentences as ``albert-srl predict`` would,
+and the project's scorer scores them as ``srl-eval.pl`` would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from albert_srl.config import TrainConfig
+from albert_srl.data import Sentence
+from albert_srl.encoding import sense_number
+from albert_srl.scorer import score
+from albert_srl.tagger import SRLTagger
+
+
+def evaluate(tagger: SRLTagger, dev: list[Sentence], config: TrainConfig) -> dict[str, float]:
+    """Dev scores in percent: span P/R/F1 with gold predicates (srl-eval.pl's overall line), sense
+    accuracy, and predicate-identification F1 when that head is trained."""
+    chunk, max_tokens = max(1, len(dev)), config.eval_max_tokens
+    tagged = list(tagger.tag_conll(dev, chunk=chunk, max_tokens=max_tokens))
+    result = score(dev, tagged, gold_path=config.dev_path, pred_path="dev predictions")
+    metrics = {"precision": result.precision, "recall": result.recall, "f1": result.f1}
+    metrics["sense_accuracy"] = sense_accuracy(dev, tagged)
+    if config.predicate_identification:
+        found = tagger.tag_conll(dev, chunk=chunk, gold_predicates=False, max_tokens=max_tokens)
+        metrics["predicate_f1"] = predicate_f1(dev, found)
+    tagger.model.train()
+    return metrics
+
+
+def sense_accuracy(gold: Iterable[Sentence], pred: Iterable[Sentence]) -> float:
+    """Percent of gold predicates whose predicted sense number is right."""
+    right = total = 0
+    for gold_sentence, pred_sentence in zip(gold, pred, strict=True):
+        predicted = {f.predicate.index: sense_number(f.predicate.sense) for f in pred_sentence.frames}
+        for frame in gold_sentence.frames:
+            total += 1
+            right += predicted.get(frame.predicate.index) == sense_number(frame.predicate.sense)
+    return 100 * right / total if total else 0.0
+
+
+def predicate_f1(gold: Iterable[Sentence], pred: Iterable[Sentence]) -> float:
+    """F1 (percent) of predicted predicate positions against the gold ones."""
+    correct = n_gold = n_pred = 0
+    for gold_sentence, pred_sentence in zip(gold, pred, strict=True):
+        gold_positions = {f.predicate.index for f in gold_sentence.frames}
+        pred_positions = {f.predicate.index for f in pred_sentence.frames}
+        correct += len(gold_positions & pred_positions)
+        n_gold += len(gold_positions)
+        n_pred += len(pred_positions)
+    return 200 * correct / (n_gold + n_pred) if n_gold + n_pred else 0.0

@@ -1,0 +1,441 @@
+"""Fine-tuning an ``SRLModel`` on CoNLL data, on the shared runtime of ``albert_srl.training``.
+
+``train(config)`` reads the data, builds (or loads) the tokenizer and the model, and trains with AdamW
+(separate learning rates for the encoder and the heads, linear warm-up then decay, gradient clipping) on
+length-bucketed token-budget batches. After every epoch it scores the dev set with ``SRLTagger`` and the
+project's scorer, keeps the best model in ``output_dir/best`` and stops early after ``patience`` epochs
+without a better F1. ``max_minutes`` stops it cleanly at a wall-clock deadline: the current weights are
+scored and kept when better, so ``best`` exists even when the deadline comes inside the first epoch.
+
+The batch order of an epoch is a function of the seed and the epoch alone, so ``train(config,
+resume=True)`` after a crash skips the batches already trained and ends with the same weights as a run
+that never stopped. Under ``torchrun`` (``WORLD_SIZE`` set) every rank builds the same batches and trains
+on its share of each one inside ``DistributedDataParallel``; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from transformers import get_linear_schedule_with_warmup
+
+from albert_srl import formats
+from albert_srl.config import TrainConfig
+from albert_srl.data import Sentence
+from albert_srl.encoding import (
+    Instance,
+    collate,
+    instances_from_sentences,
+    label_set,
+    make_batches,
+    sense_set,
+)
+from albert_srl.errors import SRLFormatError
+from albert_srl.model import ModelConfig, SRLModel, SRLOutput, encoder_from_pretrained
+from albert_srl.tagger import SRLTagger
+from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.training.evaluation import evaluate
+from albert_srl.training.loop import LoopState, Trainer
+from albert_srl.training.runtime import Runtime, build_optimizer, seed_everything, start_runtime
+
+log = logging.getLogger(__name__)
+
+METRICS = "metrics.jsonl"
+OnEvaluate = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class FineTuneState(LoopState):
+    """The fine-tuning loop's position and history; saved as JSON in every checkpoint."""
+
+    best_f1: float = -1.0
+    best_epoch: int | None = None
+    bad_epochs: int = 0  # epochs since the best one
+
+
+@dataclass
+class TrainingData:
+    """Sentences and instances for one run, and the label sets the model is built with."""
+
+    train: list[Instance]
+    dev: list[Sentence]
+    labels: list[str]
+    senses: list[str]
+    lemmas: dict[str, str]  # predicate word form (lower-cased) -> its most frequent roleset lemma
+    predicate_pos: list[str]  # the gold POS tags of the training predicates (seen twice or more)
+
+
+def train(config: TrainConfig, resume: bool = False, on_evaluate: OnEvaluate | None = None) -> Path:
+    """Train a model as ``config`` says and return its best directory, ``output_dir/best``.
+
+    ``resume=True`` continues from the last checkpoint in ``output_dir`` (a fresh start when there is
+    none); without it, old checkpoints in ``output_dir`` are removed first. ``on_evaluate(epoch,
+    metrics)`` is called after every dev evaluation (on every rank) with the dev scores in percent:
+    ``"f1"`` (span F1 with gold predicates), ``"precision"``, ``"recall"``, ``"sense_accuracy"``,
+    ``"predicate_f1"`` (when that head is trained) and ``"train_loss"``. It runs once the evaluated
+    epoch's checkpoint is on disk, so an exception it raises (a tuner pruning the trial) ends the run
+    with nothing lost: it propagates out of ``train``.
+    """
+    runtime = start_runtime(config)
+    try:
+        return _train(config, resume, runtime, on_evaluate)
+    finally:
+        runtime.close()
+
+
+def _train(config: TrainConfig, resume: bool, runtime: Runtime, on_evaluate: OnEvaluate | None) -> Path:
+    output = Path(config.output_dir)
+    if runtime.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        if not resume:  # a fresh run owes nothing to an earlier one in the same directory
+            shutil.rmtree(output / "tokenizer", ignore_errors=True)
+            (output / METRICS).unlink(missing_ok=True)
+    seed_everything(config.seed + runtime.rank)
+    train_sentences = read_sentences(config.train_path, config.max_train_sentences)
+    tokenizer = prepare_tokenizer(config, train_sentences, runtime)
+    data = prepare_data(config, train_sentences)
+    model = build_model(config, data, tokenizer).to(runtime.device)
+    total_steps = planned_steps(config, data, tokenizer, runtime)
+    encoder_lr, head_lr = config.encoder_lr, config.head_lr
+    optimizer = build_optimizer(
+        model, config.weight_decay, lambda name: encoder_lr if name.startswith("encoder.") else head_lr
+    )
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, round(config.warmup_ratio * total_steps), total_steps
+    )
+    trainer = Trainer(model, optimizer, scheduler, runtime, config, output)
+    state = trainer.resume(FineTuneState, resume)
+    if resume and runtime.is_main:
+        trim_metrics(output / METRICS, state.epoch)
+    if runtime.world_size > 1:
+        trainer.trainable = DistributedDataParallel(model)
+
+    while not state.finished:
+        loss = train_epoch(trainer, data, tokenizer, config, state)
+        metrics = end_epoch(trainer, tokenizer, data, config, state, loss)
+        trainer.checkpoint(state)
+        if on_evaluate is not None:
+            on_evaluate(state.epoch if not state.out_of_time else state.epoch + 1, metrics)
+        if state.out_of_time:
+            break
+    digests = runtime.gather(weights_digest(model))
+    for rank, digest in enumerate(digests):
+        log.info("rank %d: final weights sha256 %s", rank, digest)
+    log.info("best dev F1 %.2f after epoch %s; model in %s", state.best_f1, state.best_epoch, output / "best")
+    return output / "best"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Set-up
+
+
+def read_sentences(path: str, limit: int | None) -> list[Sentence]:
+    """The first ``limit`` sentences (all when ``None``) of a file in any format the readers take."""
+    sentences = list(islice(formats.read(path), limit))
+    log.info("read %d sentences from %s", len(sentences), path)
+    return sentences
+
+
+def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: Runtime) -> Any:
+    """The pretrained encoder's tokenizer, the configured one, or one trained on the training words.
+
+    A trained tokenizer is kept in ``output_dir/tokenizer`` and reused when resuming; under DDP rank 0
+    trains it while the other ranks wait.
+    """
+    encoder = config.encoder
+    if encoder.pretrained is not None or encoder.tokenizer is not None:
+        return load_tokenizer(encoder.tokenizer or encoder.pretrained)
+    directory = Path(config.output_dir) / "tokenizer"
+    if runtime.is_main and not directory.exists():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=directory.parent))
+        lines = (" ".join(s.words) for s in sentences)
+        try:
+            train_sentencepiece(
+                lines, staging, encoder.vocab_size, encoder.lowercase, source=config.train_path
+            )
+        except SRLFormatError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        os.replace(staging, directory)  # complete or absent, even if the run is killed meanwhile
+        log.info("trained a %d-piece SentencePiece model in %s", encoder.vocab_size, directory)
+    runtime.barrier()
+    return load_tokenizer(directory)
+
+
+def prepare_data(config: TrainConfig, train_sentences: list[Sentence]) -> TrainingData:
+    """Training instances, their label sets, and the dev sentences (dev labels unseen in training warned)."""
+    instances = instances_from_sentences(
+        train_sentences, predicate_identification=config.predicate_identification
+    )
+    if not any(instance.predicate is not None for instance in instances):
+        raise SRLFormatError(config.train_path, None, "no training sentence has a predicate to learn from")
+    labels, senses = label_set(instances), sense_set(instances)
+    dev = read_sentences(config.dev_path, config.max_dev_sentences)
+    unseen = set(label_set(instances_from_sentences(dev, predicate_identification=False))) - set(labels)
+    if unseen:
+        log.warning(
+            "%s: dev labels never seen in training (the model cannot predict them): %s",
+            config.dev_path,
+            ", ".join(sorted(unseen)),
+        )
+    log.info("%d training instances, %d labels, %d senses", len(instances), len(labels), len(senses))
+    lemmas = lemma_table(train_sentences)
+    predicate_pos = predicate_pos_tags(train_sentences)
+    return TrainingData(instances, dev, labels, senses, lemmas, predicate_pos)
+
+
+def predicate_pos_tags(sentences: Iterable[Sentence], min_count: int = 2) -> list[str]:
+    """The gold part-of-speech tags of the predicates of ``sentences`` (a tag seen once is taken for an
+    annotation slip), for the syntax head to keep predicate identification to words that can be one."""
+    counts = Counter(s.pos[f.predicate.index] for s in sentences if s.pos for f in s.frames)
+    return sorted(tag for tag, count in counts.items() if count >= min_count)
+
+
+def lemma_table(sentences: Iterable[Sentence]) -> dict[str, str]:
+    """The roleset lemma each predicate word form has most often in ``sentences`` (``"got"`` -> ``"get"``),
+    for the tagger to name the rolesets it predicts."""
+    counts: dict[str, Counter[str]] = {}
+    for sentence in sentences:
+        for frame in sentence.frames:
+            if frame.predicate.lemma:
+                form = sentence.words[frame.predicate.index].lower()
+                counts.setdefault(form, Counter())[frame.predicate.lemma] += 1
+    return {form: lemmas.most_common(1)[0][0] for form, lemmas in sorted(counts.items())}
+
+
+def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLModel:
+    """A fresh ALBERT of the configured size (its vocabulary the tokenizer's), or the pretrained encoder,
+    under new heads."""
+    pretrained = config.encoder.pretrained
+    encoder = encoder_from_pretrained(pretrained) if pretrained else None
+    model_config = ModelConfig(
+        labels=data.labels,
+        senses=data.senses,
+        predicate_awareness=config.predicate_awareness,
+        head=config.head,
+        max_length=config.max_length,
+        stride=config.stride,
+        encoder=encoder.config.to_dict() if encoder else config.encoder.albert_config(len(tokenizer)),
+        dropout=config.dropout,
+        lemmas=data.lemmas,
+        syntax_head=config.loss_weights.syntax > 0,
+        predicate_pos=data.predicate_pos if config.loss_weights.syntax > 0 else [],
+    )
+    return SRLModel(model_config, encoder=encoder)
+
+
+def planned_steps(config: TrainConfig, data: TrainingData, tokenizer: Any, runtime: Runtime) -> int:
+    """Optimizer steps the schedule spans: all epochs, or ``max_steps`` when that comes first."""
+    per_epoch = len(epoch_batches(config, data, tokenizer, 0, runtime))
+    total = per_epoch * config.epochs
+    return max(1, min(total, config.max_steps) if config.max_steps is not None else total)
+
+
+def epoch_batches(
+    config: TrainConfig, data: TrainingData, tokenizer: Any, epoch: int, runtime: Runtime
+) -> list[list[int]]:
+    """The batches (instance indices) of ``epoch``: the same on every rank and every run for a seed.
+
+    Batches too small to give every rank an instance are left out, on all ranks alike.
+    """
+    batches = make_batches(
+        data.train, tokenizer, config, config.max_tokens, shuffle=True, seed=config.seed + epoch
+    )
+    return [batch for batch in batches if len(batch) >= runtime.world_size]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The loop
+
+
+def train_epoch(
+    trainer: Trainer, data: TrainingData, tokenizer: Any, config: TrainConfig, state: FineTuneState
+) -> float:
+    """Train the rest of ``state.epoch``; returns the mean loss of its batches trained in this call."""
+    runtime = trainer.runtime
+    batches = epoch_batches(config, data, tokenizer, state.epoch, runtime)
+    model_config = trainer.model.config
+    label_index = {label: i for i, label in enumerate(data.labels)}
+    sense_index = {sense: i for i, sense in enumerate(data.senses)}
+    losses: list[float] = []
+
+    def loss_of(index: int) -> torch.Tensor:
+        share = [data.train[i] for i in batches[index][runtime.rank :: runtime.world_size]]
+        batch = collate(share, tokenizer, model_config, label_index, sense_index).to(runtime.device)
+        with runtime.autocast():
+            output = trainer.trainable(batch)
+        loss = weighted_loss(output, config)
+        if runtime.world_size > 1:  # every head in every step's graph: DDP needs no unused-parameter search
+            loss = loss + 0.0 * sum(p.view(-1)[0] for p in trainer.trainable.parameters())
+        losses.append(loss.item())
+        return loss
+
+    def show_loss(progress: Any) -> None:
+        progress.set_postfix(loss=f"{losses[-1]:.3f}")
+
+    trainer.run_epoch(state, len(batches), loss_of, f"epoch {state.epoch + 1}", show_loss)
+    return sum(losses) / len(losses) if losses else 0.0
+
+
+def weighted_loss(output: SRLOutput, config: TrainConfig) -> torch.Tensor:
+    """The training objective: the model's losses under the configured weights."""
+    weights = config.loss_weights
+    parts = [
+        (weights.argument, output.argument_loss),
+        (weights.sense, output.sense_loss),
+        (weights.predicate, output.predicate_loss),
+        (weights.syntax, output.pos_loss),
+    ]
+    return sum(
+        (w * loss for w, loss in parts if loss is not None), torch.zeros((), device=output.loss.device)
+    )
+
+
+def end_epoch(
+    trainer: Trainer,
+    tokenizer: Any,
+    data: TrainingData,
+    config: TrainConfig,
+    state: FineTuneState,
+    loss: float,
+) -> dict[str, float]:
+    """Score the dev set, keep the best model, log the epoch and decide whether to go on; returns the
+    epoch's metrics.
+
+    Every rank scores the dev set (the same numbers everywhere), so all ranks stop together. At the
+    deadline the epoch is left unfinished (a resumed run completes it) and the run ends.
+    """
+    model, runtime = trainer.model, trainer.runtime
+    metrics = evaluate(SRLTagger(model, tokenizer), data.dev, config)
+    improved = metrics["f1"] > state.best_f1
+    if improved:
+        state.best_f1, state.best_epoch, state.bad_epochs = metrics["f1"], state.epoch + 1, 0
+    elif not state.out_of_time:
+        state.bad_epochs += 1
+    record = {"epoch": state.epoch + 1, "step": state.step, "train_loss": loss, **metrics}
+    if runtime.is_main:
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch")
+        log.info("epoch %d%s: %s", state.epoch + 1, " (cut short)" if state.out_of_time else "", summary)
+        with open(Path(config.output_dir) / METRICS, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+        if improved:
+            save_best(model, tokenizer, config, metrics, state)
+        elif state.out_of_time:
+            note_time_budget(Path(config.output_dir) / "best" / "README.md", config, state)
+    if state.out_of_time:
+        return {**metrics, "train_loss": loss}
+    state.epoch += 1
+    state.batches_done = 0
+    if state.bad_epochs >= config.patience:
+        log.info("no better dev F1 for %d epochs: stopping", state.bad_epochs)
+        state.finished = True
+    if state.epoch >= config.epochs:
+        state.finished = True
+    return {**metrics, "train_loss": loss}
+
+
+def save_best(
+    model: SRLModel, tokenizer: Any, config: TrainConfig, metrics: dict[str, float], state: FineTuneState
+) -> None:
+    """Replace ``output_dir/best`` with the current model and its card (written aside, then swapped in)."""
+    output = Path(config.output_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".best-", dir=output))
+    SRLTagger(model, tokenizer).save_pretrained(staging, card=model_card(config, metrics, state))
+    shutil.rmtree(output / "best", ignore_errors=True)
+    os.replace(staging, output / "best")
+
+
+def note_time_budget(card: Path, config: TrainConfig, state: FineTuneState) -> None:
+    """Add to the best model's card that its run stopped at the time budget (written aside, renamed)."""
+    if card.exists():
+        staging = card.with_name(f".{card.name}.tmp")
+        staging.write_text(
+            card.read_text(encoding="utf-8") + time_budget_note(config, state), encoding="utf-8"
+        )
+        os.replace(staging, card)
+
+
+def trim_metrics(path: Path, epochs_done: int) -> None:
+    """Forget metrics of epochs that a resumed run trains again (those after its checkpoint)."""
+    if path.exists():
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if json.loads(x)["epoch"] <= epochs_done), encoding="utf-8")
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, in name order: equal digests mean equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The model card
+
+
+def model_card(config: TrainConfig, metrics: dict[str, float], state: FineTuneState) -> str:
+    """The README.md of a trained model: data, command, dev scores, config."""
+    scores = "\n".join(f"| {name} | {value:.2f} |" for name, value in metrics.items())
+    settings = json.dumps(dataclasses.asdict(config), indent=2)
+    stopped = time_budget_note(config, state) if state.out_of_time else ""
+    return f"""# albert-srl model
+
+PropBank semantic role labeller: ALBERT encoder, BIO head ({config.head}), predicate awareness
+`{config.predicate_awareness}`. Trained with albert-srl.
+
+## Training data
+
+- train: `{config.train_path}`{_slice_note(config.max_train_sentences)}
+- dev: `{config.dev_path}`{_slice_note(config.max_dev_sentences)}
+
+The English Web Treebank PropBank data (unified PropBank release and Universal Dependencies
+English-EWT) is licensed CC BY-SA 4.0; a model trained on it must credit both.
+
+## Command
+
+```
+{" ".join(sys.argv)}
+```
+
+## Dev scores (epoch {state.epoch + 1}, step {state.step}; percent, gold predicates)
+
+| metric | score |
+| --- | --- |
+{scores}
+{stopped}
+## Training config
+
+```json
+{settings}
+```
+"""
+
+
+def time_budget_note(config: TrainConfig, state: FineTuneState) -> str:
+    return (
+        f"\n## Stopped on its time budget\n\nTraining stopped at its wall-clock budget (`max_minutes` ="
+        f" {config.max_minutes:g}) after step {state.step}, in epoch {state.epoch + 1}"
+        f" ({state.batches_done} batches of it trained); `albert-srl train --resume` goes on from there.\n"
+    )
+
+
+def _slice_note(limit: int | None) -> str:
+    return f" (first {limit} sentences)" if limit else ""
