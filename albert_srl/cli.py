@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="tag a CoNLL file with its gold predicates, writing the same format"
     )
-    predict.add_argument("model")
+    predict.add_argument("model", nargs="?", help="model directory or hub id (default: the shipped model)")
     predict.add_argument("input")
     predict.add_argument("-o", "--output", default="-", help="default: stdout")
     predict.add_argument("--from", dest="from_", choices=FORMATS, help="input format (default: detected)")
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="tag only shard I of N (0 <= I < N) of each file: N processes or machines split a corpus "
         "with no coordination, and their outputs concatenated in shard order are in input order",
     )
-    tag.add_argument("--model", help="model directory (default: the shipped model)")
+    tag.add_argument("--model", help="model directory or hub id (default: the shipped model)")
     tag.add_argument("--batch-size", type=int, default=64, help="sentences tagged together (default 64)")
     tag.add_argument("--max-tokens", type=int, default=8192, help="subwords in one forward pass")
     tag.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])

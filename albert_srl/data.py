@@ -1,7 +1,9 @@
 """Plain data classes that flow between the readers, the model, the writers and the scorer.
 
-Word offsets are half-open word indices ``[start, end)``; character offsets, where the original text
-is known, are half-open indices into ``Sentence.text``.
+Word offsets are half-open word indices ``[start, end)``. Character offsets, where the original text is
+known, are half-open indices into the text the caller passed in (the string given to ``SRLTagger.tag``,
+the request's ``text``, the paragraph or line of a file), across all of its sentences; a sentence's own
+``text`` starts at ``Sentence.char_start`` of that input.
 """
 
 from __future__ import annotations
@@ -61,8 +63,12 @@ class Frame:
 class Sentence:
     """A tokenized sentence and its frames, in predicate order.
 
-    ``text`` and ``offsets`` (one ``(char_start, char_end)`` per word) are set when the sentence came
-    from raw text; ``pos`` and ``doc_id`` / ``part`` when the corpus has them.
+    ``text``, ``char_start`` and ``offsets`` are set when the sentence came from raw text: ``text`` is the
+    sentence's own text, which starts at character ``char_start`` of the input text, and ``offsets`` holds
+    one ``(char_start, char_end)`` per word in the input's coordinates, so that
+    ``input[start:end] == word`` and ``text == input[char_start : char_start + len(text)]``.
+    ``text_index`` says which text of a batch (``tag(["...", "..."])``) the sentence came from. ``pos``
+    and ``doc_id`` / ``part`` are set when the corpus has them.
     """
 
     words: list[str]
@@ -73,9 +79,12 @@ class Sentence:
     doc_id: str | None = None
     part: str | None = None
     dependency: bool = False
+    char_start: int | None = None
+    text_index: int | None = None
 
     def span_text(self, start: int, end: int) -> str:
         """The surface text of words ``[start, end)``: a slice of ``text`` when known, else joined words."""
         if self.text is not None and self.offsets is not None:
-            return self.text[self.offsets[start][0] : self.offsets[end - 1][1]]
+            base = self.char_start or 0
+            return self.text[self.offsets[start][0] - base : self.offsets[end - 1][1] - base]
         return " ".join(self.words[start:end])

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import lemminflect
-
 # Clitics and informal verb forms of the EWT tokenization, with the roleset lemma PropBank gives them.
 VERB_FORMS = {
     "'s": "be", "s": "be", "'m": "be", "m": "be", "'re": "be", "re": "be", "r": "be", "ar": "be", "ai": "be",
@@ -48,6 +46,10 @@ def lemmatize(word: str, pos: str | None = None) -> str:
 
 def lemma_of_any_reading(form: str) -> str:
     """The lemma of ``form`` in the first reading of ``PREFERENCE`` LemmInflect knows, else by OOV rules."""
+    # Imported on first need: most predicates get their lemma from the model's own table, and importing
+    # lemminflect imports spaCy (for its spaCy extension), which pre-tokenized input never needs.
+    import lemminflect
+
     readings = lemminflect.getAllLemmas(form)
     for upos in PREFERENCE:
         if upos in readings:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,31 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+MODEL_FILES = ["*.json", "*.safetensors", "spiece.model", CARD]  # what from_pretrained reads
+
+
+def model_dir(path: str | Path | None) -> Path:
+    """The local directory of a model: ``None`` is the shipped default, an existing directory is itself,
+    and ``org/name`` that is no local directory is a Hugging Face hub id, resolved by ``huggingface_hub``:
+    its cache first (``HF_HUB_CACHE``), the hub when reachable, never the network with ``HF_HUB_OFFLINE=1``.
+    Only the model files are fetched (no pickles, no code)."""
+    directory = Path(path) if path is not None else DEFAULT_MODEL
+    if directory.is_dir():
+        return directory
+    if not (isinstance(path, str) and HUB_ID.fullmatch(path)):
+        raise SRLFormatError(str(directory), None, "no such model directory")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(path, allow_patterns=MODEL_FILES))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
+        raise SRLFormatError(
+            path, None, f"no such model directory, nor a model in the Hugging Face hub or its cache: {error}"
+        ) from error
 
 
 class SRLTagger:
@@ -70,10 +97,9 @@ class SRLTagger:
         device: str | torch.device | None = "cpu",
         bf16: bool | None = None,
     ) -> SRLTagger:
-        """Load a model directory (``None``: the default model shipped in the package)."""
-        directory = Path(path) if path is not None else DEFAULT_MODEL
-        if not directory.is_dir():
-            raise SRLFormatError(str(directory), None, "no such model directory")
+        """Load a model: ``None`` is the default model shipped in the package, else a model directory or a
+        Hugging Face hub id (``org/name``, fetched into or read from the hub's cache; see ``model_dir``)."""
+        directory = model_dir(path)
         config_path = directory / CONFIG
         try:
             values = json.loads(config_path.read_text(encoding="utf-8"))
@@ -138,34 +164,42 @@ class SRLTagger:
 
     def tag(
         self,
-        sentences: str | Sequence[str] | Sequence[Sequence[str]] | Sequence[Sentence],
+        inputs: str | Sequence[str] | Sequence[Sequence[str]] | Sequence[Sentence],
         predicates: Sequence[Sequence[int] | None] | None = None,
         max_tokens: int = 8192,
     ) -> list[Sentence]:
-        """Tag sentences; returns one ``Sentence`` with frames per input sentence, in input order.
+        """Tag text or sentences; returns one ``Sentence`` with its frames per sentence, in input order.
 
-        ``sentences``: a raw text string (split into sentences and words), one list of words, a list of
-        word lists, or ``Sentence`` objects. ``predicates``: word indices of each sentence's predicates;
+        ``inputs`` is one of (docs/api.md):
+
+        - a ``str``: one text, split into sentences and words;
+        - a list of ``str``: a batch of texts (as spaCy's ``nlp.pipe`` and Hugging Face pipelines take
+          them); the sentences of all texts come back in one flat list, each with ``text_index``;
+        - a list of word lists: pre-tokenized sentences, tagged as given (or ``Sentence`` objects).
+
+        Character offsets (``Sentence.offsets``, ``Argument.char_start`` / ``char_end``) index the text
+        the sentence came from; ``Sentence.char_start`` is where that sentence starts in it.
+        ``predicates``: for pre-tokenized input only, the word indices of each sentence's predicates;
         where ``None`` (for all, or for one sentence) the model's predicate-identification head finds them.
         """
-        inputs = self._as_sentences(sentences)
-        if predicates is not None and len(predicates) != len(inputs):
-            raise ValueError(f"predicates has {len(predicates)} entries for {len(inputs)} sentences")
-        wanted = list(predicates) if predicates is not None else [None] * len(inputs)
-        for i, sentence in enumerate(inputs):
+        sentences = self._as_sentences(inputs, predicates)
+        if predicates is not None and len(predicates) != len(sentences):
+            raise ValueError(f"predicates has {len(predicates)} entries for {len(sentences)} sentences")
+        wanted = list(predicates) if predicates is not None else [None] * len(sentences)
+        for i, sentence in enumerate(sentences):
             for index in wanted[i] or ():
                 if not 0 <= index < len(sentence.words):
                     raise ValueError(
                         f"sentence {i}: predicate index {index} outside its {len(sentence.words)} words"
                     )
-        self._warn_long(inputs)
+        self._warn_long(sentences)
         self.model.eval()
         with torch.inference_mode():
-            unknown = [i for i, p in enumerate(wanted) if p is None and inputs[i].words]
-            found = self._identify_predicates([inputs[i] for i in unknown], max_tokens)
+            unknown = [i for i, p in enumerate(wanted) if p is None and sentences[i].words]
+            found = self._identify_predicates([sentences[i] for i in unknown], max_tokens)
             for i, indices in zip(unknown, found, strict=True):
                 wanted[i] = indices
-            return self._tag_arguments(inputs, [list(p or ()) for p in wanted], max_tokens)
+            return self._tag_arguments(sentences, [list(p or ()) for p in wanted], max_tokens)
 
     def tag_conll(
         self,
@@ -249,20 +283,48 @@ class SRLTagger:
         return out
 
     @staticmethod
-    def _as_sentences(sentences: Any) -> list[Sentence]:
-        if isinstance(sentences, str):
-            from albert_srl.text import split_text
+    def _as_sentences(inputs: Any, predicates: Any) -> list[Sentence]:
+        """``tag``'s input as ``Sentence`` objects; a TypeError that says what to pass when it is none of
+        the accepted forms."""
+        if isinstance(inputs, str):
+            texts: list[str] = [inputs]
+        elif isinstance(inputs, Iterable):
+            items = list(inputs)
+            if items and all(isinstance(item, str) for item in items):
+                texts = items
+                if len(texts) > 1 and not any(text.split()[1:] for text in texts):
+                    log.warning(
+                        "tag() got %d strings, none of more than one word: each is tagged as a text of its "
+                        "own; for the words of one sentence pass a list of word lists, tag([words])",
+                        len(texts),
+                    )
+            elif all(isinstance(item, Sentence) for item in items):
+                return [
+                    Sentence(
+                        list(s.words), [], s.text, s.offsets, char_start=s.char_start, text_index=s.text_index
+                    )
+                    for s in items
+                ]
+            elif all(is_word_list(item) for item in items):
+                return [Sentence(words=list(item)) for item in items]
+            else:
+                raise TypeError(f"tag() cannot read {describe(items)}: {TAG_INPUTS}")
+        else:
+            raise TypeError(f"tag() cannot read a {type(inputs).__name__}: {TAG_INPUTS}")
+        if predicates is not None:
+            raise TypeError(
+                "tag(): predicates are word indices, so they need pre-tokenized input; pass the sentences "
+                "as lists of words, e.g. tag([['The', 'board', 'approved', 'it', '.']], predicates=[[2]])"
+            )
+        from albert_srl.text import split_text
 
-            return [s.to_sentence() for s in split_text(sentences)]
-        items = list(sentences)
-        if items and all(isinstance(w, str) for w in items):
-            items = [items]  # one sentence given as a list of words
-        return [
-            Sentence(words=list(s.words), text=s.text, offsets=s.offsets)
-            if isinstance(s, Sentence)
-            else Sentence(words=list(s))
-            for s in items
-        ]
+        sentences = []
+        for index, text in enumerate(texts):
+            for piece in split_text(text):
+                sentence = piece.to_sentence()
+                sentence.text_index = index
+                sentences.append(sentence)
+        return sentences
 
     def _warn_long(self, sentences: list[Sentence]) -> None:
         """One warning per call naming the sentences longer than the encoder's window."""
@@ -336,10 +398,7 @@ class SRLTagger:
         for i, instance in enumerate(instances):
             tags, sense = decoded_rows[i]
             frames[owners[i]].append(self._frame(sentences[owners[i]], instance.predicate, tags, sense))
-        return [
-            Sentence(words=s.words, frames=f, text=s.text, offsets=s.offsets)
-            for s, f in zip(sentences, frames, strict=True)
-        ]
+        return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)]
 
     def _frame(self, sentence: Sentence, index: int, tags: list[str], sense: str) -> Frame:
         word = sentence.words[index]
@@ -355,6 +414,21 @@ class SRLTagger:
                 )
             arguments.append(argument)
         return Frame(predicate, arguments)
+
+
+TAG_INPUTS = (
+    "pass a str (one text), a list of str (a batch of texts), or a list of word lists (pre-tokenized "
+    "sentences, e.g. [['The', 'board', 'approved', 'it', '.']])"
+)
+
+
+def is_word_list(item: Any) -> bool:
+    return isinstance(item, (list, tuple)) and all(isinstance(word, str) for word in item)
+
+
+def describe(items: list[Any]) -> str:
+    """``"a list of str and list"``: the kinds of items a rejected ``tag`` input holds."""
+    return f"a list of {' and '.join(sorted({type(item).__name__ for item in items}))}"
 
 
 def copy_gold_lemmas(gold: Sentence, tagged: Sentence) -> None:

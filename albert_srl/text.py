@@ -74,12 +74,14 @@ class TextSentence:
     predicates: list[int] | None = None
 
     def to_sentence(self) -> Sentence:
-        """A ``Sentence`` whose ``text`` is this sentence's own slice of the input, offsets rebased to it."""
+        """A ``Sentence`` whose ``text`` is this sentence's own slice of the input, starting at its
+        ``char_start``; word offsets keep indexing the whole input ``text``."""
         if not self.words:
-            return Sentence(words=[], text="", offsets=[])
-        base, end = self.offsets[0][0], self.offsets[-1][1]
-        offsets = [(s - base, e - base) for s, e in self.offsets]
-        return Sentence(words=list(self.words), text=self.text[base:end], offsets=offsets)
+            return Sentence(words=[], text="", offsets=[], char_start=0)
+        start, end = self.offsets[0][0], self.offsets[-1][1]
+        return Sentence(
+            words=list(self.words), text=self.text[start:end], offsets=list(self.offsets), char_start=start
+        )
 
 
 @dataclass

@@ -51,10 +51,14 @@ def test_tag_jsonl_offsets_point_at_the_argument_text(model_dir, monkeypatch, ca
     assert len(sentences) == 2
     arguments = [a for s in sentences for f in s["frames"] for a in f["arguments"]]
     assert arguments, "the tiny model tags at least the V of the predicates it finds"
-    for sentence in sentences:
+    paragraphs = text.decode().split("\n\n")  # offsets index the paragraph each sentence came from
+    assert [s["char_start"] for s in sentences] == [2, 0]
+    for sentence, paragraph in zip(sentences, paragraphs, strict=True):
+        start = sentence["char_start"]
+        assert paragraph[start : start + len(sentence["text"])] == sentence["text"]
         for frame in sentence["frames"]:
             for argument in frame["arguments"]:
-                assert sentence["text"][argument["char_start"] : argument["char_end"]] == argument["text"]
+                assert paragraph[argument["char_start"] : argument["char_end"]] == argument["text"]
 
 
 def test_tokenized_input_with_marked_predicates_tags_only_those(model_dir, monkeypatch, capsys) -> None:
@@ -166,6 +170,15 @@ def test_bad_files_give_one_line_naming_file_and_line(tmp_path, capsys) -> None:
     assert "missing.props" in capsys.readouterr().err
     assert main(["tag", "--model", str(tmp_path / "no-model")]) == 2
     assert "no-model" in capsys.readouterr().err
+
+
+def test_predict_without_a_model_uses_the_shipped_one(tmp_path, capsys) -> None:
+    default, explicit = tmp_path / "default.gold_conll", tmp_path / "explicit.gold_conll"
+    assert main(["predict", str(SAMPLE), "-o", str(default), "-q", "--device", "cpu"]) == 0
+    shipped = Path(__file__).resolve().parents[1] / "albert_srl" / "models" / "default"
+    assert main(["predict", str(shipped), str(SAMPLE), "-o", str(explicit), "-q", "--device", "cpu"]) == 0
+    assert default.read_text() == explicit.read_text()
+    assert [len(s.frames) for s in read(default)] == [len(s.frames) for s in read(SAMPLE)]
 
 
 def test_tag_writes_gzip_when_the_output_name_ends_in_gz(model_dir, monkeypatch, capsys, tmp_path) -> None:

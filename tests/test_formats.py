@@ -411,3 +411,27 @@ def test_up_chinese_layout_reads_and_round_trips(tmp_path: Path) -> None:
     first = sentences[0].frames[0]
     assert (first.predicate.index, first.predicate.sense) == (7, "cause.01")  # row 8: Y cause.01
     assert rewrite(sentences, tmp_path, "conllu", "zh.conllu") == sentences
+
+
+def test_spans_to_conllu_warns_what_it_loses(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    gold = list(read(CORPORA / "sample.gold_conll"))
+    multi_word = sum(a.end - a.start > 1 for s in gold for f in s.frames for a in f.arguments)
+    with caplog.at_level("WARNING"):
+        convert(CORPORA / "sample.gold_conll", tmp_path / "out.conllu", to="conllu")
+    assert multi_word > 0 and f"{multi_word} of " in caplog.text and "last word" in caplog.text
+    back = list(read(tmp_path / "out.conllu"))
+    assert all(a.end - a.start == 1 for s in back for f in s.frames for a in f.arguments)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        convert(tmp_path / "out.conllu", tmp_path / "again.conllu", to="conllu")  # heads stay heads
+    assert "last word" not in caplog.text
+
+
+def test_a_collision_of_argument_heads_is_counted(caplog: pytest.LogCaptureFixture) -> None:
+    words = ["the", "old", "man", "left"]
+    frame = Frame(
+        Predicate(3, "left"), [Argument("ARG0", 0, 3), Argument("ARGM-MNR", 2, 3), Argument("V", 3, 4)]
+    )
+    with caplog.at_level("WARNING"):
+        write([Sentence(words, [frame])], io.StringIO(), "conllu")
+    assert "1 of 3 arguments" in caplog.text and "1 were dropped" in caplog.text

@@ -1,6 +1,6 @@
 """The HTTP service: endpoints, the error for every malformed request, server-side batching, failures.
 
-Most tests serve a stand-in tagger (fast, deterministic, countable); one serves the tiny real model.
+Most tests serve a stand-in tagger (fast, deterministic, countable); one serves the shipped model.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class StandInTagger:
 
     def tag_one(self, source: Sentence, indices: list[int] | None) -> Sentence:
         """As ``SRLTagger.tag``: the input's text and offsets kept, arguments with character offsets."""
-        sentence = Sentence(list(source.words), text=source.text, offsets=source.offsets)
+        sentence = Sentence(
+            list(source.words), text=source.text, offsets=source.offsets, char_start=source.char_start
+        )
         n = len(sentence.words)
         frames = []
         for index in [n // 2] if indices is None else indices:
@@ -101,9 +103,25 @@ def test_tag_text_splits_sentences_and_keeps_character_offsets(client: TestClien
     assert frame["predicate"] == {"index": 2, "text": "sat", "sense": "sat.01"}
     arg0 = {"role": "ARG0", "start": 0, "end": 2, "text": "The cat", "char_start": 0, "char_end": 7}
     assert arg0 in frame["arguments"]
-    dogs = sentences[1]["frames"][0]["arguments"][0]  # offsets count from its own sentence's text
-    assert (dogs["text"], dogs["char_start"], dogs["char_end"]) == ("Dogs bark", 0, 9)
+    assert [s["char_start"] for s in sentences] == [0, 18]
+    dogs = sentences[1]["frames"][0]["arguments"][0]  # offsets index the request's text
+    assert (dogs["text"], dogs["char_start"], dogs["char_end"]) == ("Dogs bark", 18, 27)
     assert len(frame["tags"]) == 5
+
+
+def test_the_real_tagger_answers_offsets_into_the_request_text() -> None:
+    from albert_srl.tagger import SRLTagger
+
+    text = "The committee met on Monday.  It approved the new budget on Tuesday."
+    with TestClient(create_app(SRLTagger.from_pretrained(device="cpu"))) as real:
+        response = real.post("/v1/tag", json={"text": text})
+    assert response.status_code == 200
+    sentences = response.json()["sentences"]
+    assert [s["char_start"] for s in sentences] == [0, text.index("It")]
+    arguments = [a for s in sentences for f in s["frames"] for a in f["arguments"]]
+    assert any(a["char_start"] > text.index("It") for a in arguments)  # the second sentence has frames
+    for argument in arguments:
+        assert text[argument["char_start"] : argument["char_end"]] == argument["text"]
 
 
 def test_tag_sentences_with_and_without_given_predicates(client: TestClient, tagger: StandInTagger) -> None:

@@ -78,7 +78,7 @@ def test_loading_never_unpickles(saved_dir: Path, monkeypatch: pytest.MonkeyPatc
 
     for module, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
         monkeypatch.setattr(module, name, refuse)
-    assert SRLTagger.from_pretrained(saved_dir).tag(["The", "judges", "ruled", "."], [[2]])
+    assert SRLTagger.from_pretrained(saved_dir).tag([["The", "judges", "ruled", "."]], [[2]])
 
 
 def copy_model(source: Path, target: Path) -> Path:
@@ -140,8 +140,10 @@ def test_every_input_kind_gives_the_same_frames(
     assert frames_of(from_objects) == frames_of(from_words)
     assert gold_predicates(from_words) == predicates
     assert all(len(f.tags(len(s.words))) == len(s.words) for s in from_words for f in s.frames)
-    one = trained_tiny_tagger.tag(words[0], [predicates[0]])
+    one = trained_tiny_tagger.tag([words[0]], [predicates[0]])
     assert len(one) == 1 and frames_of(one) == frames_of(from_words[:1])
+    as_tuples = trained_tiny_tagger.tag([tuple(w) for w in words], predicates)
+    assert frames_of(as_tuples) == frames_of(from_words)
 
 
 def test_raw_text_arguments_carry_character_offsets(trained_tiny_tagger: SRLTagger) -> None:
@@ -149,11 +151,16 @@ def test_raw_text_arguments_carry_character_offsets(trained_tiny_tagger: SRLTagg
     assert [s.words[0] for s in tagged] == ["President", "She"]
     arguments = [a for s in tagged for f in s.frames for a in f.arguments]
     assert any(a.end - a.start > 1 for a in arguments), "the check needs multi-word arguments"
+    assert tagged[1].char_start == TEXT.index("She") > 0
     for sentence in tagged:
-        assert sentence.text in TEXT
+        assert TEXT[sentence.char_start : sentence.char_start + len(sentence.text)] == sentence.text
+        assert sentence.text_index == 0
+        for word, (start, end) in zip(sentence.words, sentence.offsets, strict=True):
+            assert TEXT[start:end] == word
         for frame in sentence.frames:
             for argument in frame.arguments:
-                assert sentence.text[argument.char_start : argument.char_end] == argument.text
+                assert TEXT[argument.char_start : argument.char_end] == argument.text
+                assert sentence.span_text(argument.start, argument.end) == argument.text
                 assert argument.text.replace(" ", "") == "".join(
                     sentence.words[argument.start : argument.end]
                 )
@@ -266,3 +273,54 @@ def test_preparing_the_next_batch_meanwhile_changes_nothing(
     assert [[(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in got] == [
         [(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in expected
     ]
+
+
+def test_a_list_of_strings_is_a_batch_of_texts(trained_tiny_tagger: SRLTagger) -> None:
+    texts = ["The dog chased the cat.", "She gave him a book. He read it."]
+    tagged = trained_tiny_tagger.tag(texts)
+    assert [(s.text_index, s.text) for s in tagged] == [
+        (0, "The dog chased the cat."),
+        (1, "She gave him a book."),
+        (1, "He read it."),
+    ]
+    assert [s.char_start for s in tagged] == [0, 0, texts[1].index("He")]
+    for sentence in tagged:
+        text = texts[sentence.text_index]
+        for word, (start, end) in zip(sentence.words, sentence.offsets, strict=True):
+            assert text[start:end] == word
+        for frame in sentence.frames:
+            for argument in frame.arguments:
+                assert text[argument.char_start : argument.char_end] == argument.text
+    alone = [s for text in texts for s in trained_tiny_tagger.tag(text)]
+    assert frames_of(tagged) == frames_of(alone)  # batching changes nothing
+
+
+@pytest.mark.parametrize(
+    ("inputs", "predicates", "message"),
+    [
+        (["A text.", ["some", "words"]], None, "a list of list and str"),
+        ([1, 2], None, "a list of int"),
+        (42, None, "cannot read a int"),
+        ("The board approved it.", [[2]], "pre-tokenized"),
+        (["The", "judges", "ruled", "."], [[2]], "pre-tokenized"),
+    ],
+)
+def test_input_that_is_not_one_of_the_forms_is_refused_with_what_to_pass(
+    trained_tiny_tagger: SRLTagger, inputs: object, predicates: object, message: str
+) -> None:
+    with pytest.raises(TypeError, match=message) as caught:
+        trained_tiny_tagger.tag(inputs, predicates)  # type: ignore[arg-type]
+    assert "list" in str(caught.value)
+
+
+def test_a_list_of_single_words_is_tagged_as_texts_with_a_warning(
+    trained_tiny_tagger: SRLTagger, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        tagged = trained_tiny_tagger.tag(["The", "judges", "ruled", "."])
+    assert [s.words for s in tagged] == [["The"], ["judges"], ["ruled"], ["."]]
+    assert "for the words of one sentence pass a list of word lists" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        trained_tiny_tagger.tag(["The judges ruled.", "Thanks!"])
+    assert not caplog.text

@@ -210,7 +210,7 @@ def test_a_study_resumes_and_best_yaml_reproduces_the_best_trial(tmp_path, monke
     retrained = train(load_config(out / "best.yaml"))
     assert best_f1(out / "best-run" / "metrics.jsonl") == second.best_values["f1"]
     tagger = SRLTagger.from_pretrained(second.best_model)
-    assert tagger.tag(["The", "cat", "sat", "."], predicates=[[2]])[0].frames
+    assert tagger.tag([["The", "cat", "sat", "."]], predicates=[[2]])[0].frames
     assert retrained == out / "best-run" / "best"
     assert not any((out / "trials").glob(f"*/{CHECKPOINTS}"))  # finished trials keep their model only
 

@@ -69,6 +69,7 @@ def sentence_from_json(obj: dict[str, Any]) -> Sentence:
         doc_id=obj.get("doc_id"),
         part=obj.get("part"),
         dependency=bool(obj.get("dependency", False)),
+        char_start=int(obj["char_start"]) if obj.get("char_start") is not None else None,
     )
     sentence.frames = [frame_from_json(frame, sentence) for frame in obj.get("frames", [])]
     return sentence
@@ -114,6 +115,8 @@ def sentence_to_json(sentence: Sentence) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     if sentence.text is not None:
         obj["text"] = sentence.text
+    if sentence.char_start is not None:
+        obj["char_start"] = sentence.char_start  # where "text" starts in the input the offsets index
     obj["words"] = sentence.words
     length = None if sentence.dependency else len(sentence.words)
     obj["frames"] = [frame_to_json(frame, length) for frame in sentence.frames]

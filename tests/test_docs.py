@@ -1,0 +1,81 @@
+"""The documentation runs as written: every ```python block of README.md and docs/*.md, and the README's
+cheap shell commands (tag, predict, evaluate, convert on the corpora/ samples).
+
+Python blocks run from the repository root, the blocks of one file in order in one namespace (as a
+reader pastes them into one session). Shell commands run in a scratch directory that links
+``corpora/`` and ``configs/`` so that the files they write do not land in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# Sub-commands cheap enough for every test run; train, pretrain and serve are shown, not run here.
+CHEAP = {"tag", "predict", "evaluate", "convert"}
+TOP_LEVEL = set(os.listdir(REPO))  # what the repository root holds before any block runs
+
+
+def blocks(path: Path, language: str) -> list[str]:
+    return [code for lang, code in BLOCK.findall(path.read_text(encoding="utf-8")) if lang == language]
+
+
+def documents_with_python() -> list[Path]:
+    return [path for path in DOCS if blocks(path, "python")]
+
+
+def test_the_readme_has_the_quick_start_in_python() -> None:
+    assert "from albert_srl import SRLTagger" in blocks(REPO / "README.md", "python")[0]
+
+
+@pytest.mark.parametrize("path", documents_with_python(), ids=lambda p: p.name)
+def test_python_blocks_run_as_written(
+    path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(REPO)
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    for number, code in enumerate(blocks(path, "python"), start=1):
+        try:
+            exec(compile(code, f"{path.name}, python block {number}", "exec"), namespace)
+        except Exception as error:  # name the block, then fail with the block's own traceback
+            raise AssertionError(f"{path.name}: python block {number} failed: {error!r}") from error
+    assert not set(os.listdir(REPO)) - TOP_LEVEL, "a doc block left files in the repository root"
+    if path.name == "README.md":
+        assert "nominate.01" in capsys.readouterr().out  # the quick start prints frames
+
+
+def cheap_commands(path: Path) -> list[str]:
+    """The README's ``albert-srl`` commands whose sub-command is cheap; ``pip install ... &&`` prefixes and
+    trailing comments are dropped."""
+    commands = []
+    for code in blocks(path, "bash"):
+        for line in code.splitlines():
+            line = line.split("  #")[0].strip()
+            parts = [p.strip() for p in line.split("&&") if not p.strip().startswith("pip ")]
+            for part in parts:
+                words = shlex.split(part.split("|")[-1])
+                if words[:1] == ["albert-srl"] and words[1:2] and words[1] in CHEAP:
+                    commands.append(part)
+    return commands
+
+
+def test_readme_shell_commands_run(tmp_path: Path) -> None:
+    commands = cheap_commands(REPO / "README.md")
+    assert {shlex.split(c.split("|")[-1])[1] for c in commands} == CHEAP, commands
+    for name in ("corpora", "configs"):
+        (tmp_path / name).symlink_to(REPO / name)
+    albert_srl = shutil.which("albert-srl")
+    assert albert_srl is not None, "the albert-srl command is not installed (pip install -e .)"
+    for command in commands:  # in order: evaluate reads what predict wrote
+        done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{command}\n{done.stderr}"
+        assert done.stdout.strip() or "-o " in command or "convert" in command, command
