@@ -3,6 +3,7 @@
 - argument span P/R/F1 with gold predicates and end to end (predicates found by the model), by the
   project's srl-eval.pl-exact scorer;
 - predicate identification P/R/F1, overall and by the gold part of speech;
+- argument span P/R/F1 by the gold part of speech of the predicate (verb, noun, adjective);
 - sense number and roleset id accuracy on the gold predicates (the roleset with our own lemma).
 
 Span scores copy the gold lemma onto predicted predicates at the same word (the CoNLL target column):
@@ -16,10 +17,12 @@ Run by hand:  python benchmarks/dev_scores.py MODEL_DIR [--dev PATH] [--device c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
 
+from albert_srl.data import Sentence
 from albert_srl.formats import read
 from albert_srl.scorer import score
 from albert_srl.tagger import SRLTagger, copy_gold_lemmas
@@ -84,6 +87,17 @@ def main() -> None:
             p, r, f = prf(c["correct"], c["predicted"], c["gold"])
             print(f"| {key} | {c['gold']} | {c['predicted']} | {p:.2f} | {r:.2f} | {f:.2f} |")
 
+    print("\n| arguments by predicate type (gold predicates) | predicates | precision | recall | F1 |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    by_type: dict[str, dict[str, float]] = {}
+    for group in ("verb", "noun", "adjective"):
+        kept_gold = [of_type(g, g, group) for g in gold]
+        kept_pred = [of_type(t, g, group) for t, g in zip(with_gold, gold, strict=True)]
+        result = score(kept_gold, kept_pred)
+        frames = sum(len(g.frames) for g in kept_gold)
+        by_type[group] = vars_of(result)
+        print(f"| {group} | {frames} | {result.precision:.2f} | {result.recall:.2f} | {result.f1:.2f} |")
+
     total = sense_right = roleset_right = 0
     for g, p in zip(gold, own_lemmas, strict=True):
         predicted = {f.predicate.index: f.predicate.sense or "" for f in p.frames}
@@ -104,10 +118,17 @@ def main() -> None:
             "predicate_identification": {
                 key: prf(c["correct"], c["predicted"], c["gold"])[2] for key, c in counts.items()
             },
+            "arguments_by_predicate_type": by_type,
             "sense_accuracy": 100 * sense_right / total,
             "roleset_accuracy": 100 * roleset_right / total,
         }
         Path(args.json).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+
+
+def of_type(sentence: Sentence, gold: Sentence, group: str) -> Sentence:
+    """``sentence`` with only the frames whose predicate's gold part of speech is of ``group``."""
+    frames = [f for f in sentence.frames if gold.pos and coarse_pos(gold.pos[f.predicate.index]) == group]
+    return dataclasses.replace(sentence, frames=frames)
 
 
 def vars_of(result: object) -> dict[str, float]:
