@@ -180,12 +180,16 @@ class SRLTagger:
         the gold lemma of their word (``copy_gold_lemmas``)."""
         bar = tqdm(unit=" sentences", disable=not progress)
         buffer: list[Sentence] = []
-        for sentence in sentences:
-            buffer.append(sentence)
-            if len(buffer) >= chunk:
-                yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
-                bar.update(len(buffer))
-                buffer = []
+        try:
+            for sentence in sentences:
+                buffer.append(sentence)
+                if len(buffer) >= chunk:
+                    yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
+                    bar.update(len(buffer))
+                    buffer = []
+        except SRLFormatError:  # the input broke off: the sentences read before it are still tagged
+            yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens) if buffer else ()
+            raise
         if buffer:
             yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
             bar.update(len(buffer))
@@ -212,12 +216,16 @@ class SRLTagger:
         """
         buffer: list[Any] = []
         pending = 0
-        for item in items:
-            buffer.append(item)
-            pending += hasattr(item, "words")
-            if pending >= batch_size:
-                yield from self._tag_buffer(buffer, max_tokens, path)
-                buffer, pending = [], 0
+        try:
+            for item in items:
+                buffer.append(item)
+                pending += hasattr(item, "words")
+                if pending >= batch_size:
+                    yield from self._tag_buffer(buffer, max_tokens, path)
+                    buffer, pending = [], 0
+        except SRLFormatError:  # the input broke off (a truncated gzip): tag what was read before it
+            yield from self._tag_buffer(buffer, max_tokens, path)
+            raise
         yield from self._tag_buffer(buffer, max_tokens, path)
 
     def _tag_buffer(self, buffer: list[Any], max_tokens: int, path: str) -> Iterator[Sentence | Any]:

@@ -7,12 +7,33 @@ with the 1-based line where the block starts so that errors can name ``path:line
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines
+
+Unit = TypeVar("Unit")
+OnError = Callable[[SRLFormatError], None]
+
+
+def parse_each(
+    units: Iterable[Unit], parse: Callable[[Unit], Any], on_error: OnError | None
+) -> Iterator[Any]:
+    """``parse`` each unit (a sentence's block or line) of a file. A unit that is not a sentence raises
+    ``SRLFormatError``, or with ``on_error`` is handed to it and skipped, so that the good sentences of a
+    file with a few bad ones are all read. Errors of the whole file (unreadable, damaged gzip) raise."""
+    for unit in units:
+        try:
+            sentence = parse(unit)
+        except SRLFormatError as error:
+            if on_error is None:
+                raise
+            on_error(error)
+            continue
+        if sentence is not None:
+            yield sentence
 
 
 def read_blocks(path: str | Path, comments_separate: bool = False) -> Iterator[tuple[int, list[str]]]:
