@@ -24,8 +24,9 @@ from tqdm import tqdm
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.encoding import Instance, collate, make_batches, word_pieces
 from albert_srl.errors import SRLFormatError
+from albert_srl.files import parse_json
 from albert_srl.lemma import lemmatize
-from albert_srl.model import ModelConfig, SRLModel, resolve_device
+from albert_srl.model import ModelConfig, SRLModel, model_config_from_json, resolve_device
 from albert_srl.spans import spans_from_bio
 from albert_srl.tokenizer import load_tokenizer
 
@@ -75,17 +76,15 @@ class SRLTagger:
         if not directory.is_dir():
             raise SRLFormatError(str(directory), None, "no such model directory")
         config_path = directory / CONFIG
+        if not config_path.is_file():
+            raise SRLFormatError(str(config_path), None, "missing: a model directory needs config.json")
         try:
-            values = json.loads(config_path.read_text(encoding="utf-8"))
-            config = ModelConfig.from_dict({**values["srl"], "encoder": values["encoder"]})
-        except FileNotFoundError as error:
+            config = model_config_from_json(parse_json(config_path.read_text(encoding="utf-8"), config_path))
+        except (ValueError, UnicodeDecodeError) as error:  # SRLFormatError (bad JSON) is a ValueError
+            message = error.message if isinstance(error, SRLFormatError) else str(error)
             raise SRLFormatError(
-                str(config_path), None, "missing: a model directory needs config.json"
-            ) from error
-        except (ValueError, KeyError, TypeError) as error:
-            raise SRLFormatError(
-                str(config_path), None, f"not an albert-srl model config: {error}"
-            ) from error
+                str(config_path), None, f"not an albert-srl model config: {message}"
+            ) from None
         weights_path = directory / WEIGHTS
         if not weights_path.exists():
             raise SRLFormatError(
@@ -96,7 +95,13 @@ class SRLTagger:
         except (SafetensorError, OSError, ValueError) as error:
             raise SRLFormatError(str(weights_path), None, f"corrupt weights file: {error}") from error
         model = SRLModel(config)
-        missing, unexpected = model.load_state_dict(weights, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(weights, strict=False)
+        except RuntimeError as error:  # a tensor of another shape than the config says
+            message = str(error).split("\n\t", 1)[-1].split("\n")[0]
+            raise SRLFormatError(
+                str(weights_path), None, f"weights do not fit the config: {message}"
+            ) from None
         if missing or unexpected:
             raise SRLFormatError(
                 str(weights_path),
@@ -106,7 +111,9 @@ class SRLTagger:
         card_path = directory / CARD
         card = card_path.read_text(encoding="utf-8") if card_path.exists() else None
         model.eval()
-        return cls(model.to(resolve_device(device)), load_tokenizer(directory), card, bf16)
+        tokenizer = load_tokenizer(directory)
+        check_vocabulary(tokenizer, model, directory)
+        return cls(model.to(resolve_device(device)), tokenizer, card, bf16)
 
     def save_pretrained(self, directory: str | Path, card: str | None = None) -> Path:
         """Write ``config.json``, ``model.safetensors``, the tokenizer files and the model card."""
@@ -363,6 +370,20 @@ class SRLTagger:
                 )
             arguments.append(argument)
         return Frame(predicate, arguments)
+
+
+def check_vocabulary(tokenizer: Any, model: SRLModel, directory: Path) -> None:
+    """The tokenizer must not give ids past the encoder's embeddings, and an ALBERT model's SentencePiece
+    vocabulary is its embedding table: a tokenizer of another size belongs to another model."""
+    pieces, rows = len(tokenizer), model.encoder.get_input_embeddings().num_embeddings
+    albert = model.config.encoder.get("model_type", "albert") == "albert"
+    if pieces > rows or (albert and pieces != rows):
+        raise SRLFormatError(
+            str(directory / "tokenizer.json"),
+            None,
+            f"a tokenizer of {pieces} pieces for an encoder of {rows} (config.json encoder.vocab_size): "
+            "the tokenizer belongs to another model",
+        )
 
 
 def copy_gold_lemmas(gold: Sentence, tagged: Sentence) -> None:
