@@ -122,9 +122,8 @@ def check_encoder(encoder: dict[str, Any]) -> None:
         )
     for key, (least, most) in ENCODER_INTS.items():
         check_int(encoder, key, least, most, "encoder.")
-    if "hidden_size" in encoder and "num_attention_heads" in encoder:
-        if encoder["hidden_size"] % encoder["num_attention_heads"]:
-            raise ValueError("encoder.hidden_size must be a multiple of encoder.num_attention_heads")
+    if encoder.get("hidden_size", 1) % encoder.get("num_attention_heads", 1):
+        raise ValueError("encoder.hidden_size must be a multiple of encoder.num_attention_heads")
     if encoder.get("num_hidden_groups", 1) > encoder.get("num_hidden_layers", 1):
         raise ValueError("encoder.num_hidden_groups must be at most encoder.num_hidden_layers")
     activation = encoder.get("hidden_act", "gelu_new")
