@@ -232,12 +232,6 @@ def check_encoder_sizes(config: TrainConfig | PretrainConfig, source: str) -> No
             f"({encoder.max_position_embeddings})"
         )
         raise ConfigError(source, None, message)
-    if config.max_tokens < config.max_length:
-        raise ConfigError(
-            source,
-            None,
-            f"max_tokens ({config.max_tokens}) must hold one max_length ({config.max_length}) window",
-        )
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -266,6 +260,8 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
     if config.encoder.pretrained is not None:
         raise ConfigError(source, None, "encoder.pretrained: pretraining starts from a fresh encoder")
     check_encoder_sizes(config, source)
+    if config.max_tokens < config.max_length:
+        raise ConfigError(source, None, "max_tokens must hold at least one max_length pair")
     return config
 
 
