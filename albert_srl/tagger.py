@@ -174,6 +174,14 @@ class SRLTagger:
                 wanted[i] = indices
             return self._tag_arguments(inputs, [list(p or ()) for p in wanted], max_tokens)
 
+    def find_predicates(self, sentences: Sequence[Sentence], max_tokens: int = 8192) -> list[list[int]]:
+        """The word indices of the predicates the model finds in each sentence."""
+        self.model.eval()
+        with torch.inference_mode():
+            found = self._identify_predicates([s for s in sentences if s.words], max_tokens)
+        it = iter(found)
+        return [next(it) if s.words else [] for s in sentences]
+
     def tag_conll(
         self,
         sentences: Iterable[Sentence],
