@@ -112,7 +112,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 else iter_text_file(path, args.input, shard=args.shard)
             )
             try:
-                for item in tagger.tag_stream(items, args.batch_size, args.max_tokens, path=path):
+                tagged = tagger.tag_stream(items, args.batch_size, args.max_tokens, path, args.max_words)
+                for item in tagged:
                     if isinstance(item, BadLine):
                         log.warning("%s:%d: %s; skipped", item.path, item.line, item.reason)
                         skipped += 1
@@ -259,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--model", help="model directory (default: the shipped model)")
     tag.add_argument("--batch-size", type=int, default=64, help="sentences tagged together (default 64)")
     tag.add_argument("--max-tokens", type=int, default=8192, help="subwords in one forward pass")
+    tag.add_argument(
+        "--max-words",
+        type=int,
+        default=512,
+        help="longer sentences are reported and skipped: time and memory grow with its square (default 512)",
+    )
     tag.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     tag.add_argument("--bf16", action="store_true", help=BF16_HELP)
     tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

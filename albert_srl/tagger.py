@@ -33,6 +33,9 @@ from albert_srl.tokenizer import load_tokenizer
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+# Words of one sentence that ``tag_stream`` tags; longer "sentences" (a table, a list run together) are
+# reported and skipped: tagging time and memory grow with the square of a sentence's length.
+MAX_SENTENCE_WORDS = 512
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 
 
@@ -222,17 +225,28 @@ class SRLTagger:
         return tagged
 
     def tag_stream(
-        self, items: Iterable[Any], batch_size: int = 64, max_tokens: int = 8192, path: str = "<input>"
+        self,
+        items: Iterable[Any],
+        batch_size: int = 64,
+        max_tokens: int = 8192,
+        path: str = "<input>",
+        max_words: int = MAX_SENTENCE_WORDS,
     ) -> Iterator[Sentence | Any]:
         """Tag a stream of ``text.TextSentence`` (and ``text.BadLine``) ``batch_size`` sentences at a time.
 
         Yields tagged ``Sentence`` objects and the ``BadLine`` items, in input order. A sentence the model
-        fails on is yielded as a ``BadLine`` naming its line, and the run goes on.
+        fails on, or one of more than ``max_words`` words, is yielded as a ``BadLine`` naming its line,
+        and the run goes on.
         """
+        from albert_srl.text import BadLine
+
         buffer: list[Any] = []
         pending = 0
         try:
             for item in items:
+                if hasattr(item, "words") and len(item.words) > max_words:
+                    reason = f"a sentence of {len(item.words):,} words is over the limit of {max_words:,}"
+                    item = BadLine(path, item.line, reason)
                 buffer.append(item)
                 pending += hasattr(item, "words")
                 if pending >= batch_size:

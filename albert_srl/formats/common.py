@@ -7,6 +7,7 @@ with the 1-based line where the block starts so that errors can name ``path:line
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -15,6 +16,7 @@ from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines
 
 Unit = TypeVar("Unit")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # no column file holds these (tab is a separator)
 OnError = Callable[[SRLFormatError], None]
 
 
@@ -47,6 +49,10 @@ def read_blocks(path: str | Path, comments_separate: bool = False) -> Iterator[t
     start = 0
     found = False
     for number, line in enumerate(read_lines(path), start=1):
+        bad = CONTROL.search(line)
+        if bad is not None:
+            message = f"control character U+{ord(bad.group()):04X} at column {bad.start() + 1}"
+            raise SRLFormatError(str(path), number, message)
         if not line.strip() or (comments_separate and line.startswith("#")):
             if block:
                 found = True
