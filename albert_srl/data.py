@@ -92,6 +92,8 @@ def check_sentence(sentence: Sentence) -> None:
     spans of the sentence that do not overlap; ``pos`` has a tag a word; ``doc_id`` and ``part`` are
     strings. Readers of free-form input (JSON) call it, and so does every writer."""
     length = len(sentence.words)
+    if not length:
+        raise ValueError("a sentence has at least one word")
     for i, word in enumerate(sentence.words):
         if not isinstance(word, str) or not word or BAD_CELL.search(word):
             raise ValueError(
@@ -99,7 +101,12 @@ def check_sentence(sentence: Sentence) -> None:
             )
     for key in ("doc_id", "part"):
         value = getattr(sentence, key)
-        if value is not None and (not isinstance(value, str) or not value or any(c.isspace() for c in value)):
+        if value is not None and (
+            not isinstance(value, str)
+            or not value
+            or value.startswith("#")
+            or any(c.isspace() for c in value)
+        ):
             raise ValueError(f"{key} {value!r} is not a string without spaces")
     if sentence.pos is not None and (
         len(sentence.pos) != length

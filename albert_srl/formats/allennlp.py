@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from albert_srl.data import Argument, Frame, Predicate, Sentence, check_sentence
+from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats.common import OnError, parse_each, write_json_lines
 from albert_srl.formats.jsonl import json_lines, json_object, schema_error
@@ -33,7 +33,7 @@ def read_allennlp(path: str | Path, on_error: OnError | None = None) -> Iterator
             message = f"not an AllenNLP SRL line: {schema_error(error)}"
             raise SRLFormatError(str(path), number, message) from None
 
-    yield from parse_each(json_lines(path), parse, on_error)
+    yield from parse_each(path, json_lines(path), parse, on_error)
 
 
 def sentence_from_allennlp(obj: dict[str, Any]) -> Sentence:
@@ -44,7 +44,6 @@ def sentence_from_allennlp(obj: dict[str, Any]) -> Sentence:
     if not isinstance(verbs, list) or not all(isinstance(verb, dict) for verb in verbs):
         raise TypeError("'verbs' must be a list of objects")
     sentence = Sentence(words=words, frames=[frame_from_verb(verb, words) for verb in verbs])
-    check_sentence(sentence)
     return sentence
 
 

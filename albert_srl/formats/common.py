@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from albert_srl.data import check_sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines
 
@@ -21,14 +22,21 @@ OnError = Callable[[SRLFormatError], None]
 
 
 def parse_each(
-    units: Iterable[Unit], parse: Callable[[Unit], Any], on_error: OnError | None
+    path: str | Path, units: Iterable[Unit], parse: Callable[[Unit], Any], on_error: OnError | None
 ) -> Iterator[Any]:
-    """``parse`` each unit (a sentence's block or line) of a file. A unit that is not a sentence raises
-    ``SRLFormatError``, or with ``on_error`` is handed to it and skipped, so that the good sentences of a
-    file with a few bad ones are all read. Errors of the whole file (unreadable, damaged gzip) raise."""
+    """``parse`` each unit of a file: a sentence's block or line, a tuple whose first item is its 1-based
+    line. A unit that is not a sentence, or whose sentence breaks ``check_sentence`` (so that no writer
+    could write it), raises ``SRLFormatError`` naming that line; with ``on_error`` the error is handed to
+    it and the unit skipped, so that the good sentences of a file with a few bad ones are all read.
+    Errors of the whole file (unreadable, damaged gzip) raise."""
     for unit in units:
         try:
             sentence = parse(unit)
+            if sentence is not None:
+                try:
+                    check_sentence(sentence)
+                except ValueError as error:
+                    raise SRLFormatError(str(path), unit[0], str(error)) from None  # type: ignore[index]
         except SRLFormatError as error:
             if on_error is None:
                 raise

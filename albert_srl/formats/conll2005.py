@@ -40,6 +40,7 @@ def read_conll2005(
     blocks = read_blocks(props_path)
     if words_path is None:
         yield from parse_each(
+            props_path,
             blocks,
             lambda block: sentence_from_rows([split_cells(line) for line in block[1]], props_path, block[0]),
             on_error,

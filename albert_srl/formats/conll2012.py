@@ -41,6 +41,7 @@ def read_conll2012(path: str | Path, on_error: OnError | None = None) -> Iterato
     """
     blocks = read_blocks(path, comments_separate=True)
     yield from parse_each(
+        path,
         blocks,
         lambda block: sentence_from_rows([split_cells(line) for line in block[1]], path, block[0]),
         on_error,

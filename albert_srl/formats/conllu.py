@@ -70,7 +70,7 @@ def read_conllu(path: str | Path, on_error: OnError | None = None) -> Iterator[S
         rows = [list(token.values()) for token in tokens if isinstance(token["id"], int)]
         return sentence_from_rows(rows, tokens.metadata, doc_id, path, start) if rows else None
 
-    yield from parse_each(read_blocks(path), parse, on_error)
+    yield from parse_each(path, read_blocks(path), parse, on_error)
 
 
 def parse_block(lines: list[str], path: str | Path, start: int) -> TokenList:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from albert_srl.data import Argument, Frame, Predicate, Sentence, check_sentence
+from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json, read_lines
 from albert_srl.formats.common import OnError, parse_each, write_json_lines
@@ -57,7 +57,7 @@ def read_jsonl(path: str | Path, on_error: OnError | None = None) -> Iterator[Se
             message = f"not a sentence of the jsonl schema: {schema_error(error)}"
             raise SRLFormatError(str(path), number, message) from None
 
-    yield from parse_each(json_lines(path), parse, on_error)
+    yield from parse_each(path, json_lines(path), parse, on_error)
 
 
 def schema_error(error: Exception) -> str:
@@ -95,7 +95,6 @@ def sentence_from_json(obj: dict[str, Any]) -> Sentence:
     if sentence.pos is not None and not isinstance(sentence.pos, list):
         raise TypeError("'pos' must be a list of strings")
     sentence.frames = [frame_from_json(frame, sentence) for frame in frames]
-    check_sentence(sentence)
     return sentence
 
 
