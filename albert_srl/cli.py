@@ -280,9 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
     serve.add_argument("--max-sentences", type=int, default=128, help="per request")
     serve.add_argument("--max-words", type=int, default=256, help="per sentence")
+    serve.add_argument("--max-request-words", type=int, default=4096, help="all sentences of a request")
     serve.add_argument("--max-text-chars", type=int, default=100_000)
     serve.add_argument("--batch-wait-ms", type=float, default=5.0)
-    serve.add_argument("--batch-words", type=int, default=8192)
+    serve.add_argument(
+        "--batch-words", type=int, default=1024, help="words of work a batch: bounds a small request's wait"
+    )
+    serve.add_argument(
+        "--body-timeout-s", type=float, default=10.0, help="a body must arrive within this (else 408)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     pretrain = commands.add_parser("pretrain", help="pretrain an ALBERT encoder (MLM + SOP)")

@@ -11,13 +11,14 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from albert_srl.cli import main
 from albert_srl.errors import SRLFormatError
@@ -109,6 +110,8 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """``main(argv)`` in this process: its exit code and its standard error. An exception escaping
     ``main`` fails the test: that is a traceback."""
     code = main(argv)
+    with suppress(InvalidArgument):  # outside a hypothesis test there is nothing to count
+        event(f"exit {code}")  # the statistics (--hypothesis-show-statistics) count clean refusals
     return code, capsys.readouterr().err
 
 
