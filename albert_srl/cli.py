@@ -283,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-request-words", type=int, default=4096, help="all sentences of a request")
     serve.add_argument("--max-text-chars", type=int, default=100_000)
     serve.add_argument("--batch-wait-ms", type=float, default=5.0)
+    serve.add_argument("--batch-words", type=int, default=1024, help="words of work a batch at most")
     serve.add_argument(
-        "--batch-words", type=int, default=1024, help="words of work a batch: bounds a small request's wait"
+        "--batch-ms", type=float, default=250.0, help="work a batch, timed: bounds a small request's wait"
     )
     serve.add_argument(
         "--body-timeout-s", type=float, default=10.0, help="a body must arrive within this (else 408)"

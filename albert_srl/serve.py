@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,8 @@ class ServeLimits:
     max_text_chars: int = 100_000  # of ``text`` / ``sentence``
     max_queued_requests: int = 1024  # beyond this the server answers 503
     batch_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
-    batch_words: int = 1024  # words of work in one batch: what bounds a small request's wait
+    batch_words: int = 1024  # words of work in one batch at most
+    batch_ms: float = 250.0  # and about this long: what bounds a small request's wait behind a long one
     body_timeout_s: float = 10.0  # the whole body must arrive within this (slow clients get 408)
 
 
@@ -342,6 +344,8 @@ class Batcher:
         self.tagger = tagger
         self.wait_s = limits.batch_wait_ms / 1000
         self.batch_words = limits.batch_words
+        self.batch_s = limits.batch_ms / 1000
+        self.seconds_per_word: float | None = None  # measured on the batches run so far (moving average)
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=limits.max_queued_requests)
         self.active: deque[Job] = deque()  # jobs taken from the queue with units left, in turn order
         self.jobs: set[Job] = set()  # every job not answered yet, wherever it is
@@ -395,6 +399,20 @@ class Batcher:
         while not self.queue.empty():
             self.active.append(self.queue.get_nowait())
 
+    def budget(self) -> int:
+        """Words of work in the next batch: ``batch_ms`` worth at the speed measured so far, at most
+        ``batch_words`` (a batch always holds at least one unit)."""
+        if self.seconds_per_word is None:
+            return self.batch_words
+        return max(1, min(self.batch_words, int(self.batch_s / self.seconds_per_word)))
+
+    def measured(self, words: int, seconds: float) -> None:
+        if words:
+            rate = seconds / words
+            self.seconds_per_word = (
+                rate if self.seconds_per_word is None else 0.7 * self.seconds_per_word + 0.3 * rate
+            )
+
     async def collect(self) -> list[Unit]:
         """The next batch: units taken in turn from the active jobs, one per job a round, up to
         ``batch_words`` words; when few are waiting, requests arriving within ``wait_s`` join too."""
@@ -403,10 +421,11 @@ class Batcher:
         deadline = asyncio.get_running_loop().time() + self.wait_s
         units: list[Unit] = []
         words = 0
+        budget = self.budget()
         while True:
             self.take_new_jobs()
             self.active = deque(job for job in self.active if not job.future.done() and job.units)
-            while self.active and words < self.batch_words:  # one unit from each job in turn
+            while self.active and words < budget:  # one unit from each job in turn
                 job = self.active.popleft()
                 unit = job.units.popleft()
                 job.running += 1
@@ -415,7 +434,7 @@ class Batcher:
                 if job.units:
                     self.active.append(job)  # to the back: the next job's unit comes first
             remaining = deadline - asyncio.get_running_loop().time()
-            if words >= self.batch_words or remaining <= 0:
+            if words >= budget or remaining <= 0:
                 break
             try:
                 self.active.append(await asyncio.wait_for(self.queue.get(), remaining))
@@ -427,7 +446,10 @@ class Batcher:
         """Run a batch's units and hand each job its results; a job whose units are all done is answered.
         A unit the tagger fails on fails its request alone (500); the other requests go on."""
         live = [unit for unit in units if not unit.job.future.done()]
-        for unit, outcome in zip(live, await self.outcomes(live), strict=True):
+        started = time.perf_counter()
+        outcomes = await self.outcomes(live)
+        self.measured(sum(unit.words for unit in live), time.perf_counter() - started)
+        for unit, outcome in zip(live, outcomes, strict=True):
             job = unit.job
             if isinstance(outcome, Exception):
                 if not job.future.done():
