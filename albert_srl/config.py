@@ -173,7 +173,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "weight_decay": (0, None),
     "grad_clip": (0, None),
     "max_steps": (1, None),
-    "max_minutes": (0.001, None),
+    "max_minutes": (0, None),
     "checkpoint_every": (1, None),
     "num_threads": (1, 1024),
     "encoder.vocab_size": (100, 1_000_000),
