@@ -95,52 +95,70 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_skipped(error: SRLFormatError, skipped: list[SRLFormatError]) -> None:
+    log.warning("%s; skipped", error)
+    skipped.append(error)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    from albert_srl.files import refuse_input_as_output
     from albert_srl.formats import detect_format, read, write
     from albert_srl.tagger import SRLTagger
 
+    refuse_input_as_output(args.output, [args.input])
     tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
     in_format = args.from_ or detect_format(args.input)
-    tagged = tagger.tag_conll(
-        read(args.input, in_format), progress=not args.quiet, gold_predicates=not args.find_predicates
-    )
+    skipped: list[SRLFormatError] = []
+    sentences = read(args.input, in_format, on_error=lambda error: report_skipped(error, skipped))
+    tagged = tagger.tag_conll(sentences, progress=not args.quiet, gold_predicates=not args.find_predicates)
     write(tagged, args.output, args.to or in_format)
-    return 0
+    if skipped:
+        log.warning("%d bad sentences were skipped", len(skipped))
+    return 1 if skipped else 0
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from albert_srl.files import open_output
+    from albert_srl.files import open_output, refuse_input_as_output
     from albert_srl.formats import write
     from albert_srl.tagger import SRLTagger
     from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
 
-    if args.shard and not all(path != "-" for path in args.files or ["-"]):
+    files = args.files or ["-"]
+    if args.shard and "-" in files:
         raise SRLFormatError("<stdin>", None, "--shard needs files to split, not standard input")
+    refuse_input_as_output(args.output, files)
     tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
     out_format = "conll12" if args.format == "conll" else args.format
-    skipped = 0
+    skipped, failed = 0, 0
     progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
     with open_output(args.output) as out:
-        for path in args.files or ["-"]:
+        for path in files:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
                 if path == "-"
                 else iter_text_file(path, args.input, shard=args.shard)
             )
-            for item in tagger.tag_stream(items, args.batch_size, args.max_tokens, path=path):
-                if isinstance(item, BadLine):
-                    log.warning("%s:%d: %s; skipped", item.path, item.line, item.reason)
-                    skipped += 1
-                    continue
-                write([item], out, out_format)
-                progress.update()
+            try:
+                tagged = tagger.tag_stream(items, args.batch_size, args.max_tokens, path, args.max_words)
+                for item in tagged:
+                    if isinstance(item, BadLine):
+                        log.warning("%s:%d: %s; skipped", item.path, item.line, item.reason)
+                        skipped += 1
+                        continue
+                    write([item], out, out_format)
+                    progress.update()
+            except (SRLFormatError, OSError) as error:  # this file is unusable: report it, tag the next
+                if isinstance(error, BrokenPipeError):
+                    raise
+                print(f"albert-srl: error: {describe_error(error)}", file=sys.stderr)
+                failed += 1
             out.flush()
     progress.close()
     if skipped:
         log.warning("%d input lines or sentences were skipped", skipped)
-    return 1 if skipped else 0
+    return 2 if failed else 1 if skipped else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -304,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--model", help="model directory or hub id (default: the shipped model)")
     tag.add_argument("--batch-size", type=int, default=64, help="sentences tagged together (default 64)")
     tag.add_argument("--max-tokens", type=int, default=8192, help="subwords in one forward pass")
+    tag.add_argument(
+        "--max-words",
+        type=int,
+        default=512,
+        help="longer sentences are reported and skipped: time and memory grow with its square (default 512)",
+    )
     tag.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     tag.add_argument("--bf16", action="store_true", help=BF16_HELP)
     tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -318,9 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
     serve.add_argument("--max-sentences", type=int, default=128, help="per request")
     serve.add_argument("--max-words", type=int, default=256, help="per sentence")
+    serve.add_argument("--max-request-words", type=int, default=4096, help="all sentences of a request")
     serve.add_argument("--max-text-chars", type=int, default=100_000)
     serve.add_argument("--batch-wait-ms", type=float, default=5.0)
-    serve.add_argument("--batch-words", type=int, default=8192)
+    serve.add_argument("--batch-words", type=int, default=1024, help="words of work a batch at most")
+    serve.add_argument(
+        "--batch-ms", type=float, default=250.0, help="work a batch, timed: bounds a small request's wait"
+    )
+    serve.add_argument(
+        "--body-timeout-s", type=float, default=10.0, help="a body must arrive within this (else 408)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     pretrain = commands.add_parser("pretrain", help="pretrain an ALBERT encoder (MLM + SOP)")
@@ -338,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_error(error: SRLFormatError | OSError) -> str:
+    """``path:line: message`` for a bad file, ``path: reason`` for one the system cannot open."""
+    if isinstance(error, SRLFormatError):
+        return str(error)
+    return f"{error.filename or ''}: {error.strerror or error}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.INFO
@@ -346,13 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except SRLFormatError as error:
-        print(f"albert-srl: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
+    except (SRLFormatError, OSError) as error:
         if isinstance(error, BrokenPipeError):
             return 0
-        print(f"albert-srl: error: {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        print(f"albert-srl: error: {describe_error(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -35,12 +35,13 @@ class EncoderConfig:
     """The ALBERT encoder, the same description for fine-tuning and for pretraining.
 
     ``pretrained`` is a local directory (or, for fine-tuning, a hub id when the hub is reachable) holding
-    an encoder and its tokenizer, or ``shipped`` for the pretrained encoder in the package; the sizes below are then its own (and, for pretraining, its dropout: a
-    pretraining run with ``pretrained`` continues that encoder's training with its vocabulary). Without it
-    the encoder starts from random weights of the sizes given here, and ``tokenizer`` names a tokenizer
-    directory. When that is unset, a SentencePiece model of ``vocab_size`` pieces is trained on the run's
-    text (fine-tuning: the training words) into ``output_dir/tokenizer``; a pretraining run also trains
-    one into a named ``tokenizer`` directory that holds none yet.
+    an encoder and its tokenizer, or ``shipped`` for the pretrained encoder in the package; the sizes
+    below are then its own (and, for pretraining, its dropout: a pretraining run with ``pretrained``
+    continues that encoder's training with its vocabulary). Without it the encoder starts from random
+    weights of the sizes given here, and ``tokenizer`` names a tokenizer directory. When that is unset, a
+    SentencePiece model of ``vocab_size`` pieces is trained on the run's text (fine-tuning: the training
+    words) into ``output_dir/tokenizer``; a pretraining run also trains one into a named ``tokenizer``
+    directory that holds none yet.
     """
 
     pretrained: str | None = None
@@ -187,6 +188,80 @@ class PretrainConfig(RunConfig):
     deadline_schedule: bool = False
 
 
+# Allowed ranges, (least, most) with None for no bound, of the numeric keys of every config; checked as a
+# key is read, so the error names the key, its line and the range.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "seed": (0, 2**32 - 1),
+    "weight_decay": (0, None),
+    "grad_clip": (0, None),
+    "max_steps": (1, None),
+    "max_minutes": (0, None),
+    "checkpoint_every": (1, None),
+    "num_threads": (1, 1024),
+    "encoder.vocab_size": (100, 1_000_000),
+    "encoder.embedding_size": (1, 16_384),
+    "encoder.hidden_size": (1, 16_384),
+    "encoder.num_hidden_layers": (1, 128),
+    "encoder.num_attention_heads": (1, 256),
+    "encoder.intermediate_size": (1, 65_536),
+    "encoder.num_hidden_groups": (1, 128),
+    "encoder.max_position_embeddings": (16, 65_536),
+    "encoder.dropout": (0, 0.99),
+    "max_length": (16, 65_536),
+    "stride": (1, None),
+    "epochs": (1, None),
+    "max_tokens": (1, None),
+    "encoder_lr": (0, None),
+    "head_lr": (0, None),
+    "learning_rate": (0, None),
+    "warmup_ratio": (0, 1),
+    "dropout": (0, 0.99),
+    "patience": (1, None),
+    "loss_weights.argument": (0, None),
+    "loss_weights.sense": (0, None),
+    "loss_weights.predicate": (0, None),
+    "loss_weights.syntax": (0, None),
+    "embeddings.epochs": (1, None),
+    "embeddings.window": (1, None),
+    "embeddings.negative": (0, None),
+    "embeddings.min_count": (1, None),
+    "embeddings.workers": (1, 1024),
+    "max_train_sentences": (1, None),
+    "max_dev_sentences": (1, None),
+    "eval_max_tokens": (1, None),
+    "vocab_paragraphs": (1, None),
+    "max_documents": (1, None),
+    "min_words": (0, None),
+    "shard_tokens": (1, None),
+    "short_seq_prob": (0, 1),
+    "mask_prob": (0.001, 0.999),
+    "max_ngram": (1, 10),
+    "eval_documents": (0, None),
+    "warmup_steps": (0, None),
+    "log_every": (1, None),
+}
+
+
+def check_encoder_sizes(config: TrainConfig | PretrainConfig, source: str) -> None:
+    """The checks that span keys: attention heads divide the hidden size, groups are layers, and a window
+    fits the position embeddings (of a fresh encoder: a pretrained one brings its own sizes)."""
+    encoder = config.encoder
+    if encoder.hidden_size % encoder.num_attention_heads:
+        message = (
+            f"encoder.hidden_size ({encoder.hidden_size}) must be a multiple of encoder.num_attention_heads "
+            f"({encoder.num_attention_heads})"
+        )
+        raise ConfigError(source, None, message)
+    if encoder.num_hidden_groups > encoder.num_hidden_layers:
+        raise ConfigError(source, None, "encoder.num_hidden_groups must be at most encoder.num_hidden_layers")
+    if encoder.pretrained is None and config.max_length > encoder.max_position_embeddings:
+        message = (
+            f"max_length ({config.max_length}) exceeds encoder.max_position_embeddings "
+            f"({encoder.max_position_embeddings})"
+        )
+        raise ConfigError(source, None, message)
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     """Read a training config from YAML, apply ``key=value`` overrides and check that its files exist.
 
@@ -194,6 +269,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     """
     config = load_dataclass(TrainConfig, path, overrides)
     resolve_shipped_encoder(config.encoder)
+    check_encoder_sizes(config, str(path))
     check_paths(config, str(path))
     return config
 
@@ -218,6 +294,7 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
         raise ConfigError(
             source, None, f"max_length exceeds the encoder's max_position_embeddings ({positions})"
         )
+    check_encoder_sizes(config, source)
     if config.max_tokens < config.max_length:
         raise ConfigError(source, None, "max_tokens must hold at least one max_length pair")
     return config
@@ -290,6 +367,10 @@ def load_dataclass(cls: type[T], path: str | Path, overrides: Sequence[str] = ()
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(source, None, f"cannot read config: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            source, None, f"not a YAML config: byte {error.start + 1} is not UTF-8 text"
+        ) from None
     try:
         node = yaml.compose(text)
         values = yaml.safe_load(text)
@@ -386,4 +467,15 @@ def _coerce(value: Any, hint: Any, key: str, source: str, lines: dict[str, int |
             pass
     if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
         raise ConfigError(source, lines.get(key), f"{key} must be {hint.__name__}, not {value!r}")
+    check_range(value, key, source, lines)
     return value
+
+
+def check_range(value: Any, key: str, source: str, lines: dict[str, int | None]) -> None:
+    """A number outside ``RANGES[key]`` (or not finite) raises ``ConfigError`` naming the range."""
+    if key not in RANGES or not isinstance(value, int | float):
+        return
+    least, most = RANGES[key]
+    if value != value or (least is not None and value < least) or (most is not None and value > most):
+        allowed = f"from {least} to {most}" if most is not None else f"{least} or more"
+        raise ConfigError(source, lines.get(key), f"{key} is {value!r}: allowed {allowed}")

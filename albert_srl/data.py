@@ -8,9 +8,13 @@ the request's ``text``, the paragraph or line of a file), across all of its sent
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from albert_srl.spans import bio_from_spans
+
+BAD_CELL = re.compile(r"[\t\n\r\x00-\x08\x0b\x0c\x0e-\x1f]")  # would break a column file's row
+ROLE = re.compile(r"[^\s()*]+")  # a label: no spaces, brackets or stars (which CoNLL columns use)
 
 
 @dataclass
@@ -88,3 +92,61 @@ class Sentence:
             base = self.char_start or 0
             return self.text[self.offsets[start][0] - base : self.offsets[end - 1][1] - base]
         return " ".join(self.words[start:end])
+
+
+def check_sentence(sentence: Sentence) -> None:
+    """Raise ``ValueError`` saying what is wrong when ``sentence`` breaks an invariant every writer relies
+    on: words are non-empty strings without tabs or line breaks; each predicate is an integer index of a
+    word, one frame a predicate; roles are single words without brackets; one frame's arguments are
+    spans of the sentence that do not overlap; ``pos`` has a tag a word; ``doc_id`` and ``part`` are
+    strings. Readers of free-form input (JSON) call it, and so does every writer."""
+    length = len(sentence.words)
+    if not length:
+        raise ValueError("a sentence has at least one word")
+    for i, word in enumerate(sentence.words):
+        if not isinstance(word, str) or not word or BAD_CELL.search(word):
+            raise ValueError(
+                f"word {i + 1} is {word!r}: a word is a non-empty string without tabs or line breaks"
+            )
+    for key in ("doc_id", "part"):
+        value = getattr(sentence, key)
+        if value is not None and (
+            not isinstance(value, str)
+            or not value
+            or value.startswith("#")
+            or any(c.isspace() for c in value)
+        ):
+            raise ValueError(f"{key} {value!r} is not a string without spaces")
+    if sentence.pos is not None and (
+        len(sentence.pos) != length
+        or not all(isinstance(t, str) and t and not BAD_CELL.search(t) for t in sentence.pos)
+    ):
+        raise ValueError(f"pos must be {length} non-empty strings, one a word")
+    seen: set[int] = set()
+    for frame in sentence.frames:
+        index = frame.predicate.index
+        if type(index) is not int or not 0 <= index < length:
+            raise ValueError(f"predicate index {index!r} is not a word of the sentence's {length} words")
+        if index in seen:
+            raise ValueError(f"two frames for the predicate at word {index}: one frame a predicate")
+        seen.add(index)
+        for name in ("lemma", "sense"):
+            value = getattr(frame.predicate, name)
+            if value is not None and (
+                not isinstance(value, str) or not value.strip() or BAD_CELL.search(value)
+            ):
+                raise ValueError(f"predicate {name} {value!r} is not a non-empty string without tabs")
+        end = 0
+        for argument in sorted(frame.arguments, key=lambda a: (a.start, a.end)):
+            if not isinstance(argument.role, str) or not ROLE.fullmatch(argument.role):
+                raise ValueError(f"role {argument.role!r} is not a label such as ARG0 or ARGM-TMP")
+            if type(argument.start) is not int or type(argument.end) is not int:
+                raise ValueError(f"argument {argument.role} has non-integer bounds")
+            if not 0 <= argument.start < argument.end <= length:
+                raise ValueError(
+                    f"argument {argument.role} [{argument.start}, {argument.end}) is not a span of the "
+                    f"sentence's {length} words"
+                )
+            if argument.start < end:
+                raise ValueError(f"argument {argument.role} overlaps another argument of the same predicate")
+            end = argument.end

@@ -2,19 +2,24 @@
 writing, ``-`` for the standard streams, and every unreadable file reported as ``SRLFormatError``.
 
 Every reader of the project (the format readers, the scorer's props reader, raw text for ``tag``, the
-pretraining text) comes through ``open_binary`` or ``read_lines``; every writer through ``open_output``.
+pretraining text) comes through ``open_binary`` or ``read_lines``; every writer through ``open_output``,
+which writes a temporary file beside the target and renames it into place, so that an output named like
+one of the inputs (``refuse_input_as_output``) or a reader of the output never sees it half-written.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
+import os
 import sys
+import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, BinaryIO, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 
 from albert_srl.errors import SRLFormatError
 
@@ -28,11 +33,47 @@ def is_gzip(path: str | Path) -> bool:
         return raw.read(2) == GZIP_MAGIC
 
 
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+class CheckedGzipFile(gzip.GzipFile):
+    """A ``GzipFile`` whose damaged or truncated data raises ``SRLFormatError`` naming the file, after
+    every byte that could be decompressed has been returned (so a truncated file keeps its lines)."""
+
+    def __init__(self, path: str | Path, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw)
+        self.path = str(path)
+        self.raw_file = raw  # GzipFile leaves a given file object open; this one is ours to close
+
+    def _checked(self, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except GZIP_ERRORS as error:
+            raise SRLFormatError(self.path, None, f"damaged gzip file ({error})") from None
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._checked(super().read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._checked(super().read1, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._checked(super().readline, size)
+
+    def peek(self, n: int) -> bytes:
+        return self._checked(super().peek, n)
+
+    def close(self) -> None:
+        super().close()
+        self.raw_file.close()
+
+
 def open_binary(path: str | Path) -> BinaryIO:
-    """``path`` as a byte stream, gunzipped when its content is gzip (whatever its name)."""
+    """``path`` as a byte stream, gunzipped when its content is gzip (whatever its name). A damaged gzip
+    stream raises ``SRLFormatError`` naming the file when the damage is reached."""
     raw = open(path, "rb")  # noqa: SIM115 - handed to the caller, who closes it
     if raw.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return CheckedGzipFile(path, raw)  # type: ignore[return-value]
     return raw
 
 
@@ -48,12 +89,23 @@ def read_lines(path: str | Path, errors: str = "strict") -> Iterator[str]:
             io.TextIOWrapper(binary, encoding="utf-8-sig", errors=errors, newline="\n") as text,
         ):
             for line in text:
-                yield line.rstrip("\r\n")
+                yield line.rstrip("\r\n").removeprefix("\ufeff")  # a BOM on any line: concatenated files
     except UnicodeDecodeError:
         line, message = bad_byte(path)
         raise SRLFormatError(str(path), line, message) from None
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+    except GZIP_ERRORS as error:
         raise SRLFormatError(str(path), None, f"damaged gzip file ({error})") from None
+
+
+def parse_json(text: str, path: str | Path, line: int | None = None) -> Any:
+    """``json.loads`` whose failures, JSON nested too deeply for Python's recursion included, raise
+    ``SRLFormatError`` naming the file (and line)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SRLFormatError(str(path), line, f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise SRLFormatError(str(path), line, "JSON nested too deeply") from None
 
 
 def bad_byte(path: str | Path) -> tuple[int | None, str]:
@@ -81,17 +133,56 @@ def uncompressed_size(path: str | Path) -> int:
         return int.from_bytes(raw.read(4), "little")
 
 
+def refuse_input_as_output(output: PathOrStream, inputs: Iterable[str | Path]) -> None:
+    """Raise ``SRLFormatError`` when ``output`` is one of ``inputs``: the same file, by any name (links
+    and hard links included), so that writing can never destroy what is being read."""
+    if not isinstance(output, str | Path) or str(output) == "-" or not os.path.exists(output):
+        return
+    for path in inputs:
+        if str(path) != "-" and os.path.exists(path) and os.path.samefile(output, path):
+            raise SRLFormatError(str(output), None, f"is the input {path}: refusing to overwrite it")
+
+
 @contextmanager
 def open_output(target: PathOrStream) -> Iterator[TextIO]:
     """A UTF-8 text stream to write to: a path (gzip when it ends in ``.gz``), ``"-"`` for standard
-    output (left open), or an open text stream (left open)."""
+    output (left open), or an open text stream (left open).
+
+    A path is written through a temporary file in its folder, renamed onto it when the block ends, also
+    when it ends with an exception, so that what was written before a bad record is kept; a killed
+    process leaves the target as it was (and a ``.NAME.*.tmp`` file beside it).
+    """
     if not isinstance(target, str | Path):
         yield target  # type: ignore[misc]
-    elif str(target) == "-":
+        return
+    if str(target) == "-":
         yield sys.stdout
-    elif str(target).endswith(".gz"):
-        with gzip.open(target, "wt", encoding="utf-8", newline="\n") as stream:
-            yield stream  # type: ignore[misc]
-    else:
-        with open(target, "w", encoding="utf-8", newline="\n") as stream:
-            yield stream
+        return
+    final = Path(target)
+    if final.is_dir():
+        raise SRLFormatError(str(final), None, "is a directory, not an output file")
+    fd, temporary = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent or ".")
+    try:
+        with open(fd, "wb") as raw:
+            if final.name.endswith(".gz"):
+                with (
+                    gzip.GzipFile(fileobj=raw, mode="wb", filename="") as binary,
+                    io.TextIOWrapper(binary, encoding="utf-8", newline="\n") as stream,
+                ):
+                    yield stream
+            else:
+                with io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as stream:
+                    yield stream
+    finally:
+        if os.path.exists(temporary):
+            if final.exists():
+                os.chmod(temporary, final.stat().st_mode & 0o7777)
+            else:
+                os.chmod(temporary, 0o666 & ~current_umask())
+            os.replace(temporary, final)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

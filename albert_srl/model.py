@@ -8,7 +8,7 @@ marked, so one pass a sentence finds all its predicates).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -18,6 +18,7 @@ from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTr
 
 from albert_srl.crf import ConstrainedCRF
 from albert_srl.encoding import POS_TAGS, PREDICATE_AWARENESS, Batch
+from albert_srl.errors import SRLFormatError
 
 
 @dataclass
@@ -54,6 +55,112 @@ class ModelConfig:
         return cls(**values)
 
 
+# What a model directory's config.json may say. A model is data: its activation is a name from this list
+# (looked up in transformers' own table), never a name resolved to an arbitrary callable.
+ENCODER_TYPES = frozenset({"albert", "bert", "roberta", "xlm-roberta", "electra", "deberta", "deberta-v2"})
+ACTIVATIONS = frozenset(
+    {
+        "gelu",
+        "gelu_new",
+        "gelu_pytorch_tanh",
+        "gelu_fast",
+        "quick_gelu",
+        "relu",
+        "silu",
+        "swish",
+        "tanh",
+        "mish",
+    }
+)
+ENCODER_INTS = {  # key: (least, most)
+    "vocab_size": (8, 1_000_000),
+    "hidden_size": (1, 16_384),
+    "embedding_size": (1, 16_384),
+    "num_hidden_layers": (1, 128),
+    "num_attention_heads": (1, 256),
+    "intermediate_size": (1, 65_536),
+    "num_hidden_groups": (1, 128),
+    "inner_group_num": (1, 16),
+    "max_position_embeddings": (8, 65_536),
+    "type_vocab_size": (1, 16),
+}
+ENCODER_FRACTIONS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob")
+SRL_KEYS = frozenset(f.name for f in fields(ModelConfig)) - {"encoder"}
+
+
+def model_config_from_json(values: Any) -> ModelConfig:
+    """The ``ModelConfig`` of a model directory's ``config.json`` (``{"model_type": "albert-srl", "srl":
+    {...}, "encoder": {...}}``), every value checked; a bad one raises ``ValueError`` naming the key and
+    what is allowed."""
+    if not isinstance(values, dict):
+        raise ValueError("the config must be a JSON object")
+    if values.get("model_type", "albert-srl") != "albert-srl":
+        raise ValueError(f"model_type {values['model_type']!r}: expected 'albert-srl'")
+    srl, encoder = values.get("srl"), values.get("encoder")
+    if not isinstance(srl, dict) or not isinstance(encoder, dict):
+        raise ValueError("'srl' and 'encoder' must both be JSON objects")
+    unknown = set(srl) - SRL_KEYS
+    if unknown:
+        raise ValueError(f"unknown key srl.{sorted(unknown)[0]}")
+    for key in ("labels", "senses"):
+        items = srl.get(key)
+        if not isinstance(items, list) or not items or not all(isinstance(x, str) and x for x in items):
+            raise ValueError(f"srl.{key} must be a non-empty list of strings")
+    if "O" not in srl["labels"] or not all(x == "O" or x[:2] in ("B-", "I-") for x in srl["labels"]):
+        raise ValueError("srl.labels must be BIO tags (O, B-ROLE, I-ROLE) and include O")
+    check_int(srl, "max_length", 8, 65_536, "srl.")
+    check_int(srl, "stride", 0, srl.get("max_length", 256) - 1, "srl.")
+    check_fraction(srl, "dropout", "srl.")
+    lemmas = srl.get("lemmas", {})
+    if not isinstance(lemmas, dict) or not all(isinstance(v, str) for v in lemmas.values()):
+        raise ValueError("srl.lemmas must map words to lemma strings")
+    if not isinstance(srl.get("syntax_head", False), bool):
+        raise ValueError("srl.syntax_head must be true or false")
+    tags = srl.get("predicate_pos", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError("srl.predicate_pos must be a list of part-of-speech tags")
+    check_encoder(encoder)
+    return ModelConfig.from_dict({**srl, "encoder": encoder})
+
+
+def check_encoder(encoder: dict[str, Any]) -> None:
+    """The encoder's Hugging Face config, checked before any of it reaches ``transformers``."""
+    model_type = encoder.get("model_type", "albert")
+    if model_type not in ENCODER_TYPES:
+        raise ValueError(
+            f"encoder.model_type {model_type!r}: expected one of {', '.join(sorted(ENCODER_TYPES))}"
+        )
+    for key, (least, most) in ENCODER_INTS.items():
+        check_int(encoder, key, least, most, "encoder.")
+    if encoder.get("hidden_size", 1) % encoder.get("num_attention_heads", 1):
+        raise ValueError("encoder.hidden_size must be a multiple of encoder.num_attention_heads")
+    if encoder.get("num_hidden_groups", 1) > encoder.get("num_hidden_layers", 1):
+        raise ValueError("encoder.num_hidden_groups must be at most encoder.num_hidden_layers")
+    activation = encoder.get("hidden_act", "gelu_new")
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"encoder.hidden_act {activation!r}: expected one of {', '.join(sorted(ACTIVATIONS))}"
+        )
+    for key in ENCODER_FRACTIONS:
+        if encoder.get(key) is not None:
+            check_fraction(encoder, key, "encoder.")
+    eps = encoder.get("layer_norm_eps", 1e-12)
+    if type(eps) not in (int, float) or not 0 < eps < 1:
+        raise ValueError(f"encoder.layer_norm_eps {eps!r}: expected a number between 0 and 1")
+
+
+def check_int(values: dict[str, Any], key: str, least: int, most: int, prefix: str) -> None:
+    value = values.get(key)
+    if value is not None and (type(value) is not int or not least <= value <= most):
+        raise ValueError(f"{prefix}{key} {value!r}: expected an integer from {least} to {most}")
+
+
+def check_fraction(values: dict[str, Any], key: str, prefix: str) -> None:
+    value = values.get(key)
+    if value is not None and (type(value) not in (int, float) or not 0 <= value < 1):
+        raise ValueError(f"{prefix}{key} {value!r}: expected a number from 0 up to 1")
+
+
 @dataclass
 class SRLOutput:
     """Mean losses over the instances each applies to; ``None`` when the batch has none of them."""
@@ -82,7 +189,15 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     device rule of tagging, fine-tuning and pretraining."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise SRLFormatError("device", None, f"{device!r} is not a device: {error}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise SRLFormatError(
+            "device", None, f"{device!r} asked for, but this torch sees no CUDA GPU (use cpu or auto)"
+        )
+    return resolved
 
 
 def encoder_from_pretrained(path: str) -> PreTrainedModel:

@@ -3,25 +3,31 @@
 Endpoints: ``POST /v1/tag`` (raw text or tokenized sentences in, the jsonl schema out), ``POST /predict``
 (AllenNLP's SRL predictor JSON), ``GET /health``, and FastAPI's ``/openapi.json`` and ``/docs``.
 
-Requests are batched on the server: each request's sentences are queued, and one worker task collects
-queued requests for up to ``ServeLimits.batch_wait_ms`` (or until ``batch_words`` words), tags them all in
-ONE ``tagger.tag`` call in a thread (the event loop keeps accepting requests meanwhile) and answers each
-request with its own sentences. When a batch fails, its requests are retried one by one: a request the
-tagger cannot tag is answered 500 alone, the others are answered as usual, and the worker goes on.
+Requests are batched on the server, and interleaved so that a small request never waits behind a big
+one: each request is cut into units of work (finding one sentence's predicates; tagging one predicate's
+arguments), and one worker task builds each batch by taking units from the waiting requests in turn,
+one unit per request per round, until ``ServeLimits.batch_words`` words of work (or ``batch_wait_ms``).
+A batch is a few hundred milliseconds of work, so a one-sentence request that arrives while a long one
+is being tagged joins the next batch. Batches run in a thread (the event loop keeps accepting requests
+meanwhile). When a batch fails its units are retried one by one: a request the tagger cannot tag is
+answered 500 alone. A request whose client has gone is dropped from the rotation.
 
 Every bad request is answered ``{"error": {"field": ..., "message": ...}}`` with a 4xx status: 400 for
 malformed JSON, 415 for a body that is not JSON, 422 for wrong types and empty input, 413 for input over
-a limit, 503 when the queue is full.
+a limit, 503 when the queue is full, 408 for a body that does not arrive within ``body_timeout_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Protocol
 
@@ -33,7 +39,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from albert_srl import __version__
-from albert_srl.data import Sentence
+from albert_srl.data import Frame, Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
 from albert_srl.text import split_text, tokenize_sentence
@@ -50,18 +56,23 @@ class ServeLimits:
     max_body_bytes: int = 1_000_000
     max_sentences: int = 128  # per request
     max_words: int = 256  # per sentence
+    max_request_words: int = 4096  # all sentences of a request together
     max_text_chars: int = 100_000  # of ``text`` / ``sentence``
     max_queued_requests: int = 1024  # beyond this the server answers 503
     batch_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
-    batch_words: int = 8192  # a batch closes early once it holds this many words
+    batch_words: int = 1024  # words of work in one batch at most
+    batch_ms: float = 250.0  # and about this long: what bounds a small request's wait behind a long one
+    body_timeout_s: float = 10.0  # the whole body must arrive within this (slow clients get 408)
 
 
 class Tagger(Protocol):
     """What the server needs of ``SRLTagger``: sentences in (with their text and word offsets), tagged
-    sentences out, arguments with their text and character offsets; a ``None`` entry of ``predicates``
-    asks the tagger to find that sentence's predicates."""
+    sentences out, arguments with their text and character offsets; and the predicates the model finds
+    in sentences."""
 
     def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]: ...
+
+    def find_predicates(self, sentences: list[Sentence]) -> list[list[int]]: ...
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -108,12 +119,14 @@ async def on_http_error(request: Request, error: HTTPException) -> JSONResponse:
 
 
 class RequestGuard:
-    """ASGI middleware that refuses, before any parsing, a POST body over ``max_bytes`` (413) or one
-    that is not declared JSON (415), and hands the app the body it has read."""
+    """ASGI middleware that refuses, before any parsing, a POST body over ``max_bytes`` (413), one that
+    is not declared JSON (415) or one that trickles in slower than ``body_timeout_s`` allows (408), and
+    hands the app the body it has read."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -131,8 +144,14 @@ class RequestGuard:
             return
         body = bytearray()
         more = True
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except asyncio.TimeoutError:
+                message_text = f"the request body did not arrive within {self.body_timeout_s:g} s"
+                await error_response(408, "body", message_text)(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
@@ -196,13 +215,24 @@ class PredictResponse(BaseModel):
     words: list[str]
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate: JSON can say it, UTF-8 cannot
+
+
 def check_text(text: str, field: str, limits: ServeLimits) -> None:
     if not text.strip():
         raise RequestError(422, field, "the text is empty")
+    check_characters(text, field)
     if len(text) > limits.max_text_chars:
         raise RequestError(
             413, field, f"{len(text):,} characters is over the limit of {limits.max_text_chars:,}"
         )
+
+
+def check_characters(text: str, field: str) -> None:
+    bad = SURROGATE.search(text)
+    if bad is not None:
+        message = f"a lone surrogate U+{ord(bad.group()):04X} at character {bad.start() + 1} is not text"
+        raise RequestError(422, field, message)
 
 
 def check_sentences(
@@ -224,6 +254,11 @@ def check_sentences(
         for j, word in enumerate(sentence.words):
             if not word.strip():
                 raise RequestError(422, f"{item}[{j}]", "a word must not be empty or blank")
+            check_characters(word, f"{item}[{j}]" if index_field else field)
+    words = sum(len(sentence.words) for sentence in sentences)
+    if words > limits.max_request_words:
+        message = f"{words:,} words is over the limit of {limits.max_request_words:,} a request"
+        raise RequestError(413, field, message)
 
 
 def check_predicates(predicates: list[list[int]], sentences: list[Sentence]) -> None:
@@ -242,17 +277,57 @@ def check_predicates(predicates: list[list[int]], sentences: list[Sentence]) -> 
 # ------------------------------------------------------------------------------------------ batching
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
-    """One request's sentences waiting in the queue, and the future its handler awaits."""
+    """One request's sentences, the units of work left of it, and the future its handler awaits.
+
+    A sentence whose predicates are not given needs a ``find`` unit first; then each predicate is a
+    ``frame`` unit. ``frames`` collects each sentence's tagged frames.
+    """
 
     sentences: list[Sentence]
     predicates: Predicates
     future: asyncio.Future[list[Sentence]]
+    units: deque[Unit] = field(default_factory=deque)
+    frames: list[list[Frame]] = field(default_factory=list)
+    running: int = 0  # units of this job in the batch being tagged
+
+    def __post_init__(self) -> None:
+        self.frames = [[] for _ in self.sentences]
+        for i, indices in enumerate(self.predicates):
+            if indices is None:
+                self.units.append(Unit(self, i, None))
+            else:
+                self.units.extend(Unit(self, i, index) for index in sorted(set(indices)))
 
     @property
     def words(self) -> int:
         return sum(len(sentence.words) for sentence in self.sentences)
+
+    @property
+    def finished(self) -> bool:
+        return not self.units and not self.running
+
+    def result(self) -> list[Sentence]:
+        return [
+            Sentence(words=s.words, frames=sorted(f, key=lambda frame: frame.predicate.index), text=s.text,
+                     offsets=s.offsets)
+            for s, f in zip(self.sentences, self.frames, strict=True)
+        ]  # fmt: skip
+
+
+@dataclass(eq=False)
+class Unit:
+    """Finding the predicates of sentence ``sentence`` of ``job`` (``predicate`` None), or tagging the
+    arguments of one of its predicates."""
+
+    job: Job
+    sentence: int
+    predicate: int | None
+
+    @property
+    def words(self) -> int:
+        return len(self.job.sentences[self.sentence].words)
 
 
 class BatchFailed(Exception):
@@ -260,7 +335,7 @@ class BatchFailed(Exception):
 
 
 class Batcher:
-    """Queues requests and tags them in batches: one ``tagger.tag`` call per batch, in a thread.
+    """Queues requests and tags their units of work in interleaved batches, in a thread.
 
     One worker task (``run``) owns the tagger, so the model never runs two batches at once.
     """
@@ -269,70 +344,164 @@ class Batcher:
         self.tagger = tagger
         self.wait_s = limits.batch_wait_ms / 1000
         self.batch_words = limits.batch_words
+        self.batch_s = limits.batch_ms / 1000
+        self.seconds_per_word: float | None = None  # measured on the batches run so far (moving average)
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=limits.max_queued_requests)
+        self.active: deque[Job] = deque()  # jobs taken from the queue with units left, in turn order
+        self.jobs: set[Job] = set()  # every job not answered yet, wherever it is
+        self.stopping = False
+        self.loop: asyncio.AbstractEventLoop | None = None
 
-    async def tag(self, sentences: list[Sentence], predicates: Predicates) -> list[Sentence]:
-        """The tagged ``sentences``, once the batch they joined is done."""
+    def stop(self) -> None:
+        """Shutting down: every waiting request is answered 503 now, and new ones are refused; only the
+        batch in flight (``batch_words`` of work) is finished."""
+        self.stopping = True
+        for job in list(self.jobs):
+            if not job.future.done():
+                job.future.set_exception(RequestError(503, None, "the server is shutting down"))
+
+    def stop_threadsafe(self) -> None:
+        """``stop`` from a signal handler or another thread."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.stop)
+
+    async def tag(
+        self,
+        sentences: list[Sentence],
+        predicates: Predicates,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> list[Sentence]:
+        """The tagged ``sentences``, once all their units are done. ``gone`` says whether the client has
+        disconnected; then the request's remaining work is dropped."""
+        if self.stopping:
+            raise RequestError(503, None, "the server is shutting down")
         job = Job(sentences, predicates, asyncio.get_running_loop().create_future())
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
             raise RequestError(503, None, "the server is busy: too many queued requests") from None
+        self.jobs.add(job)
+        job.future.add_done_callback(lambda _: self.jobs.discard(job))
+        while gone is not None and not job.future.done():
+            await asyncio.wait({job.future}, timeout=DISCONNECT_POLL_S)
+            if not job.future.done() and await gone():
+                job.future.cancel()  # the worker skips the units of a cancelled job
+                logger.info("a client disconnected: its remaining work is dropped")
         return await job.future
 
     async def run(self) -> None:
         """The worker loop: collect a batch, tag it, answer; forever."""
+        self.loop = asyncio.get_running_loop()
         while True:
-            await self.answer(await self.collect())
+            await self.tag_units(await self.collect())
 
-    async def collect(self) -> list[Job]:
-        """The next batch: the first queued job plus those that arrive within ``wait_s`` (or the budget)."""
-        jobs = [await self.queue.get()]
-        words = jobs[0].words
+    def take_new_jobs(self) -> None:
+        while not self.queue.empty():
+            self.active.append(self.queue.get_nowait())
+
+    def budget(self) -> int:
+        """Words of work in the next batch: ``batch_ms`` worth at the speed measured so far, at most
+        ``batch_words`` (a batch always holds at least one unit)."""
+        if self.seconds_per_word is None:
+            return self.batch_words
+        return max(1, min(self.batch_words, int(self.batch_s / self.seconds_per_word)))
+
+    def measured(self, words: int, seconds: float) -> None:
+        if words:
+            rate = seconds / words
+            self.seconds_per_word = (
+                rate if self.seconds_per_word is None else 0.7 * self.seconds_per_word + 0.3 * rate
+            )
+
+    async def collect(self) -> list[Unit]:
+        """The next batch: units taken in turn from the active jobs, one per job a round, up to
+        ``batch_words`` words; when few are waiting, requests arriving within ``wait_s`` join too."""
+        if not self.active:
+            self.active.append(await self.queue.get())
         deadline = asyncio.get_running_loop().time() + self.wait_s
-        while words < self.batch_words:
+        units: list[Unit] = []
+        words = 0
+        budget = self.budget()
+        while True:
+            self.take_new_jobs()
+            self.active = deque(job for job in self.active if not job.future.done() and job.units)
+            while self.active and words < budget:  # one unit from each job in turn
+                job = self.active.popleft()
+                unit = job.units.popleft()
+                job.running += 1
+                units.append(unit)
+                words += unit.words
+                if job.units:
+                    self.active.append(job)  # to the back: the next job's unit comes first
             remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                job = (
-                    self.queue.get_nowait()
-                    if remaining <= 0
-                    else await asyncio.wait_for(self.queue.get(), remaining)
-                )
-            except (asyncio.QueueEmpty, asyncio.TimeoutError):
+            if words >= budget or remaining <= 0:
                 break
-            jobs.append(job)
-            words += job.words
-        return jobs
+            try:
+                self.active.append(await asyncio.wait_for(self.queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+        return units
 
-    async def answer(self, jobs: list[Job]) -> None:
-        """Tag all ``jobs``' sentences in one call and give each job its own.
+    async def tag_units(self, units: list[Unit]) -> None:
+        """Run a batch's units and hand each job its results; a job whose units are all done is answered.
+        A unit the tagger fails on fails its request alone (500); the other requests go on."""
+        live = [unit for unit in units if not unit.job.future.done()]
+        started = time.perf_counter()
+        outcomes = await self.outcomes(live)
+        self.measured(sum(unit.words for unit in live), time.perf_counter() - started)
+        for unit, outcome in zip(live, outcomes, strict=True):
+            job = unit.job
+            if isinstance(outcome, Exception):
+                if not job.future.done():
+                    job.future.set_exception(BatchFailed(f"{type(outcome).__name__}: {outcome}"))
+            elif unit.predicate is None:
+                job.units.extend(Unit(job, unit.sentence, index) for index in sorted(set(outcome)))
+            else:
+                job.frames[unit.sentence].extend(outcome)
+        self.release(units)
+        for job in {id(unit.job): unit.job for unit in units}.values():
+            if job.units and job not in self.active and not job.future.done():
+                self.active.append(job)
 
-        When a batch fails, its requests are retried one by one, so that one bad request fails alone.
-        """
-        sentences = [sentence for job in jobs for sentence in job.sentences]
-        predicates = [indices for job in jobs for indices in job.predicates]
+    async def outcomes(self, units: list[Unit]) -> list[Any]:
+        """Each unit's result, or the exception it failed with: a failed batch is retried one by one."""
+        if not units:
+            return []
         try:
-            tagged = await asyncio.to_thread(self.tagger.tag, sentences, predicates)
-            if len(tagged) != len(sentences):
-                raise RuntimeError(f"the tagger returned {len(tagged)} sentences for {len(sentences)}")
+            return await asyncio.to_thread(self.run_units, units)
         except Exception as error:
-            if len(jobs) > 1:
-                logger.warning(
-                    "a batch of %d requests failed (%r): tagging them one by one", len(jobs), error
-                )
-                for job in jobs:
-                    await self.answer([job])
-                return
-            logger.exception("tagging a request failed")
-            if not jobs[0].future.done():  # its client may have gone
-                jobs[0].future.set_exception(BatchFailed(f"{type(error).__name__}: {error}"))
-            return
-        start = 0
-        for job in jobs:
-            if not job.future.done():
-                job.future.set_result(tagged[start : start + len(job.sentences)])
-            start += len(job.sentences)
-        logger.debug("tagged %d sentences from %d requests in one batch", len(sentences), len(jobs))
+            if len(units) == 1:
+                logger.exception("tagging a request failed")
+                return [error]
+            logger.warning("a batch of %d units failed (%r): running them one by one", len(units), error)
+            return [(await self.outcomes([unit]))[0] for unit in units]
+
+    def release(self, units: list[Unit]) -> None:
+        for unit in units:
+            unit.job.running -= 1
+        for job in {id(unit.job): unit.job for unit in units}.values():
+            if job.finished and not job.future.done():
+                job.future.set_result(job.result())
+
+    def run_units(self, units: list[Unit]) -> list[Any]:
+        """In the worker thread: the predicates found (``find`` units) or the frames tagged (``frame``
+        units), one result a unit, in order."""
+        finds = [unit for unit in units if unit.predicate is None]
+        frames = [unit for unit in units if unit.predicate is not None]
+        found = self.tagger.find_predicates([u.job.sentences[u.sentence] for u in finds]) if finds else []
+        tagged = (
+            self.tagger.tag([u.job.sentences[u.sentence] for u in frames], [[u.predicate] for u in frames])
+            if frames
+            else []
+        )
+        if len(found) != len(finds) or len(tagged) != len(frames):
+            raise RuntimeError("the tagger returned another number of sentences than it was given")
+        by_unit = {id(u): r for u, r in zip(finds, found, strict=True)}
+        by_unit.update({id(u): s.frames for u, s in zip(frames, tagged, strict=True)})
+        return [by_unit[id(unit)] for unit in units]
+
+
+DISCONNECT_POLL_S = 0.25  # how often a waiting handler checks that its client is still there
 
 
 async def on_batch_failed(request: Request, error: BatchFailed) -> JSONResponse:
@@ -361,7 +530,8 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
 
     app = FastAPI(title="albert-srl", version=__version__, lifespan=lifespan,
                   description="PropBank semantic role labelling.")  # fmt: skip
-    app.add_middleware(RequestGuard, max_bytes=limits.max_body_bytes)
+    app.state.batcher = batcher
+    app.add_middleware(RequestGuard, max_bytes=limits.max_body_bytes, body_timeout_s=limits.body_timeout_s)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(RequestError, on_request_error)
     app.add_exception_handler(BatchFailed, on_batch_failed)
@@ -380,7 +550,7 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "queued": batcher.queue.qsize()}
 
     @app.post("/v1/tag", response_model=TagResponse)
-    async def tag(request: TagRequest) -> dict[str, Any]:
+    async def tag(request: TagRequest, connection: Request) -> dict[str, Any]:
         """Tag raw ``text`` or tokenized ``sentences``; one jsonl-schema object per sentence."""
         if (request.text is None) == (request.sentences is None):
             raise RequestError(422, "text", "give either 'text' or 'sentences' (not both)")
@@ -397,16 +567,16 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
         if request.predicates is not None:
             check_predicates(request.predicates, sentences)
             predicates = list(request.predicates)
-        tagged = await batcher.tag(sentences, predicates)
+        tagged = await batcher.tag(sentences, predicates, connection.is_disconnected)
         return {"sentences": [sentence_to_json(sentence) for sentence in tagged]}
 
     @app.post("/predict", response_model=PredictResponse)
-    async def predict(request: PredictRequest) -> dict[str, Any]:
+    async def predict(request: PredictRequest, connection: Request) -> dict[str, Any]:
         """AllenNLP's SRL predictor: the ``sentence`` is tokenized as one sentence, predicates found."""
         check_text(request.sentence, "sentence", limits)
         sentences = await split(one_sentence, request.sentence)
         check_sentences(sentences, "sentence", limits, index_field=False)
-        tagged = await batcher.tag(sentences, [None])
+        tagged = await batcher.tag(sentences, [None], connection.is_disconnected)
         return sentence_to_allennlp(tagged[0])
 
     return app
@@ -440,4 +610,24 @@ def serve(
     tagger = SRLTagger.from_pretrained(model_path, device=device, bf16=bf16)
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the API is reachable from other machines", host)
-    uvicorn.run(create_app(tagger, limits), host=host, port=port, access_log=access_log)
+    app = create_app(tagger, limits)
+    config = uvicorn.Config(app, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=10)
+    prompt_shutdown_server_class()(config, app.state.batcher).run()
+
+
+def prompt_shutdown_server_class() -> type:
+    import uvicorn
+
+    class PromptShutdownServer(uvicorn.Server):
+        """On SIGTERM or SIGINT, answer every waiting request 503 at once (``Batcher.stop``) instead of
+        tagging it, so uvicorn's graceful shutdown waits only for the batch in flight."""
+
+        def __init__(self, config: uvicorn.Config, batcher: Batcher) -> None:
+            super().__init__(config)
+            self.batcher = batcher
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.batcher.stop_threadsafe()
+            super().handle_exit(sig, frame)
+
+    return PromptShutdownServer

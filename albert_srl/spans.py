@@ -32,6 +32,9 @@ def spans_from_brackets(column: list[str]) -> list[Span]:
             open_role, open_start = rest[1:star], row
             if not open_role:
                 raise BracketError(row, f"'{cell}' opens a span with no label")
+            if "(" in open_role or ")" in open_role:
+                open_role = None
+                raise BracketError(row, f"'{cell}' opens nested spans: one proposition's spans never nest")
             rest = rest[star:]
         if not rest.startswith("*"):
             raise BracketError(row, f"'{cell}' is not a bracket cell like (ARG0* or *)")
@@ -68,11 +71,14 @@ def bio_from_spans(spans: list[Span], length: int) -> list[str]:
 
 
 def spans_from_bio(tags: list[str]) -> list[Span]:
-    """Spans from BIO tags; a stray ``I-X`` (not after ``B-X``/``I-X``) starts a new span, as in CoNLL."""
+    """Spans from BIO tags; a stray ``I-X`` (not after ``B-X``/``I-X``) starts a new span, as in CoNLL.
+    A tag that is not ``O``, ``B-ROLE`` or ``I-ROLE`` raises ``ValueError``."""
     spans: list[Span] = []
     role: str | None = None
     start = 0
     for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not (tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2)):
+            raise ValueError(f"tag {i + 1} is {tag!r}: expected O, B-ROLE or I-ROLE")
         if tag.startswith("I-") and role == tag[2:]:
             continue
         if role is not None:

@@ -26,14 +26,18 @@ from tqdm import tqdm
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.encoding import Instance, collate, make_batches, word_pieces
 from albert_srl.errors import SRLFormatError
+from albert_srl.files import parse_json
 from albert_srl.lemma import lemmatize
-from albert_srl.model import ModelConfig, SRLModel, resolve_device
+from albert_srl.model import ModelConfig, SRLModel, model_config_from_json, resolve_device
 from albert_srl.spans import spans_from_bio
 from albert_srl.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+# Words of one sentence that ``tag_stream`` tags; longer "sentences" (a table, a list run together) are
+# reported and skipped: tagging time and memory grow with the square of a sentence's length.
+MAX_SENTENCE_WORDS = 512
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 
 
@@ -101,17 +105,15 @@ class SRLTagger:
         Hugging Face hub id (``org/name``, fetched into or read from the hub's cache; see ``model_dir``)."""
         directory = model_dir(path)
         config_path = directory / CONFIG
+        if not config_path.is_file():
+            raise SRLFormatError(str(config_path), None, "missing: a model directory needs config.json")
         try:
-            values = json.loads(config_path.read_text(encoding="utf-8"))
-            config = ModelConfig.from_dict({**values["srl"], "encoder": values["encoder"]})
-        except FileNotFoundError as error:
+            config = model_config_from_json(parse_json(config_path.read_text(encoding="utf-8"), config_path))
+        except (ValueError, UnicodeDecodeError) as error:  # SRLFormatError (bad JSON) is a ValueError
+            message = error.message if isinstance(error, SRLFormatError) else str(error)
             raise SRLFormatError(
-                str(config_path), None, "missing: a model directory needs config.json"
-            ) from error
-        except (ValueError, KeyError, TypeError) as error:
-            raise SRLFormatError(
-                str(config_path), None, f"not an albert-srl model config: {error}"
-            ) from error
+                str(config_path), None, f"not an albert-srl model config: {message}"
+            ) from None
         weights_path = directory / WEIGHTS
         if not weights_path.exists():
             raise SRLFormatError(
@@ -122,7 +124,13 @@ class SRLTagger:
         except (SafetensorError, OSError, ValueError) as error:
             raise SRLFormatError(str(weights_path), None, f"corrupt weights file: {error}") from error
         model = SRLModel(config)
-        missing, unexpected = model.load_state_dict(weights, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(weights, strict=False)
+        except RuntimeError as error:  # a tensor of another shape than the config says
+            message = str(error).split("\n\t", 1)[-1].split("\n")[0]
+            raise SRLFormatError(
+                str(weights_path), None, f"weights do not fit the config: {message}"
+            ) from None
         if missing or unexpected:
             raise SRLFormatError(
                 str(weights_path),
@@ -132,7 +140,9 @@ class SRLTagger:
         card_path = directory / CARD
         card = card_path.read_text(encoding="utf-8") if card_path.exists() else None
         model.eval()
-        return cls(model.to(resolve_device(device)), load_tokenizer(directory), card, bf16)
+        tokenizer = load_tokenizer(directory)
+        check_vocabulary(tokenizer, model, directory)
+        return cls(model.to(resolve_device(device)), tokenizer, card, bf16)
 
     def save_pretrained(self, directory: str | Path, card: str | None = None) -> Path:
         """Write ``config.json``, ``model.safetensors``, the tokenizer files and the model card."""
@@ -201,6 +211,14 @@ class SRLTagger:
                 wanted[i] = indices
             return self._tag_arguments(sentences, [list(p or ()) for p in wanted], max_tokens)
 
+    def find_predicates(self, sentences: Sequence[Sentence], max_tokens: int = 8192) -> list[list[int]]:
+        """The word indices of the predicates the model finds in each sentence."""
+        self.model.eval()
+        with torch.inference_mode():
+            found = self._identify_predicates([s for s in sentences if s.words], max_tokens)
+        it = iter(found)
+        return [next(it) if s.words else [] for s in sentences]
+
     def tag_conll(
         self,
         sentences: Iterable[Sentence],
@@ -214,12 +232,16 @@ class SRLTagger:
         the gold lemma of their word (``copy_gold_lemmas``)."""
         bar = tqdm(unit=" sentences", disable=not progress)
         buffer: list[Sentence] = []
-        for sentence in sentences:
-            buffer.append(sentence)
-            if len(buffer) >= chunk:
-                yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
-                bar.update(len(buffer))
-                buffer = []
+        try:
+            for sentence in sentences:
+                buffer.append(sentence)
+                if len(buffer) >= chunk:
+                    yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
+                    bar.update(len(buffer))
+                    buffer = []
+        except SRLFormatError:  # the input broke off: the sentences read before it are still tagged
+            yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens) if buffer else ()
+            raise
         if buffer:
             yield from self._tag_corpus_chunk(buffer, gold_predicates, max_tokens)
             bar.update(len(buffer))
@@ -237,21 +259,36 @@ class SRLTagger:
         return tagged
 
     def tag_stream(
-        self, items: Iterable[Any], batch_size: int = 64, max_tokens: int = 8192, path: str = "<input>"
+        self,
+        items: Iterable[Any],
+        batch_size: int = 64,
+        max_tokens: int = 8192,
+        path: str = "<input>",
+        max_words: int = MAX_SENTENCE_WORDS,
     ) -> Iterator[Sentence | Any]:
         """Tag a stream of ``text.TextSentence`` (and ``text.BadLine``) ``batch_size`` sentences at a time.
 
         Yields tagged ``Sentence`` objects and the ``BadLine`` items, in input order. A sentence the model
-        fails on is yielded as a ``BadLine`` naming its line, and the run goes on.
+        fails on, or one of more than ``max_words`` words, is yielded as a ``BadLine`` naming its line,
+        and the run goes on.
         """
+        from albert_srl.text import BadLine
+
         buffer: list[Any] = []
         pending = 0
-        for item in items:
-            buffer.append(item)
-            pending += hasattr(item, "words")
-            if pending >= batch_size:
-                yield from self._tag_buffer(buffer, max_tokens, path)
-                buffer, pending = [], 0
+        try:
+            for item in items:
+                if hasattr(item, "words") and len(item.words) > max_words:
+                    reason = f"a sentence of {len(item.words):,} words is over the limit of {max_words:,}"
+                    item = BadLine(path, item.line, reason)
+                buffer.append(item)
+                pending += hasattr(item, "words")
+                if pending >= batch_size:
+                    yield from self._tag_buffer(buffer, max_tokens, path)
+                    buffer, pending = [], 0
+        except SRLFormatError:  # the input broke off (a truncated gzip): tag what was read before it
+            yield from self._tag_buffer(buffer, max_tokens, path)
+            raise
         yield from self._tag_buffer(buffer, max_tokens, path)
 
     def _tag_buffer(self, buffer: list[Any], max_tokens: int, path: str) -> Iterator[Sentence | Any]:
@@ -429,6 +466,20 @@ def is_word_list(item: Any) -> bool:
 def describe(items: list[Any]) -> str:
     """``"a list of str and list"``: the kinds of items a rejected ``tag`` input holds."""
     return f"a list of {' and '.join(sorted({type(item).__name__ for item in items}))}"
+
+
+def check_vocabulary(tokenizer: Any, model: SRLModel, directory: Path) -> None:
+    """The tokenizer must not give ids past the encoder's embeddings, and an ALBERT model's SentencePiece
+    vocabulary is its embedding table: a tokenizer of another size belongs to another model."""
+    pieces, rows = len(tokenizer), model.encoder.get_input_embeddings().num_embeddings
+    albert = model.config.encoder.get("model_type", "albert") == "albert"
+    if pieces > rows or (albert and pieces != rows):
+        raise SRLFormatError(
+            str(directory / "tokenizer.json"),
+            None,
+            f"a tokenizer of {pieces} pieces for an encoder of {rows} (config.json encoder.vocab_size): "
+            "the tokenizer belongs to another model",
+        )
 
 
 def copy_gold_lemmas(gold: Sentence, tagged: Sentence) -> None:

@@ -350,7 +350,11 @@ def test_bad_json_and_bad_schema(tmp_path: Path) -> None:
 
 def test_bad_conllu_line(tmp_path: Path) -> None:
     path = write_lines(tmp_path, "bad.conllu", ["# text = a b", "1\ta\t_\t_\t_\t_\t0\troot\t_\t_", "x\tb\t_"])
-    raises_at(path, 3, "not a CoNLL-U line", "conllu")
+    raises_at(path, 3, "3 columns where a CoNLL-U row has 10", "conllu")
+    path = write_lines(
+        tmp_path, "bad.conllu", ["1\ta\t_\t_\t_\t_\t0\troot\t_\t_", "x\tb\t_\t_\t_\t_\t0\troot\t_\t_"]
+    )
+    raises_at(path, 2, "not a CoNLL-U line", "conllu")
 
 
 def test_words_file_that_does_not_fit(tmp_path: Path) -> None:

@@ -105,13 +105,14 @@ def test_a_resumed_toy_run_ends_with_the_same_weights(tmp_path):
     assert fresh_scheduler.get_last_lr() == scheduler.get_last_lr()
 
 
-def test_only_the_newest_complete_checkpoint_is_kept(tmp_path):
+def test_the_two_newest_complete_checkpoints_are_kept(tmp_path):
     model, optimizer, scheduler = toy_run()
-    save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=2), [rng_state()])
+    save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=1), [rng_state()])
+    previous = save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=2), [rng_state()])
     newest = save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=10), [rng_state()])
     (tmp_path / "checkpoints" / ".tmp-half-written").mkdir()  # a write killed midway
     assert latest_checkpoint(tmp_path) == newest
-    assert [p.name for p in (tmp_path / "checkpoints").glob("step-*")] == [newest.name]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*")) == [previous.name, newest.name]
     assert {p.name for p in newest.iterdir()} == {
         "model-00000.safetensors",
         "optimizer-00000.safetensors",

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from albert_srl.data import Sentence
+from albert_srl.data import Sentence, check_sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.files import PathOrStream, open_output, read_lines
+from albert_srl.files import PathOrStream, open_output, read_lines, refuse_input_as_output
 from albert_srl.formats.allennlp import read_allennlp, write_allennlp
-from albert_srl.formats.common import split_cells
+from albert_srl.formats.common import OnError, split_cells
 from albert_srl.formats.conll2005 import read_conll2005, write_conll2005
 from albert_srl.formats.conll2012 import read_conll2012, write_conll2012
 from albert_srl.formats.conllu import read_conllu, write_conllu
@@ -27,7 +27,7 @@ from albert_srl.formats.jsonl import read_jsonl, write_jsonl
 from albert_srl.formats.readable import write_readable
 
 FORMATS = ("conll12", "conll05", "conllu", "jsonl", "allennlp")
-READERS: dict[str, Callable[[str | Path], Iterator[Sentence]]] = {
+READERS: dict[str, Callable[..., Iterator[Sentence]]] = {
     "conll12": read_conll2012,
     "conll05": read_conll2005,
     "props": read_conll2005,
@@ -70,30 +70,57 @@ __all__ = [
 ]
 
 
-def read(path: str | Path, format: str | None = None) -> Iterator[Sentence]:
+def read(path: str | Path, format: str | None = None, on_error: OnError | None = None) -> Iterator[Sentence]:
     """Stream the sentences of ``path`` (plain or gzip) in ``format``, detected when ``None``.
 
-    Bad input raises ``SRLFormatError`` naming the file and line, as the sentences are read.
+    A bad sentence raises ``SRLFormatError`` naming the file and line, as the sentences are read; with
+    ``on_error`` it is handed to that function instead and skipped, and reading goes on.
     """
     format = format or detect_format(path)
     if format not in READERS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(READERS)}")
-    return READERS[format](path)
+    return READERS[format](path, on_error=on_error)
 
 
 def write(sentences: Iterable[Sentence], path_or_stream: PathOrStream, format: str) -> int:
     """Write ``sentences`` in ``format`` to a path (gzip when it ends in ``.gz``), ``"-"`` (standard
-    output) or an open text stream. Returns the number of sentences written."""
+    output) or an open text stream. Returns the number of sentences written.
+
+    Each sentence is checked first (``check_sentence``): one that no reader would read back raises
+    ``SRLFormatError`` naming the output and the sentence's number, the sentences before it written.
+    """
     if format not in WRITERS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(WRITERS)}")
+    name = (
+        path_or_stream
+        if isinstance(path_or_stream, str | Path)
+        else getattr(path_or_stream, "name", "<stream>")
+    )
     with open_output(path_or_stream) as stream:
-        return WRITERS[format](sentences, stream)
+        return WRITERS[format](checked(sentences, str(name)), stream)
 
 
-def convert(in_path: str | Path, out_path: PathOrStream, to: str, from_: str | None = None) -> int:
+def checked(sentences: Iterable[Sentence], output: str) -> Iterator[Sentence]:
+    for number, sentence in enumerate(sentences, start=1):
+        try:
+            check_sentence(sentence)
+        except ValueError as error:
+            raise SRLFormatError(output, None, f"cannot write sentence {number}: {error}") from None
+        yield sentence
+
+
+def convert(
+    in_path: str | Path,
+    out_path: PathOrStream,
+    to: str,
+    from_: str | None = None,
+    on_error: OnError | None = None,
+) -> int:
     """Read ``in_path`` (format ``from_``, detected when ``None``) and write it to ``out_path`` in ``to``,
-    streaming. Returns the number of sentences written."""
-    return write(read(in_path, from_), out_path, to)
+    streaming. Returns the number of sentences written. An output that is the input file is refused
+    (``SRLFormatError``); bad sentences raise, or go to ``on_error`` (see ``read``)."""
+    refuse_input_as_output(out_path, [in_path])
+    return write(read(in_path, from_, on_error), out_path, to)
 
 
 def detect_format(path: str | Path) -> str:
@@ -131,7 +158,7 @@ def format_of_line(line: str) -> str | None:
     if line.lstrip().startswith("{"):
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return "jsonl"
         return "allennlp" if isinstance(obj, dict) and "verbs" in obj else "jsonl"
     cells = split_cells(line)

@@ -15,42 +15,54 @@ from typing import Any, TextIO
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import write_json_lines
-from albert_srl.formats.jsonl import read_json_lines
+from albert_srl.formats.common import OnError, parse_each, write_json_lines
+from albert_srl.formats.jsonl import json_lines, json_object, schema_error
 from albert_srl.spans import spans_from_bio
 
 
-def read_allennlp(path: str | Path) -> Iterator[Sentence]:
-    """Stream the sentences of a file of AllenNLP predictor lines."""
-    for number, obj in read_json_lines(path):
+def read_allennlp(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:
+    """Stream the sentences of a file of AllenNLP predictor lines. A bad line raises ``SRLFormatError``,
+    or is handed to ``on_error`` and skipped."""
+
+    def parse(unit: tuple[int, str]) -> Sentence:
+        number, line = unit
+        obj = json_object(path, number, line)
         try:
-            yield sentence_from_allennlp(obj)
-        except (KeyError, TypeError, ValueError) as error:
-            raise SRLFormatError(str(path), number, f"not an AllenNLP SRL line: {error!r}") from None
+            return sentence_from_allennlp(obj)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            message = f"not an AllenNLP SRL line: {schema_error(error)}"
+            raise SRLFormatError(str(path), number, message) from None
+
+    yield from parse_each(path, json_lines(path), parse, on_error)
 
 
 def sentence_from_allennlp(obj: dict[str, Any]) -> Sentence:
     words = obj["words"]
     if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
         raise TypeError("'words' must be a list of strings")
-    return Sentence(words=words, frames=[frame_from_verb(verb, words) for verb in obj["verbs"]])
+    verbs = obj["verbs"]
+    if not isinstance(verbs, list) or not all(isinstance(verb, dict) for verb in verbs):
+        raise TypeError("'verbs' must be a list of objects")
+    sentence = Sentence(words=words, frames=[frame_from_verb(verb, words) for verb in verbs])
+    return sentence
 
 
 def frame_from_verb(verb: dict[str, Any], words: list[str]) -> Frame:
     tags = verb["tags"]
-    if len(tags) != len(words):
-        raise ValueError(f"{len(tags)} tags for {len(words)} words")
+    if not isinstance(tags, list) or len(tags) != len(words):
+        raise ValueError(f"'tags' must be a list of one tag a word ({len(words)})")
     index = verb.get("index")
     if index is None:
         if "B-V" not in tags:
             raise ValueError(f"verb {verb.get('verb')!r} has no B-V tag and no index")
         index = tags.index("B-V")
-    index = int(index)
-    if not 0 <= index < len(words):
-        raise ValueError(f"verb index {index} is outside the sentence's {len(words)} words")
+    if type(index) is not int or not 0 <= index < len(words):
+        raise ValueError(f"verb index {index!r} is not a word of the sentence's {len(words)} words")
     arguments = [Argument(role, s, e, text=" ".join(words[s:e])) for role, s, e in spans_from_bio(tags)]
-    predicate = Predicate(index, verb.get("verb", words[index]), sense=verb.get("sense"))
-    return Frame(predicate, arguments)
+    text, sense = verb.get("verb", words[index]), verb.get("sense")
+    if not isinstance(text, str) or not (sense is None or isinstance(sense, str)):
+        raise TypeError("'verb' and 'sense' must be strings")
+    return Frame(Predicate(index, text, sense=sense), arguments)
 
 
 def sentence_to_allennlp(sentence: Sentence) -> dict[str, Any]:

@@ -7,12 +7,43 @@ with the 1-based line where the block starts so that errors can name ``path:line
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
+from albert_srl.data import check_sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines
+
+Unit = TypeVar("Unit")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # no column file holds these (tab is a separator)
+OnError = Callable[[SRLFormatError], None]
+
+
+def parse_each(
+    path: str | Path, units: Iterable[Unit], parse: Callable[[Unit], Any], on_error: OnError | None
+) -> Iterator[Any]:
+    """``parse`` each unit of a file: a sentence's block or line, a tuple whose first item is its 1-based
+    line. A unit that is not a sentence, or whose sentence breaks ``check_sentence`` (so that no writer
+    could write it), raises ``SRLFormatError`` naming that line; with ``on_error`` the error is handed to
+    it and the unit skipped, so that the good sentences of a file with a few bad ones are all read.
+    Errors of the whole file (unreadable, damaged gzip) raise."""
+    for unit in units:
+        try:
+            sentence = parse(unit)
+            if sentence is not None:
+                try:
+                    check_sentence(sentence)
+                except ValueError as error:
+                    raise SRLFormatError(str(path), unit[0], str(error)) from None  # type: ignore[index]
+        except SRLFormatError as error:
+            if on_error is None:
+                raise
+            on_error(error)
+            continue
+        if sentence is not None:
+            yield sentence
 
 
 def read_blocks(path: str | Path, comments_separate: bool = False) -> Iterator[tuple[int, list[str]]]:
@@ -26,6 +57,10 @@ def read_blocks(path: str | Path, comments_separate: bool = False) -> Iterator[t
     start = 0
     found = False
     for number, line in enumerate(read_lines(path), start=1):
+        bad = CONTROL.search(line)
+        if bad is not None:
+            message = f"control character U+{ord(bad.group()):04X} at column {bad.start() + 1}"
+            raise SRLFormatError(str(path), number, message)
         if not line.strip() or (comments_separate and line.startswith("#")):
             if block:
                 found = True

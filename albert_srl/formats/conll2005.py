@@ -21,23 +21,30 @@ from typing import TextIO
 
 from albert_srl.data import Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import check_widths, read_blocks, split_cells, write_rows
+from albert_srl.formats.common import OnError, check_widths, parse_each, read_blocks, split_cells, write_rows
 from albert_srl.formats.conll2012 import arguments_from_column, bracket_columns, frames_by_position
 
 PLACEHOLDER_WORD = "_"
 BRACKET_CELL = re.compile(r"^(\([^\s*()]+)?\*\)?$")
 
 
-def read_conll2005(props_path: str | Path, words_path: str | Path | None = None) -> Iterator[Sentence]:
+def read_conll2005(
+    props_path: str | Path, words_path: str | Path | None = None, on_error: OnError | None = None
+) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL-2005 file (props, or words + props; plain or gzip).
 
     With ``words_path`` (a file of one word a row, first column, sentences in the same order) the words
-    replace the placeholders of a props file.
+    replace the placeholders of a props file. A bad sentence raises ``SRLFormatError``, or (without
+    ``words_path``, whose sentences must stay aligned) is handed to ``on_error`` and skipped.
     """
     blocks = read_blocks(props_path)
     if words_path is None:
-        for start, lines in blocks:
-            yield sentence_from_rows([split_cells(line) for line in lines], props_path, start)
+        yield from parse_each(
+            props_path,
+            blocks,
+            lambda block: sentence_from_rows([split_cells(line) for line in block[1]], props_path, block[0]),
+            on_error,
+        )
         return
     word_blocks = read_blocks(words_path)
     for start, lines in blocks:

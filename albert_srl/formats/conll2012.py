@@ -18,8 +18,10 @@ from typing import TextIO
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats.common import (
+    OnError,
     check_widths,
     lemma_and_sense,
+    parse_each,
     read_blocks,
     roleset_cell,
     split_cells,
@@ -30,14 +32,20 @@ from albert_srl.spans import BracketError, brackets_from_spans, spans_from_brack
 FIRST_ARGUMENT_COLUMN = 11  # 0-based: the eleven fixed columns come first
 
 
-def read_conll2012(path: str | Path) -> Iterator[Sentence]:
+def read_conll2012(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL-2012 file (plain or gzip), with ``pos``, ``doc_id`` and ``part``.
 
     Each predicate row becomes ``Frame(Predicate(index, word, lemma, sense=roleset))`` whose arguments are
-    the spans of its column, ``V`` (and ``C-V``) included, exactly as written.
+    the spans of its column, ``V`` (and ``C-V``) included, exactly as written. A bad sentence raises
+    ``SRLFormatError``, or is handed to ``on_error`` and skipped.
     """
-    for start, lines in read_blocks(path, comments_separate=True):
-        yield sentence_from_rows([split_cells(line) for line in lines], path, start)
+    blocks = read_blocks(path, comments_separate=True)
+    yield from parse_each(
+        path,
+        blocks,
+        lambda block: sentence_from_rows([split_cells(line) for line in block[1]], path, block[0]),
+        on_error,
+    )
 
 
 def sentence_from_rows(rows: list[list[str]], path: str | Path, start: int) -> Sentence:

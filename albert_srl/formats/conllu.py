@@ -24,7 +24,14 @@ from conllu.parser import DEFAULT_FIELD_PARSERS, DEFAULT_FIELDS, parse_line
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import lemma_and_sense, read_blocks, roleset_cell
+from albert_srl.formats.common import (
+    OnError,
+    lemma_and_sense,
+    parse_each,
+    read_blocks,
+    roleset_cell,
+    split_cells,
+)
 from albert_srl.formats.conll2012 import frames_by_position
 
 log = logging.getLogger(__name__)
@@ -40,23 +47,34 @@ FIELDS = (*DEFAULT_FIELDS, "roleset", *(f"argument{k}" for k in range(MAX_PREDIC
 FIELD_PARSERS = {name: DEFAULT_FIELD_PARSERS["id"] if name == "id" else raw_cell for name in FIELDS}
 ROLESET = 10  # 0-based column of the roleset; ``LEGACY_ROLESET`` in the Chinese layout
 LEGACY_ROLESET = 9
+MIN_COLUMNS = 10  # the ten CoNLL-U columns
 EMPTY = frozenset({"_", ""})  # "" where a line ends in empty tab-separated cells
 
 
-def read_conllu(path: str | Path) -> Iterator[Sentence]:
+def read_conllu(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL-U PropBank file (plain or gzip) as dependency-based sentences.
 
     Each argument covers its head word only (``end == start + 1``); ``pos`` is XPOS (UPOS where XPOS is
-    ``_``), ``text`` the ``# text`` comment, ``doc_id`` the last ``# newdoc id``.
+    ``_``), ``text`` the ``# text`` comment, ``doc_id`` the last ``# newdoc id``. A bad sentence raises
+    ``SRLFormatError``, or is handed to ``on_error`` and skipped.
     """
     doc_id: str | None = None
-    for start, lines in read_blocks(path):
+
+    def parse(block: tuple[int, list[str]]) -> Sentence | None:
+        nonlocal doc_id
+        start, lines = block
+        for offset, line in enumerate(lines):
+            columns = len(split_cells(line))
+            if not line.startswith("#") and columns < MIN_COLUMNS:
+                message = f"{columns} columns where a CoNLL-U row has {MIN_COLUMNS} or more"
+                raise SRLFormatError(str(path), start + offset, message)
         tokens = parse_block(lines, path, start)
         if "newdoc id" in tokens.metadata or "newdoc" in tokens.metadata:
             doc_id = tokens.metadata.get("newdoc id")
         rows = [list(token.values()) for token in tokens if isinstance(token["id"], int)]
-        if rows:
-            yield sentence_from_rows(rows, tokens.metadata, doc_id, path, start)
+        return sentence_from_rows(rows, tokens.metadata, doc_id, path, start) if rows else None
+
+    yield from parse_each(path, read_blocks(path), parse, on_error)
 
 
 def parse_block(lines: list[str], path: str | Path, start: int) -> TokenList:

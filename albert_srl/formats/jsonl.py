@@ -11,103 +11,135 @@ written. A frame given only ``tags`` gets its arguments from them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.files import read_lines
-from albert_srl.formats.common import write_json_lines
+from albert_srl.files import parse_json, read_lines
+from albert_srl.formats.common import OnError, parse_each, write_json_lines
 from albert_srl.spans import spans_from_bio
 
 OPTIONAL_SENTENCE_KEYS = ("offsets", "pos", "doc_id", "part")  # written after "words" and "frames"
 
 
-def read_json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The JSON objects of a JSON-lines file (plain or gzip) with their 1-based lines; blank lines skipped."""
+def json_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a JSON-lines file (plain or gzip) with their 1-based numbers; a file with
+    none raises ``SRLFormatError``: it is empty."""
     found = False
     for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise SRLFormatError(str(path), number, f"not valid JSON: {error}") from None
-        if not isinstance(obj, dict):
-            raise SRLFormatError(str(path), number, f"expected a JSON object, found {type(obj).__name__}")
-        found = True
-        yield number, obj
+        if line.strip():
+            found = True
+            yield number, line
     if not found:
         raise SRLFormatError(str(path), None, "empty file: no sentences in it")
 
 
-def read_jsonl(path: str | Path) -> Iterator[Sentence]:
-    """Stream the sentences of a JSON-lines file."""
-    for number, obj in read_json_lines(path):
+def json_object(path: str | Path, number: int, line: str) -> dict[str, Any]:
+    """One line's JSON object; anything else raises ``SRLFormatError`` naming the line."""
+    obj = parse_json(line, path, number)
+    if not isinstance(obj, dict):
+        raise SRLFormatError(str(path), number, f"expected a JSON object, found {type(obj).__name__}")
+    return obj
+
+
+def read_jsonl(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:
+    """Stream the sentences of a JSON-lines file. A bad line raises ``SRLFormatError``, or is handed to
+    ``on_error`` and skipped."""
+
+    def parse(unit: tuple[int, str]) -> Sentence:
+        number, line = unit
+        obj = json_object(path, number, line)
         try:
-            yield sentence_from_json(obj)
+            return sentence_from_json(obj)
         except (KeyError, TypeError, ValueError, IndexError) as error:
-            raise SRLFormatError(
-                str(path), number, f"not a sentence of the jsonl schema: {error!r}"
-            ) from None
+            message = f"not a sentence of the jsonl schema: {schema_error(error)}"
+            raise SRLFormatError(str(path), number, message) from None
+
+    yield from parse_each(path, json_lines(path), parse, on_error)
+
+
+def schema_error(error: Exception) -> str:
+    """A schema error in words: a missing key is named as such."""
+    return f"missing key {error}" if isinstance(error, KeyError) else str(error)
 
 
 def sentence_from_json(obj: dict[str, Any]) -> Sentence:
-    """A ``Sentence`` from one object of the schema; a missing or ill-typed key raises ``KeyError``,
-    ``TypeError`` or ``ValueError``."""
+    """A ``Sentence`` from one object of the schema; a missing or ill-typed key, or a sentence that breaks
+    ``check_sentence``, raises ``KeyError``, ``TypeError`` or ``ValueError``."""
     words = obj["words"]
     if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
         raise TypeError("'words' must be a list of strings")
     offsets = obj.get("offsets")
+    if offsets is not None and (
+        not isinstance(offsets, list)
+        or len(offsets) != len(words)
+        or not all(isinstance(o, list) and len(o) == 2 and all(type(x) is int for x in o) for o in offsets)
+    ):
+        raise ValueError("'offsets' must be one [start, end] pair of integers a word")
+    frames = obj.get("frames", [])
+    if not isinstance(frames, list) or not all(isinstance(frame, dict) for frame in frames):
+        raise TypeError("'frames' must be a list of objects")
     sentence = Sentence(
         words=words,
         text=obj.get("text"),
-        offsets=[(int(s), int(e)) for s, e in offsets] if offsets is not None else None,
+        offsets=[(s, e) for s, e in offsets] if offsets is not None else None,
         pos=obj.get("pos"),
         doc_id=obj.get("doc_id"),
         part=obj.get("part"),
-        dependency=bool(obj.get("dependency", False)),
+        dependency=obj.get("dependency", False) is True,
         char_start=int(obj["char_start"]) if obj.get("char_start") is not None else None,
     )
-    sentence.frames = [frame_from_json(frame, sentence) for frame in obj.get("frames", [])]
+    if sentence.text is not None and not isinstance(sentence.text, str):
+        raise TypeError("'text' must be a string")
+    if sentence.pos is not None and not isinstance(sentence.pos, list):
+        raise TypeError("'pos' must be a list of strings")
+    sentence.frames = [frame_from_json(frame, sentence) for frame in frames]
     return sentence
 
 
 def frame_from_json(obj: dict[str, Any], sentence: Sentence) -> Frame:
     predicate = obj["predicate"]
-    index = int(predicate["index"])
+    if not isinstance(predicate, dict):
+        raise TypeError("'predicate' must be an object")
+    index = predicate["index"]
+    if type(index) is not int:
+        raise TypeError(f"predicate index {index!r} is not an integer")
     if not 0 <= index < len(sentence.words):
         raise ValueError(f"predicate index {index} is outside the sentence's {len(sentence.words)} words")
     tags = obj.get("tags")
-    if tags is not None and len(tags) != len(sentence.words):
-        raise ValueError(f"{len(tags)} tags for {len(sentence.words)} words")
+    if tags is not None and (not isinstance(tags, list) or len(tags) != len(sentence.words)):
+        raise ValueError(f"'tags' must be a list of one tag a word ({len(sentence.words)})")
     if "arguments" in obj:
+        if not isinstance(obj["arguments"], list):
+            raise TypeError("'arguments' must be a list of objects")
         arguments = [argument_from_json(argument, sentence) for argument in obj["arguments"]]
+    elif tags is None:
+        raise KeyError("arguments")
     else:
         arguments = [
             Argument(role, s, e, text=sentence.span_text(s, e)) for role, s, e in spans_from_bio(tags)
         ]
-    return Frame(
-        Predicate(
-            index,
-            predicate.get("text", sentence.words[index]),
-            predicate.get("lemma"),
-            predicate.get("sense"),
-        ),
-        arguments,
-    )
+    text = predicate.get("text", sentence.words[index])
+    if not isinstance(text, str):
+        raise TypeError("predicate 'text' must be a string")
+    return Frame(Predicate(index, text, predicate.get("lemma"), predicate.get("sense")), arguments)
 
 
 def argument_from_json(obj: dict[str, Any], sentence: Sentence) -> Argument:
-    start, end = int(obj["start"]), int(obj["end"])
-    if not 0 <= start < end <= len(sentence.words):
+    if not isinstance(obj, dict):
+        raise TypeError("an argument must be an object")
+    start, end = obj["start"], obj["end"]
+    if type(start) is not int or type(end) is not int or not 0 <= start < end <= len(sentence.words):
         raise ValueError(
-            f"argument [{start}, {end}) is not a span of the sentence's {len(sentence.words)} words"
+            f"argument [{start!r}, {end!r}) is not a span of the sentence's {len(sentence.words)} words"
         )
     text = obj.get("text", sentence.span_text(start, end))
-    return Argument(str(obj["role"]), start, end, text, obj.get("char_start"), obj.get("char_end"))
+    char_start, char_end = obj.get("char_start"), obj.get("char_end")
+    if not isinstance(text, str) or not all(c is None or type(c) is int for c in (char_start, char_end)):
+        raise TypeError("argument 'text' must be a string, 'char_start' and 'char_end' integers")
+    return Argument(obj["role"], start, end, text, char_start, char_end)
 
 
 def sentence_to_json(sentence: Sentence) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Checkpoints that resume exactly: tensors as safetensors (files under 16 MiB), everything else as JSON,
-written aside and renamed into place, so that a killed run leaves the previous checkpoint intact.
+written aside and renamed into place, so that a killed run leaves the previous checkpoint intact. The
+two newest checkpoints are kept: when the newest cannot be read (a damaged disk, a file cut short), a
+resumed run warns and goes on from the one before.
 
 A checkpoint directory ``output/checkpoints/step-<step>`` holds ``model-*.safetensors`` (parameters; a
 tied weight once), ``optimizer-*.safetensors`` (the optimizer's tensors) and ``trainer_state.json``: the
@@ -20,7 +22,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from albert_srl.errors import SRLFormatError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ def save_checkpoint(
     state: Any,
     rng_states: list[dict[str, Any]],
 ) -> Path:
-    """Write ``output/checkpoints/step-<state.step>`` atomically and drop the older ones.
+    """Write ``output/checkpoints/step-<state.step>`` atomically and drop all but it and the one before.
 
     ``state`` is the loop's dataclass; ``rng_states`` every rank's ``rng_state()``. Weights stay float32
     here so that a resumed run continues exactly.
@@ -62,17 +67,31 @@ def save_checkpoint(
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
     fsync(root)
+    keep = set(saved_checkpoints(output)[:KEEP])
     for old in root.iterdir():
-        if old != final:
+        if old != final and old not in keep:
             shutil.rmtree(old, ignore_errors=True)
     log.debug("checkpoint %s", final)
     return final
 
 
+KEEP = 2  # checkpoints kept: the newest and a fallback
+
+
+def saved_checkpoints(output: Path) -> list[Path]:
+    """The complete checkpoint directories, newest first (half-written ones are still ``.tmp-*``)."""
+    return sorted((output / CHECKPOINTS).glob("step-*"), reverse=True)
+
+
 def latest_checkpoint(output: Path) -> Path | None:
-    """The newest complete checkpoint directory (half-written ones are still named ``.tmp-*``)."""
-    done = sorted((output / CHECKPOINTS).glob("step-*"))
-    return done[-1] if done else None
+    """The newest complete checkpoint directory."""
+    done = saved_checkpoints(output)
+    return done[0] if done else None
+
+
+# What a damaged checkpoint raises while it is read: a cut-short or garbled safetensors file, bad JSON, a
+# missing key, a value of the wrong type or a tensor of the wrong shape.
+DAMAGE = (OSError, ValueError, KeyError, TypeError, IndexError, RuntimeError, SafetensorError)
 
 
 def load_checkpoint(
@@ -86,9 +105,12 @@ def load_checkpoint(
     world_size: int = 1,
 ) -> State:
     """Restore model, optimizer, scheduler and this rank's RNG states from ``path``; returns the loop's
-    state as a ``state_type``."""
-    restore_parameters(model, load_tensors(path, "model", device))
+    state as a ``state_type``. Everything is read and checked before the model is touched; a damaged
+    checkpoint raises one of ``DAMAGE``."""
+    parameters = load_tensors(path, "model", device)
     saved = json.loads((path / STATE).read_text(encoding="utf-8"))
+    state = state_type(**saved["state"])
+    restore_parameters(model, parameters)
     optimizer.load_state_dict(
         join_optimizer_state(load_tensors(path, "optimizer", device), saved["optimizer"])
     )
@@ -98,7 +120,31 @@ def load_checkpoint(
         set_rng_state(rng[rank])
     else:
         log.warning("checkpoint from %d ranks resumed on %d: RNG streams start anew", len(rng), world_size)
-    return state_type(**saved["state"])
+    return state
+
+
+def load_newest_checkpoint(
+    output: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    state_type: type[State],
+    device: torch.device,
+    rank: int = 0,
+    world_size: int = 1,
+) -> tuple[Path, State]:
+    """``load_checkpoint`` of the newest checkpoint that can be read, warning about each damaged one
+    skipped; returns its path and state. When none can be read, raises ``SRLFormatError``."""
+    for checkpoint in saved_checkpoints(output):
+        try:
+            return checkpoint, load_checkpoint(
+                checkpoint, model, optimizer, scheduler, state_type, device, rank, world_size
+            )
+        except DAMAGE as error:
+            log.warning("checkpoint %s is damaged (%s): resuming from the one before", checkpoint, error)
+    raise SRLFormatError(
+        str(output / CHECKPOINTS), None, "no checkpoint can be read: train again without --resume"
+    )
 
 
 def saved_step(path: Path) -> int:
@@ -141,6 +187,12 @@ def restore_parameters(model: torch.nn.Module, tensors: dict[str, torch.Tensor])
     if parameters.keys() != tensors.keys():
         difference = parameters.keys() ^ tensors.keys()
         raise ValueError(f"checkpoint parameters differ from the model's: {sorted(difference)[:5]}")
+    for name, tensor in tensors.items():
+        if tensor.shape != parameters[name].shape:
+            raise ValueError(
+                f"checkpoint tensor {name} has shape {tuple(tensor.shape)}, the model's is "
+                f"{tuple(parameters[name].shape)}"
+            )
     with torch.no_grad():
         for name, tensor in tensors.items():
             parameters[name].copy_(tensor)

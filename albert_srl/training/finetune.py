@@ -163,13 +163,15 @@ def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: R
     directory = Path(config.output_dir) / "tokenizer"
     if runtime.is_main and not directory.exists():
         directory.parent.mkdir(parents=True, exist_ok=True)
+        for stale in directory.parent.glob(".tokenizer-*"):  # left by a run killed while training one
+            shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=directory.parent))
         lines = (" ".join(s.words) for s in sentences)
         try:
             train_sentencepiece(
                 lines, staging, encoder.vocab_size, encoder.lowercase, source=config.train_path
             )
-        except SRLFormatError:
+        except BaseException:  # an error or an interrupt: no half-trained tokenizer stays behind
             shutil.rmtree(staging, ignore_errors=True)
             raise
         os.replace(staging, directory)  # complete or absent, even if the run is killed meanwhile
@@ -372,10 +374,22 @@ def note_time_budget(card: Path, config: TrainConfig, state: FineTuneState) -> N
 
 
 def trim_metrics(path: Path, epochs_done: int) -> None:
-    """Forget metrics of epochs that a resumed run trains again (those after its checkpoint)."""
-    if path.exists():
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        path.write_text("".join(x for x in lines if json.loads(x)["epoch"] <= epochs_done), encoding="utf-8")
+    """Forget metrics of epochs that a resumed run trains again (those after its checkpoint), and a line
+    that a killed run left half-written."""
+    if not path.exists():
+        return
+    kept = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        try:
+            epoch = json.loads(line)["epoch"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            log.warning("%s:%d: not a metrics line (a run killed while writing it?): dropped", path, number)
+            continue
+        if isinstance(epoch, int) and epoch <= epochs_done:
+            kept.append(line + "\n")
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text("".join(kept), encoding="utf-8")
+    os.replace(staging, path)
 
 
 def weights_digest(model: torch.nn.Module) -> str:

@@ -22,10 +22,10 @@ from tqdm import tqdm
 from albert_srl.config import RunConfig
 from albert_srl.training.checkpoints import (
     CHECKPOINTS,
-    latest_checkpoint,
-    load_checkpoint,
+    load_newest_checkpoint,
     rng_state,
     save_checkpoint,
+    saved_checkpoints,
 )
 from albert_srl.training.runtime import Deadline, Runtime
 
@@ -78,15 +78,15 @@ class Trainer:
     def resume(self, state_type: type[State], resume: bool) -> State:
         """The state of the newest checkpoint (weights, optimizer and RNGs restored) when ``resume``,
         else a fresh state after removing old checkpoints."""
-        checkpoint = latest_checkpoint(self.output) if resume else None
+        candidates = saved_checkpoints(self.output) if resume else []
         if not resume and self.runtime.is_main:
             shutil.rmtree(self.output / CHECKPOINTS, ignore_errors=True)
-        if checkpoint is None:
+        if not candidates:
             if resume:
                 log.warning("no checkpoint in %s: starting afresh", self.output / CHECKPOINTS)
             return state_type()
-        state = load_checkpoint(
-            checkpoint, self.model, self.optimizer, self.scheduler, state_type,
+        checkpoint, state = load_newest_checkpoint(
+            self.output, self.model, self.optimizer, self.scheduler, state_type,
             self.runtime.device, self.runtime.rank, self.runtime.world_size,
         )  # fmt: skip
         state.out_of_time = False

@@ -1,0 +1,297 @@
+"""The commands that load a model or a config, under hostile input: no lost data (an output that is an
+input, a bad sentence among good ones, a missing file among several, a truncated gzip), over-long
+sentences, configs out of range and model directories that lie. Each failure is one ``albert-srl:
+error:`` line naming the file, never a traceback."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from albert_srl.cli import main
+from albert_srl.formats import read
+from albert_srl.tagger import DEFAULT_MODEL
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO / "corpora"
+TINY = REPO / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(autouse=True)
+def warnings_captured(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    global CAPLOG
+    CAPLOG = caplog
+
+
+CAPLOG: pytest.LogCaptureFixture
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Exit code, and standard error with the logged warnings (``main`` in this process)."""
+    CAPLOG.clear()
+    code = main(argv)
+    err = capsys.readouterr().err + CAPLOG.text
+    assert "Traceback" not in err, err
+    return code, err
+
+
+# ------------------------------------------------------------------------------------------ lost data
+
+
+def test_tag_refuses_to_overwrite_its_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "t.txt"
+    text.write_text("The board approved the plan.\n", encoding="utf-8")
+    code, err = run(["tag", str(text), "-o", str(text)], capsys)
+    assert code == 2 and f"{text}: is the input" in err
+    assert text.read_text(encoding="utf-8") == "The board approved the plan.\n"
+
+
+def test_predict_refuses_to_overwrite_its_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gold = tmp_path / "b.gold_conll"
+    shutil.copyfile(CORPORA / "sample.gold_conll", gold)
+    link = tmp_path / "link.gold_conll"
+    link.symlink_to(gold)
+    code, err = run(["predict", str(DEFAULT_MODEL), str(gold), "-o", str(link), "-q"], capsys)
+    assert code == 2 and "refusing to overwrite it" in err
+    assert gold.read_bytes() == (CORPORA / "sample.gold_conll").read_bytes()
+
+
+def test_predict_writes_the_good_sentences_around_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (CORPORA / "sample.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[2] = '{"words": ["x"], "frames": [{"predicate": {"index": 7}}]}'  # sentence 3 of 4 is bad
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, err = run(["predict", str(DEFAULT_MODEL), str(source), "-o", str(output), "-q"], capsys)
+    assert code == 1 and f"{source}:3: " in err
+    tagged = list(read(output))
+    assert [s.words for s in tagged] == [json.loads(lines[i])["words"] for i in (0, 1, 3)]
+
+
+def test_tag_goes_on_past_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, third = tmp_path / "f1.txt", tmp_path / "f3.txt"
+    first.write_text("It rained today.\n", encoding="utf-8")
+    third.write_text("The board approved the plan.\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    argv = ["tag", str(first), str(tmp_path / "MISSING"), str(third), "--format", "jsonl", "-o", str(output)]
+    code, err = run(argv, capsys)
+    assert code == 2 and "MISSING" in err
+    assert [s.words[0] for s in read(output)] == ["It", "The"]
+
+
+def test_a_truncated_gzip_keeps_its_readable_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "".join(f"Sentence {i} was approved by the board .\n" for i in range(144))
+    packed = gzip.compress(text.encode())
+    source = tmp_path / "cut.gz"
+    source.write_bytes(packed[: len(packed) * 2 // 3])
+    readable = 0
+    with gzip.open(source, "rt") as stream:
+        try:
+            for line in stream:
+                readable += line.endswith("\n")
+        except EOFError:
+            pass
+    output = tmp_path / "out.jsonl"
+    code, err = run(
+        ["tag", str(source), "--input", "tokenized", "--format", "jsonl", "-o", str(output)], capsys
+    )
+    assert code == 2 and f"{source}: damaged gzip file" in err
+    assert len(list(read(output))) == readable > 50
+
+
+def test_tag_skips_and_reports_a_sentence_over_the_word_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "long.txt"
+    source.write_text("It rained .\n" + "word " * 40 + "\nThe board met .\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    argv = [
+        "tag",
+        str(source),
+        "--input",
+        "tokenized",
+        "--max-words",
+        "30",
+        "--format",
+        "jsonl",
+        "-o",
+        str(output),
+    ]
+    code, err = run(argv, capsys)
+    assert code == 1 and f"{source}:2: a sentence of 40 words is over the limit of 30" in err
+    assert [s.words[0] for s in read(output)] == ["It", "The"]
+
+
+def test_end_to_end_a_missing_file_is_one_line_and_no_traceback(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "albert_srl.cli",
+        "convert",
+        str(tmp_path / "none.jsonl"),
+        "-",
+        "--to",
+        "jsonl",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"albert-srl: error: {tmp_path / 'none.jsonl'}: No such file or directory"
+    ]
+
+
+# ------------------------------------------------------------------------------------------ configs
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("max_tokens=0", "max_tokens is 0: allowed 1 or more"),
+        ("max_tokens=-5", "max_tokens is -5"),
+        ("epochs=0", "epochs is 0"),
+        ("num_threads=0", "num_threads is 0: allowed from 1 to 1024"),
+        ("encoder.vocab_size=5", "encoder.vocab_size is 5: allowed from 100"),
+        ("encoder.num_attention_heads=0", "encoder.num_attention_heads is 0"),
+        ("encoder.num_attention_heads=3", "must be a multiple of encoder.num_attention_heads (3)"),
+        ("max_train_sentences=0", "max_train_sentences is 0"),
+        ("seed=-1", "seed is -1"),
+        ("encoder.max_position_embeddings=2", "encoder.max_position_embeddings is 2"),
+        (
+            "encoder.max_position_embeddings=64",
+            "max_length (128) exceeds encoder.max_position_embeddings (64)",
+        ),
+        ("dropout=1.5", "dropout is 1.5"),
+    ],
+)
+def test_a_config_value_out_of_range_names_the_key_and_the_range(
+    tmp_path: Path, setting: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = CORPORA / "sample.jsonl"
+    argv = [
+        "train",
+        str(TINY),
+        "--set",
+        setting,
+        f"train_path={data}",
+        f"dev_path={data}",
+        f"output_dir={tmp_path}",
+    ]
+    code, err = run(argv, capsys)
+    assert code == 2 and f"{TINY}" in err and message in err, err
+
+
+def test_a_binary_config_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "model.bin"
+    config.write_bytes(bytes(range(256)))
+    code, err = run(["train", str(config)], capsys)
+    assert code == 2 and f"{config}: not a YAML config" in err
+
+
+def test_a_stale_tokenizer_folder_of_a_killed_run_is_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / ".tokenizer-killed"
+    stale.mkdir()
+    (stale / "half.model").write_bytes(b"\0" * 10)
+    data = tmp_path / "data.jsonl"
+    data.write_text(
+        "".join((CORPORA / "sample.jsonl").read_text(encoding="utf-8") for _ in range(20)), encoding="utf-8"
+    )
+    argv = ["train", str(TINY), "--set", f"train_path={data}", f"dev_path={data}", f"output_dir={tmp_path}",
+            "encoder.vocab_size=100", "epochs=1", "max_steps=1"]  # fmt: skip
+    code, err = run(argv, capsys)
+    assert not stale.exists()
+    assert not list(tmp_path.glob(".tokenizer-*"))
+    assert (tmp_path / "tokenizer").is_dir() or code == 2, err
+
+
+# ------------------------------------------------------------------------------------------ model directories
+
+
+def set_key(section: str | None, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(config: dict[str, Any]) -> None:
+        (config[section] if section else config)[key] = value
+
+    return change
+
+
+MODEL_CASES = {
+    "hidden_act": (set_key("encoder", "hidden_act", "os.system"), "encoder.hidden_act 'os.system'"),
+    "hidden_size": (set_key("encoder", "hidden_size", "abc"), "encoder.hidden_size 'abc'"),
+    "model_type": (set_key(None, "model_type", "pickle"), "model_type 'pickle'"),
+    "encoder_type": (set_key("encoder", "model_type", "gpt2"), "encoder.model_type 'gpt2'"),
+    "labels": (set_key("srl", "labels", []), "srl.labels must be a non-empty list"),
+    "layers": (set_key("encoder", "num_hidden_layers", -1), "encoder.num_hidden_layers -1"),
+    "max_length": (set_key("srl", "max_length", 0), "srl.max_length 0"),
+    "heads": (set_key("encoder", "num_attention_heads", 3), "multiple of encoder.num_attention_heads"),
+    "shape": (set_key("encoder", "hidden_size", 128), "weights do not fit the config"),
+    "vocab": (set_key("encoder", "vocab_size", 9000), "weights do not fit the config"),
+    "senses": (set_key("srl", "senses", "abc"), "srl.senses"),
+    "stride": (set_key("srl", "stride", 999), "srl.stride 999"),
+    "unknown_key": (set_key("srl", "evil", 1), "unknown key srl.evil"),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_CASES))
+def test_a_model_directory_that_lies_is_one_error_naming_the_file(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, message = MODEL_CASES[case]
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    change(config)
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    code, err = run(["predict", str(model), str(CORPORA / "sample.jsonl"), "-q"], capsys)
+    assert code == 2 and str(model) in err and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("config.json", b"\xff\xfe\x00", "config.json: not an albert-srl model config"),
+        ("config.json", b"[" * 100_000, "config.json: not an albert-srl model config"),
+        ("model.safetensors", b"", "model.safetensors: corrupt weights file"),
+        ("model.safetensors", None, "model.safetensors: corrupt weights file"),  # cut in half
+    ],
+)
+def test_damaged_model_files_are_one_error_naming_the_file(
+    tmp_path: Path, name: str, content: bytes | None, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    data = (
+        content if content is not None else (model / name).read_bytes()[: (model / name).stat().st_size // 2]
+    )
+    (model / name).write_bytes(data)
+    code, err = run(["predict", str(model), str(CORPORA / "sample.jsonl"), "-q"], capsys)
+    assert code == 2 and message in err, err
+
+
+def test_a_tokenizer_of_another_size_than_the_vocabulary_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from albert_srl.tokenizer import train_sentencepiece
+
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    lines = [" ".join(sentence.words) for sentence in read(CORPORA / "sample.jsonl")] * 50
+    small = train_sentencepiece(lines, tmp_path / "tok", vocab_size=60)
+    for file in ("tokenizer.json", "spiece.model", "tokenizer_config.json"):
+        if (small / file).exists():
+            shutil.copyfile(small / file, model / file)
+    code, err = run(["predict", str(model), str(CORPORA / "sample.jsonl"), "-q"], capsys)
+    assert code == 2 and "the tokenizer belongs to another model" in err, err

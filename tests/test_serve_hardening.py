@@ -1,0 +1,176 @@
+"""The server under hostile input: lone surrogates, requests over the word limits, slow bodies, clients
+that leave, small requests behind a long one, and SIGTERM during work."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from test_serve import StandInTagger
+
+from albert_srl.data import Sentence
+from albert_srl.serve import Batcher, RequestGuard, ServeLimits, create_app
+
+LIMITS = ServeLimits(max_sentences=8, max_words=10, max_request_words=20, batch_wait_ms=1)
+
+
+@pytest.fixture
+def client() -> Any:
+    with TestClient(create_app(StandInTagger(), LIMITS)) as client:
+        yield client
+
+
+def post_raw(client: TestClient, path: str, body: str) -> Any:
+    return client.post(path, content=body.encode(), headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/tag", '{"text": "It rained \\ud800 today."}', "text"),
+        ("/v1/tag", '{"sentences": [["It", "rai\\udfffned"]]}', "sentences[0][1]"),
+        ("/predict", '{"sentence": "\\udc80"}', "sentence"),
+    ],
+)
+def test_a_lone_surrogate_is_422_naming_the_field(
+    client: TestClient, path: str, body: str, field: str
+) -> None:
+    response = post_raw(client, path, body)
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == field
+    assert "surrogate" in response.json()["error"]["message"]
+
+
+def test_words_are_bounded_per_sentence_and_per_request(client: TestClient) -> None:
+    long = client.post("/v1/tag", json={"sentences": [["w"] * 11]})
+    assert long.status_code == 413 and long.json()["error"]["field"] == "sentences[0]"
+    many = client.post("/v1/tag", json={"sentences": [["w"] * 10] * 3})
+    assert many.status_code == 413 and "30 words is over the limit of 20" in many.json()["error"]["message"]
+    assert client.post("/v1/tag", json={"sentences": [["w"] * 10] * 2}).status_code == 200
+
+
+def test_a_body_that_trickles_in_is_408() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the app must not be reached")
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b" ", "more_body": True}  # one byte at a time, forever
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"application/json")]}
+    asyncio.run(RequestGuard(app, max_bytes=10_000, body_timeout_s=0.3)(scope, receive, send))
+    assert sent[0]["status"] == 408
+    assert b"did not arrive within" in sent[1]["body"]
+
+
+class CountingTagger(StandInTagger):
+    """Finds every word as a predicate, so a sentence is many units of work; records each unit."""
+
+    def find_predicates(self, sentences: list[Sentence]) -> list[list[int]]:
+        time.sleep(self.delay)
+        return [list(range(len(s.words))) for s in sentences]
+
+    def tag(self, sentences: list[Sentence], predicates: Any = None) -> list[Sentence]:
+        self.calls.extend(len(s.words) for s in sentences)
+        return super().tag(sentences, predicates)
+
+
+def test_a_small_request_is_answered_before_a_long_one_ends() -> None:
+    tagger = CountingTagger(delay=0.02)
+    limits = ServeLimits(batch_words=10, batch_wait_ms=1, max_words=10, max_request_words=400)
+    finished: dict[str, float] = {}
+    with TestClient(create_app(tagger, limits)) as client, ThreadPoolExecutor(2) as pool:
+
+        def post(name: str, body: dict[str, Any]) -> int:
+            status = client.post("/v1/tag", json=body).status_code
+            finished[name] = time.perf_counter()
+            return status
+
+        long = pool.submit(post, "long", {"sentences": [[f"w{i}" for i in range(10)]] * 40})  # 400 units
+        while len(tagger.calls) < 20:  # the long request is being tagged
+            time.sleep(0.01)
+        small = pool.submit(post, "small", {"sentences": [["It", "rained"]]})
+        assert small.result() == 200 and long.result() == 200
+    assert finished["small"] < finished["long"]  # interleaved, not queued behind all 400 units
+
+
+def test_the_work_of_a_client_that_left_is_dropped() -> None:
+    tagger = CountingTagger(delay=0.01)
+    limits = ServeLimits(batch_words=10, batch_wait_ms=1)
+
+    async def scenario() -> None:
+        batcher = Batcher(tagger, limits)
+        worker = asyncio.create_task(batcher.run())
+        checks = 0
+
+        async def gone() -> bool:
+            nonlocal checks
+            checks += 1
+            return checks >= 2
+
+        sentences = [Sentence(words=[f"w{i}" for i in range(10)]) for _ in range(50)]  # 500 units
+        with pytest.raises(asyncio.CancelledError):
+            await batcher.tag(sentences, [None] * 50, gone)
+        done = len(tagger.calls)
+        await asyncio.sleep(0.3)
+        assert len(tagger.calls) <= done + 10  # at most the batch in flight finished
+        worker.cancel()
+
+    asyncio.run(scenario())
+    assert len(tagger.calls) < 500
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "albert_srl.cli", "serve", "--port", str(port), "--device", "cpu"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        words = ["The", "board", "said", "that", "the", "company", "will", "sell"]
+        body = {"sentences": [words * 14] * 30}  # 3,360 words: minutes of work on a CPU
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(httpx.post, f"http://127.0.0.1:{port}/v1/tag", json=body, timeout=300)
+            time.sleep(1.0)
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)  # a request of minutes must not hold the shutdown
+            try:
+                status = pending.result().status_code
+            except httpx.HTTPError:  # the connection closed unanswered
+                status = None
+        assert status != 200, "the long request was not cut short"
+        log = server.stderr.read() if server.stderr else ""
+        assert server.returncode in (0, -signal.SIGTERM), log  # uvicorn re-raises the signal it caught
+        assert "Traceback" not in log and "Application shutdown complete" in log, log
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
