@@ -429,13 +429,3 @@ def test_spans_to_conllu_warns_what_it_loses(tmp_path: Path, caplog: pytest.LogC
     with caplog.at_level("WARNING"):
         convert(tmp_path / "out.conllu", tmp_path / "again.conllu", to="conllu")  # heads stay heads
     assert "last word" not in caplog.text
-
-
-def test_a_collision_of_argument_heads_is_counted(caplog: pytest.LogCaptureFixture) -> None:
-    words = ["the", "old", "man", "left"]
-    frame = Frame(
-        Predicate(3, "left"), [Argument("ARG0", 0, 3), Argument("ARGM-MNR", 2, 3), Argument("V", 3, 4)]
-    )
-    with caplog.at_level("WARNING"):
-        write([Sentence(words, [frame])], io.StringIO(), "conllu")
-    assert "1 of 3 arguments" in caplog.text and "1 were dropped" in caplog.text

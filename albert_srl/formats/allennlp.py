@@ -14,26 +14,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import OnError, parse_each, write_json_lines
-from albert_srl.formats.jsonl import json_lines, json_object, schema_error
+from albert_srl.formats.common import OnError, write_json_lines
+from albert_srl.formats.jsonl import read_json_records
 from albert_srl.spans import spans_from_bio
 
 
 def read_allennlp(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:
     """Stream the sentences of a file of AllenNLP predictor lines. A bad line raises ``SRLFormatError``,
     or is handed to ``on_error`` and skipped."""
-
-    def parse(unit: tuple[int, str]) -> Sentence:
-        number, line = unit
-        obj = json_object(path, number, line)
-        try:
-            return sentence_from_allennlp(obj)
-        except (KeyError, TypeError, ValueError, IndexError) as error:
-            message = f"not an AllenNLP SRL line: {schema_error(error)}"
-            raise SRLFormatError(str(path), number, message) from None
-
-    yield from parse_each(path, json_lines(path), parse, on_error)
+    return read_json_records(path, sentence_from_allennlp, "an AllenNLP SRL line", on_error)
 
 
 def sentence_from_allennlp(obj: dict[str, Any]) -> Sentence:

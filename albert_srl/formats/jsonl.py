@@ -11,7 +11,7 @@ written. A frame given only ``tags`` gets its arguments from them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,15 +47,22 @@ def json_object(path: str | Path, number: int, line: str) -> dict[str, Any]:
 def read_jsonl(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:
     """Stream the sentences of a JSON-lines file. A bad line raises ``SRLFormatError``, or is handed to
     ``on_error`` and skipped."""
+    return read_json_records(path, sentence_from_json, "a sentence of the jsonl schema", on_error)
+
+
+def read_json_records(
+    path: str | Path, to_sentence: Callable[[dict[str, Any]], Sentence], schema: str, on_error: OnError | None
+) -> Iterator[Sentence]:
+    """Stream a JSON-lines file, a record a line, through ``to_sentence``; a record it cannot read is an
+    ``SRLFormatError`` naming the line and ``schema``."""
 
     def parse(unit: tuple[int, str]) -> Sentence:
         number, line = unit
         obj = json_object(path, number, line)
         try:
-            return sentence_from_json(obj)
+            return to_sentence(obj)
         except (KeyError, TypeError, ValueError, IndexError) as error:
-            message = f"not a sentence of the jsonl schema: {schema_error(error)}"
-            raise SRLFormatError(str(path), number, message) from None
+            raise SRLFormatError(str(path), number, f"not {schema}: {schema_error(error)}") from None
 
     yield from parse_each(path, json_lines(path), parse, on_error)
 
