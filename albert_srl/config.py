@@ -113,7 +113,7 @@ class RunConfig:
     grad_clip: float = 1.0
     max_steps: int | None = None  # stop after this many optimizer steps
     max_minutes: float | None = None  # wall-clock budget: stop cleanly, checkpoint and export at the deadline
-    checkpoint_every: int | None = None  # optimizer steps
+    checkpoint_every: int | None = None  # optimizer steps; None or 0: no step checkpoints
     num_threads: int | None = None
     device: Literal["cpu", "cuda", "auto"] = "auto"
     bf16: bool | None = None  # None: on when training on CUDA
@@ -196,7 +196,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "grad_clip": (0, None),
     "max_steps": (1, None),
     "max_minutes": (0, None),
-    "checkpoint_every": (1, None),
+    "checkpoint_every": (0, None),  # 0: never between the epoch/final checkpoints
     "num_threads": (1, 1024),
     "encoder.vocab_size": (100, 1_000_000),
     "encoder.embedding_size": (1, 16_384),

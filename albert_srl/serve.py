@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from typing import Any, Protocol
 
@@ -309,11 +309,12 @@ class Job:
         return not self.units and not self.running
 
     def result(self) -> list[Sentence]:
+        """The request's sentences with their frames; everything else (text, ``char_start``, offsets into
+        the request's text) as the splitter gave it."""
         return [
-            Sentence(words=s.words, frames=sorted(f, key=lambda frame: frame.predicate.index), text=s.text,
-                     offsets=s.offsets)
+            replace(s, frames=sorted(f, key=lambda frame: frame.predicate.index))
             for s, f in zip(self.sentences, self.frames, strict=True)
-        ]  # fmt: skip
+        ]
 
 
 @dataclass(eq=False)

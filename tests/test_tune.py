@@ -40,7 +40,7 @@ BASE = {
     "dev_path": str(SAMPLE),
     "output_dir": "unused",
     "encoder": {
-        "vocab_size": 60,
+        "vocab_size": 100,
         "embedding_size": 16,
         "hidden_size": 32,
         "num_hidden_layers": 2,
@@ -111,7 +111,7 @@ def test_a_space_reads_dotted_and_nested_keys_of_every_type(tmp_path):
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("dropout: {type: float, low: 0, high: 1}\nencoder.hiden_size: {type: int, low: 8, high: 16}\n", 2,
+        ("dropout: {type: float, low: 0, high: 0.5}\nencoder.hiden_size: {type: int, low: 8, high: 16}\n", 2,
          "encoder.hiden_size: unknown key encoder.hiden_size"),
         ("dropout: {type: float, low: 0.5, high: 0.1}\n", 1, "dropout: low (0.5) must be below high (0.1)"),
         ("encoder_lr: {type: float, low: 0, high: 0.1, log: true}\n", 1, "a log scale needs low > 0"),
