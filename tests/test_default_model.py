@@ -48,3 +48,13 @@ def test_bare_tag_command_uses_the_default_model(
     frames = {f["predicate"]["text"]: f for f in json.loads(line)["frames"]}
     roles = {a["role"] for a in frames["approved"]["arguments"]}
     assert {"ARG0", "ARG1", "ARGM-TMP"} <= roles
+
+
+def test_the_default_model_keeps_predicates_to_words_that_can_be_one(default_tagger: SRLTagger) -> None:
+    """No frame for a plain noun like "committee", a proper noun or a possessive 's (the syntax head's
+    part of speech keeps predicate identification to verbs, common nouns and adjectives)."""
+    (readme,) = default_tagger.tag(SENTENCE)
+    assert [f.predicate.text for f in readme.frames] == ["approved"]
+    (possessive,) = default_tagger.tag("Apple's chief executive wrote a letter to the board.")
+    found = {f.predicate.text for f in possessive.frames}
+    assert "wrote" in found and not found & {"Apple", "'s"}
