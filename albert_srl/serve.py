@@ -22,14 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
 from importlib.resources import files
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,53 +36,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from albert_srl import __version__
-from albert_srl.data import Frame, Sentence
+from albert_srl.batching import Batcher, BatchFailed, Predicates, RequestError, ServeLimits, Tagger
+from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
 from albert_srl.text import split_text, tokenize_sentence
 
 logger = logging.getLogger(__name__)
 
-Predicates = list[list[int] | None]
-
-
-@dataclass
-class ServeLimits:
-    """What one request may ask for, and how requests are batched together."""
-
-    max_body_bytes: int = 1_000_000
-    max_sentences: int = 128  # per request
-    max_words: int = 256  # per sentence
-    max_request_words: int = 4096  # all sentences of a request together
-    max_text_chars: int = 100_000  # of ``text`` / ``sentence``
-    max_queued_requests: int = 1024  # beyond this the server answers 503
-    batch_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
-    batch_words: int = 1024  # words of work in one batch at most
-    batch_ms: float = 250.0  # and about this long: what bounds a small request's wait behind a long one
-    body_timeout_s: float = 10.0  # the whole body must arrive within this (slow clients get 408)
-
-
-class Tagger(Protocol):
-    """What the server needs of ``SRLTagger``: sentences in (with their text and word offsets), tagged
-    sentences out, arguments with their text and character offsets; and the predicates the model finds
-    in sentences."""
-
-    def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]: ...
-
-    def find_predicates(self, sentences: list[Sentence]) -> list[list[int]]: ...
-
-
 # ------------------------------------------------------------------------------------------ errors
-
-
-class RequestError(Exception):
-    """A request the server refuses: ``status`` (4xx), the JSON ``field`` at fault and why."""
-
-    def __init__(self, status: int, field: str | None, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.message = message
 
 
 def error_response(status: int, field: str | None, message: str) -> JSONResponse:
@@ -272,237 +231,6 @@ def check_predicates(predicates: list[list[int]], sentences: list[Sentence]) -> 
             if not 0 <= index < len(sentence.words):
                 message = f"{index} is not a word index of sentence {i} ({len(sentence.words)} words)"
                 raise RequestError(422, f"predicates[{i}][{j}]", message)
-
-
-# ------------------------------------------------------------------------------------------ batching
-
-
-@dataclass(eq=False)
-class Job:
-    """One request's sentences, the units of work left of it, and the future its handler awaits.
-
-    A sentence whose predicates are not given needs a ``find`` unit first; then each predicate is a
-    ``frame`` unit. ``frames`` collects each sentence's tagged frames.
-    """
-
-    sentences: list[Sentence]
-    predicates: Predicates
-    future: asyncio.Future[list[Sentence]]
-    units: deque[Unit] = field(default_factory=deque)
-    frames: list[list[Frame]] = field(default_factory=list)
-    running: int = 0  # units of this job in the batch being tagged
-
-    def __post_init__(self) -> None:
-        self.frames = [[] for _ in self.sentences]
-        for i, indices in enumerate(self.predicates):
-            if indices is None:
-                self.units.append(Unit(self, i, None))
-            else:
-                self.units.extend(Unit(self, i, index) for index in sorted(set(indices)))
-
-    @property
-    def words(self) -> int:
-        return sum(len(sentence.words) for sentence in self.sentences)
-
-    @property
-    def finished(self) -> bool:
-        return not self.units and not self.running
-
-    def result(self) -> list[Sentence]:
-        """The request's sentences with their frames; everything else (text, ``char_start``, offsets into
-        the request's text) as the splitter gave it."""
-        return [
-            replace(s, frames=sorted(f, key=lambda frame: frame.predicate.index))
-            for s, f in zip(self.sentences, self.frames, strict=True)
-        ]
-
-
-@dataclass(eq=False)
-class Unit:
-    """Finding the predicates of sentence ``sentence`` of ``job`` (``predicate`` None), or tagging the
-    arguments of one of its predicates."""
-
-    job: Job
-    sentence: int
-    predicate: int | None
-
-    @property
-    def words(self) -> int:
-        return len(self.job.sentences[self.sentence].words)
-
-
-class BatchFailed(Exception):
-    """The tagger raised on the batch a request was in."""
-
-
-class Batcher:
-    """Queues requests and tags their units of work in interleaved batches, in a thread.
-
-    One worker task (``run``) owns the tagger, so the model never runs two batches at once.
-    """
-
-    def __init__(self, tagger: Tagger, limits: ServeLimits) -> None:
-        self.tagger = tagger
-        self.wait_s = limits.batch_wait_ms / 1000
-        self.batch_words = limits.batch_words
-        self.batch_s = limits.batch_ms / 1000
-        self.seconds_per_word: float | None = None  # measured on the batches run so far (moving average)
-        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=limits.max_queued_requests)
-        self.active: deque[Job] = deque()  # jobs taken from the queue with units left, in turn order
-        self.jobs: set[Job] = set()  # every job not answered yet, wherever it is
-        self.stopping = False
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def stop(self) -> None:
-        """Shutting down: every waiting request is answered 503 now, and new ones are refused; only the
-        batch in flight (``batch_words`` of work) is finished."""
-        self.stopping = True
-        for job in list(self.jobs):
-            if not job.future.done():
-                job.future.set_exception(RequestError(503, None, "the server is shutting down"))
-
-    def stop_threadsafe(self) -> None:
-        """``stop`` from a signal handler or another thread."""
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.stop)
-
-    async def tag(
-        self,
-        sentences: list[Sentence],
-        predicates: Predicates,
-        gone: Callable[[], Awaitable[bool]] | None = None,
-    ) -> list[Sentence]:
-        """The tagged ``sentences``, once all their units are done. ``gone`` says whether the client has
-        disconnected; then the request's remaining work is dropped."""
-        if self.stopping:
-            raise RequestError(503, None, "the server is shutting down")
-        job = Job(sentences, predicates, asyncio.get_running_loop().create_future())
-        try:
-            self.queue.put_nowait(job)
-        except asyncio.QueueFull:
-            raise RequestError(503, None, "the server is busy: too many queued requests") from None
-        self.jobs.add(job)
-        job.future.add_done_callback(lambda _: self.jobs.discard(job))
-        while gone is not None and not job.future.done():
-            await asyncio.wait({job.future}, timeout=DISCONNECT_POLL_S)
-            if not job.future.done() and await gone():
-                job.future.cancel()  # the worker skips the units of a cancelled job
-                logger.info("a client disconnected: its remaining work is dropped")
-        return await job.future
-
-    async def run(self) -> None:
-        """The worker loop: collect a batch, tag it, answer; forever."""
-        self.loop = asyncio.get_running_loop()
-        while True:
-            await self.tag_units(await self.collect())
-
-    def take_new_jobs(self) -> None:
-        while not self.queue.empty():
-            self.active.append(self.queue.get_nowait())
-
-    def budget(self) -> int:
-        """Words of work in the next batch: ``batch_ms`` worth at the speed measured so far, at most
-        ``batch_words`` (a batch always holds at least one unit)."""
-        if self.seconds_per_word is None:
-            return self.batch_words
-        return max(1, min(self.batch_words, int(self.batch_s / self.seconds_per_word)))
-
-    def measured(self, words: int, seconds: float) -> None:
-        if words:
-            rate = seconds / words
-            self.seconds_per_word = (
-                rate if self.seconds_per_word is None else 0.7 * self.seconds_per_word + 0.3 * rate
-            )
-
-    async def collect(self) -> list[Unit]:
-        """The next batch: units taken in turn from the active jobs, one per job a round, up to
-        ``batch_words`` words; when few are waiting, requests arriving within ``wait_s`` join too."""
-        if not self.active:
-            self.active.append(await self.queue.get())
-        deadline = asyncio.get_running_loop().time() + self.wait_s
-        units: list[Unit] = []
-        words = 0
-        budget = self.budget()
-        while True:
-            self.take_new_jobs()
-            self.active = deque(job for job in self.active if not job.future.done() and job.units)
-            while self.active and words < budget:  # one unit from each job in turn
-                job = self.active.popleft()
-                unit = job.units.popleft()
-                job.running += 1
-                units.append(unit)
-                words += unit.words
-                if job.units:
-                    self.active.append(job)  # to the back: the next job's unit comes first
-            remaining = deadline - asyncio.get_running_loop().time()
-            if words >= budget or remaining <= 0:
-                break
-            try:
-                self.active.append(await asyncio.wait_for(self.queue.get(), remaining))
-            except asyncio.TimeoutError:
-                break
-        return units
-
-    async def tag_units(self, units: list[Unit]) -> None:
-        """Run a batch's units and hand each job its results; a job whose units are all done is answered.
-        A unit the tagger fails on fails its request alone (500); the other requests go on."""
-        live = [unit for unit in units if not unit.job.future.done()]
-        started = time.perf_counter()
-        outcomes = await self.outcomes(live)
-        self.measured(sum(unit.words for unit in live), time.perf_counter() - started)
-        for unit, outcome in zip(live, outcomes, strict=True):
-            job = unit.job
-            if isinstance(outcome, Exception):
-                if not job.future.done():
-                    job.future.set_exception(BatchFailed(f"{type(outcome).__name__}: {outcome}"))
-            elif unit.predicate is None:
-                job.units.extend(Unit(job, unit.sentence, index) for index in sorted(set(outcome)))
-            else:
-                job.frames[unit.sentence].extend(outcome)
-        self.release(units)
-        for job in {id(unit.job): unit.job for unit in units}.values():
-            if job.units and job not in self.active and not job.future.done():
-                self.active.append(job)
-
-    async def outcomes(self, units: list[Unit]) -> list[Any]:
-        """Each unit's result, or the exception it failed with: a failed batch is retried one by one."""
-        if not units:
-            return []
-        try:
-            return await asyncio.to_thread(self.run_units, units)
-        except Exception as error:
-            if len(units) == 1:
-                logger.exception("tagging a request failed")
-                return [error]
-            logger.warning("a batch of %d units failed (%r): running them one by one", len(units), error)
-            return [(await self.outcomes([unit]))[0] for unit in units]
-
-    def release(self, units: list[Unit]) -> None:
-        for unit in units:
-            unit.job.running -= 1
-        for job in {id(unit.job): unit.job for unit in units}.values():
-            if job.finished and not job.future.done():
-                job.future.set_result(job.result())
-
-    def run_units(self, units: list[Unit]) -> list[Any]:
-        """In the worker thread: the predicates found (``find`` units) or the frames tagged (``frame``
-        units), one result a unit, in order."""
-        finds = [unit for unit in units if unit.predicate is None]
-        frames = [unit for unit in units if unit.predicate is not None]
-        found = self.tagger.find_predicates([u.job.sentences[u.sentence] for u in finds]) if finds else []
-        tagged = (
-            self.tagger.tag([u.job.sentences[u.sentence] for u in frames], [[u.predicate] for u in frames])
-            if frames
-            else []
-        )
-        if len(found) != len(finds) or len(tagged) != len(frames):
-            raise RuntimeError("the tagger returned another number of sentences than it was given")
-        by_unit = {id(u): r for u, r in zip(finds, found, strict=True)}
-        by_unit.update({id(u): s.frames for u, s in zip(frames, tagged, strict=True)})
-        return [by_unit[id(unit)] for unit in units]
-
-
-DISCONNECT_POLL_S = 0.25  # how often a waiting handler checks that its client is still there
 
 
 async def on_batch_failed(request: Request, error: BatchFailed) -> JSONResponse:
