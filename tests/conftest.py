@@ -4,6 +4,9 @@ the hand-written sample sentences, and a factory that trains a tiny tagger on th
 from __future__ import annotations
 
 import random
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -178,3 +181,26 @@ def trained_tiny_tagger(make_tiny_tagger: TinyTaggerFactory) -> SRLTagger:
     """The default model (segment awareness + CRF) trained until it knows the tiny sentences."""
     tagger, _ = make_tiny_tagger(steps=TRAINED_STEPS)
     return tagger
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn server in a thread (uvicorn installs no signal handlers off the
+    main thread); yields its base URL and stops it afterwards."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

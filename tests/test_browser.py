@@ -9,9 +9,6 @@ saves a screenshot there. Skipped when Playwright or ``/usr/bin/chromium`` is ab
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ import pytest
 sync_api = pytest.importorskip("playwright.sync_api")
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
+from conftest import serving  # noqa: E402
 
 from albert_srl import model as model_module  # noqa: E402
 from albert_srl import tagger as tagger_module  # noqa: E402
@@ -36,12 +33,6 @@ TEXT = "President Bush nominated two judges on Tuesday. The board approved the m
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed at /usr/bin/chromium", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -69,19 +60,9 @@ def model_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture
 def server_url(model_dir: Path) -> Iterator[str]:
-    """A real uvicorn server in a thread (uvicorn installs no signal handlers off the main thread)."""
-    port = free_port()
-    app = create_app(tagger_module.SRLTagger.from_pretrained(str(model_dir)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    """A real uvicorn server in a thread, serving the model of ``model_dir``."""
+    with serving(create_app(tagger_module.SRLTagger.from_pretrained(str(model_dir)))) as url:
+        yield url
 
 
 DRAWN_FRAMES = """sentences => sentences.map(s => [...s.querySelectorAll('.frame')].map(f => ({

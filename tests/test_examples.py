@@ -8,14 +8,12 @@ from __future__ import annotations
 import gzip
 import json
 import runpy
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import serving
 
 from albert_srl import SRLTagger, read
 
@@ -71,31 +69,13 @@ def test_stream_tag_writes_every_sentence_and_reports_a_bad_line(tmp_path, monke
     assert "big.txt.gz:3: invalid UTF-8 byte 0xff" in caplog.text
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def server_url() -> Iterator[str]:
     """The shipped model served by uvicorn in a thread, as ``albert-srl serve`` serves it."""
-    import uvicorn
-
     from albert_srl.serve import create_app
 
-    port = free_port()
-    app = create_app(SRLTagger.from_pretrained(device="cpu"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(SRLTagger.from_pretrained(device="cpu"))) as url:
+        yield url
 
 
 def test_call_server_prints_the_frames(server_url, monkeypatch, capsys) -> None:

@@ -99,8 +99,13 @@ def vocabulary_lines(config: PretrainConfig) -> Iterator[str]:
                     taken += 1
             if taken >= per_file:
                 break
-    for conll in config.vocab_conll:
-        for sentence in formats.read(conll):
+    yield from conll_lines(config.vocab_conll)
+
+
+def conll_lines(paths: Sequence[str]) -> Iterator[str]:
+    """The words of every sentence of CoNLL training files, space-joined, a sentence a line."""
+    for path in paths:
+        for sentence in formats.read(path):
             yield " ".join(sentence.words)
 
 

@@ -29,10 +29,9 @@ import torch
 from tqdm import tqdm
 from transformers import AlbertForPreTraining
 
-from albert_srl import formats
 from albert_srl.config import EmbeddingConfig, PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
+from albert_srl.pretraining.corpus import Corpus, conll_lines, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, data_section, export_encoder
 from albert_srl.pretraining.run import albert_config, held_out_documents
 from albert_srl.tokenizer import load_tokenizer
@@ -96,9 +95,8 @@ def corpus_sentences(corpus: Corpus, documents: range) -> Iterator[np.ndarray]:
 
 def conll_token_ids(paths: Sequence[str], tokenizer: Any) -> Iterator[list[int]]:
     """The token ids of every sentence of CoNLL training files (their words, space-joined)."""
-    for path in paths:
-        lines = [" ".join(sentence.words) for sentence in formats.read(path)]
-        yield from tokenizer(lines, add_special_tokens=False)["input_ids"] if lines else []
+    lines = list(conll_lines(paths))
+    yield from tokenizer(lines, add_special_tokens=False)["input_ids"] if lines else []
 
 
 def subword_vectors(
