@@ -155,6 +155,9 @@ class PretrainConfig(RunConfig):
     # Plain ``list`` (of path strings): ``load_dataclass`` checks types with ``isinstance``.
     text_paths: list[str]
     output_dir: str
+    # CoNLL files whose sentences are pretraining text too, a document per CoNLL document: masked-LM on a
+    # task's own training text ("self-pretraining"); never a dev or test file
+    text_conll: list[str] = field(default_factory=list)
     # what the text is: with ``title_lines`` the first line of each blank-line-separated block is a title
     # and left out (WikiExtractor's layout); ``text_source`` names the text and its licence in the card
     title_lines: bool = False
@@ -279,11 +282,12 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
     config = load_dataclass(PretrainConfig, path, overrides)
     resolve_shipped_encoder(config.encoder)
     source = str(path)
-    if not config.text_paths:
-        raise ConfigError(source, None, "text_paths is empty")
-    for conll in config.vocab_conll:
-        if re.search(r"dev|test", Path(conll).name):
-            raise ConfigError(source, None, f"vocab_conll must not name evaluation data: {conll}")
+    if not config.text_paths and not config.text_conll:
+        raise ConfigError(source, None, "text_paths and text_conll are both empty: no text to learn from")
+    for key, paths in (("vocab_conll", config.vocab_conll), ("text_conll", config.text_conll)):
+        for conll in paths:
+            if re.search(r"dev|test", Path(conll).name):
+                raise ConfigError(source, None, f"{key} must not name evaluation data: {conll}")
     for text in _text_to_read(config):
         if not Path(text).exists():
             raise ConfigError(source, None, f"no such file: {text}")
@@ -306,7 +310,8 @@ def _text_to_read(config: PretrainConfig) -> list[str]:
     packed = config.packed_dir is not None and (Path(config.packed_dir) / "manifest.json").exists()
     tokenizer = config.encoder.pretrained or config.encoder.tokenizer
     has_vocabulary = tokenizer is not None and (Path(tokenizer) / "spiece.model").exists()
-    return [*([] if packed else config.text_paths), *([] if has_vocabulary else config.vocab_conll)]
+    text = [*config.text_paths, *config.text_conll]
+    return [*([] if packed else text), *([] if has_vocabulary else config.vocab_conll)]
 
 
 def _pretrained_positions(config: PretrainConfig, source: str) -> int:

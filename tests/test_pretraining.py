@@ -14,8 +14,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AlbertConfig, AlbertModel
 
-from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config
+from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config, shipped_encoder_dir
+from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
+from albert_srl.formats import write
 from albert_srl.pretraining import export_encoder, pretrain
 from albert_srl.pretraining.corpus import (
     document_sentences,
@@ -452,3 +454,51 @@ def test_the_deadline_schedule_decays_with_the_time_left():
     deadline.end = time.monotonic() - 1
     scheduler.step()
     assert scheduler.get_last_lr() == [0.0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Self-pretraining: a task's own CoNLL text as pretraining text
+
+
+def conll_fixture(path: Path) -> list[Sentence]:
+    """Two CoNLL-2012 documents of three sentences each (no frames: only the words matter here)."""
+    sentences = [
+        Sentence(f"{s} {v} {o} .".split(), doc_id=f"doc/{d}", part="0")
+        for d in range(2)
+        for s, v, o in zip(SUBJECTS[d : d + 3], VERBS[d : d + 3], OBJECTS[d : d + 3], strict=True)
+    ]
+    write(sentences, path, "conll12")
+    return sentences
+
+
+def test_conll_text_is_packed_a_document_per_conll_document(tokenizer_dir: Path, tmp_path: Path):
+    conll = tmp_path / "train.gold_conll"
+    sentences = conll_fixture(conll)
+    corpus = load_corpus(pack([], tokenizer_dir, tmp_path / "packed", conll_paths=[conll]))
+    assert corpus.documents == 2 and len(corpus.sentence_starts) - 1 == len(sentences)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    first = corpus.ids[corpus.sentence_starts[0] : corpus.sentence_starts[1]]
+    assert tokenizer.decode(first.tolist()) == " ".join(sentences[0].words)
+
+
+def test_self_pretraining_continues_the_shipped_encoder_on_conll_text(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    conll_fixture(tmp_path / "train.gold_conll")
+    config = load_pretrain_config(
+        REPO / "configs" / "pretrain-ewt-self.yaml",
+        [f"text_conll=[{tmp_path / 'train.gold_conll'}]", f"output_dir={tmp_path / 'self'}", "max_steps=2",
+         "max_tokens=256", "max_length=64", "eval_documents=1", "checkpoint_every=0", "num_threads=1"],
+    )  # fmt: skip
+    assert config.text_paths == [] and config.encoder.pretrained == str(shipped_encoder_dir())
+    output = pretrain(config, resume=False)
+    record = json.loads((output / "pretraining.json").read_text(encoding="utf-8"))
+    assert record["runs"][-1]["text"] == [str(tmp_path / "train.gold_conll")]
+    assert record["steps"] == 2  # the shipped encoder saw no masked-LM step before
+    assert "a document per CoNLL document" in (output / "README.md").read_text(encoding="utf-8")
+
+
+def test_config_refuses_evaluation_data_as_pretraining_text(tmp_path: Path):
+    with pytest.raises(ConfigError, match="text_conll must not name evaluation data"):
+        load_pretrain_config(TINY, [f"text_conll=[{tmp_path / 'dev.gold_conll'}]"])
+    with pytest.raises(ConfigError, match="no text to learn from"):
+        load_pretrain_config(TINY, ["text_paths=[]"])

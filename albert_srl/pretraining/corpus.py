@@ -87,9 +87,25 @@ def document_sentences(paragraphs: Iterable[str], min_words: int) -> list[str]:
     return [s for p in paragraphs if len(p.split()) >= min_words for s in split_sentences(p)]
 
 
+def conll_documents(path: str | Path) -> Iterator[list[str]]:
+    """The sentences (words, space-joined) of each document of a CoNLL file, in file order; a file
+    without document ids is one document."""
+    document: list[str] = []
+    current: tuple[str | None, str | None] | None = None
+    for sentence in formats.read(path):
+        key = (sentence.doc_id, sentence.part)
+        if document and key != current:
+            yield document
+            document = []
+        current = key
+        document.append(" ".join(sentence.words))
+    if document:
+        yield document
+
+
 def vocabulary_lines(config: PretrainConfig) -> Iterator[str]:
     """Text the SentencePiece model is trained on: paragraphs spread over the files, then CoNLL words."""
-    per_file = math.ceil(config.vocab_paragraphs / len(config.text_paths))
+    per_file = math.ceil(config.vocab_paragraphs / max(1, len(config.text_paths)))
     for path in config.text_paths:
         taken = 0
         for paragraphs in iter_documents(path, config.max_documents, config.title_lines):
@@ -99,7 +115,7 @@ def vocabulary_lines(config: PretrainConfig) -> Iterator[str]:
                     taken += 1
             if taken >= per_file:
                 break
-    yield from conll_lines(config.vocab_conll)
+    yield from conll_lines([*config.text_conll, *config.vocab_conll])
 
 
 def conll_lines(paths: Sequence[str]) -> Iterator[str]:
@@ -202,8 +218,10 @@ def pack(
     min_words: int = 5,
     max_documents: int | None = None,
     title_lines: bool = False,
+    conll_paths: Sequence[str | Path] = (),
 ) -> Path:
-    """Tokenize the documents of ``text_paths`` into ``out_dir/shard-*.npz`` and a ``manifest.json``.
+    """Tokenize the documents of ``text_paths``, then those of the CoNLL files ``conll_paths`` (their
+    sentences as they are), into ``out_dir/shard-*.npz`` and a ``manifest.json``.
 
     The manifest is written last: a directory with one holds a complete packing, which later runs reuse.
     """
@@ -222,9 +240,12 @@ def pack(
                 _tokenize_documents(pending, tokenizer, writer)
                 pending = []
         _tokenize_documents(pending, tokenizer, writer)
+    for path in conll_paths:
+        log.info("packing %s", path)
+        _tokenize_documents(list(conll_documents(path)), tokenizer, writer)
     writer.flush()
     manifest = {
-        "sources": [str(p) for p in text_paths],
+        "sources": [str(p) for p in [*text_paths, *conll_paths]],
         "tokenizer": str(tokenizer_dir),
         "vocab_size": len(tokenizer),
         "spiece_sha256": vocabulary_digest(tokenizer_dir),
@@ -271,7 +292,7 @@ def prepare_corpus(config: PretrainConfig, tokenizer_dir: Path) -> Corpus:
     if not (directory / MANIFEST).exists():
         shutil.rmtree(directory, ignore_errors=True)
         pack(config.text_paths, tokenizer_dir, directory, config.shard_tokens, config.min_words,
-             config.max_documents, config.title_lines)  # fmt: skip
+             config.max_documents, config.title_lines, config.text_conll)  # fmt: skip
     check_vocabulary(directory, tokenizer_dir)
     return load_corpus(directory)
 

@@ -80,7 +80,7 @@ def pretrain_embeddings(config: PretrainConfig) -> Path:
         "tokens_seen": 0,  # masked-LM tokens: none yet
         "seconds": report.seconds,
         "word2vec_tokens": report.tokens,
-        "text": list(config.text_paths) + list(config.vocab_conll),
+        "text": [*config.text_paths, *config.text_conll, *config.vocab_conll],
     }
     return export_encoder(model, tokenizer, card, config.output_dir, record=add_run({}, run))
 

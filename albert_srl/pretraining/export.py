@@ -158,6 +158,7 @@ def data_section(config: PretrainConfig) -> str:
     """The text the encoder learnt from, as the config names it; no licence is claimed for it unless
     ``text_source`` states one."""
     sources = "\n".join(f"- `{p}`" for p in config.text_paths)
+    sources += "".join(f"\n- `{p}` (its sentences, a document per CoNLL document)" for p in config.text_conll)
     conll = "".join(f"\n- `{p}` (words only: vocabulary and word2vec)" for p in config.vocab_conll)
     layout = (
         "Each blank-line-separated document's first line is a title and was left out."
@@ -172,7 +173,7 @@ def data_section(config: PretrainConfig) -> str:
     vocabulary = (
         "\nThe vocabulary also saw the words of the CoNLL training files listed above; their licence"
         " applies too (the English Web Treebank PropBank data: CC BY-SA 4.0).\n"
-        if config.vocab_conll
+        if config.vocab_conll or config.text_conll
         else ""
     )
     return f"{sources}{conll}\n\n{layout} {source}\n{vocabulary}"

@@ -166,7 +166,7 @@ def run_record(config: PretrainConfig, state: PretrainState, runtime: Runtime) -
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "bf16": runtime.bf16,
         "max_tokens": config.max_tokens,
-        "text": list(config.text_paths),
+        "text": [*config.text_paths, *config.text_conll],
         "stopped_on_time": state.out_of_time,
         "held_out": state.held_out,
     }
