@@ -378,7 +378,7 @@ class SRLTagger:
                 shown,
             )
 
-    def _run(self, instances: list[Instance], max_tokens: int) -> Iterator[tuple[list[int], Any]]:
+    def decode_batches(self, instances: list[Instance], max_tokens: int) -> Iterator[tuple[list[int], Any]]:
         """Decode ``instances`` in length-sorted token-budget batches; yields (indices, decoded).
 
         With ``overlap`` (the default on CUDA) a CPU thread tokenizes and collates the next batch, into
@@ -408,7 +408,7 @@ class SRLTagger:
     def _identify_predicates(self, sentences: list[Sentence], max_tokens: int) -> list[list[int]]:
         instances = [Instance(s.words, None) for s in sentences]
         found: list[list[int]] = [[] for _ in sentences]
-        for ids, decoded in self._run(instances, max_tokens):
+        for ids, decoded in self.decode_batches(instances, max_tokens):
             flags = decoded.predicate_flags.cpu()
             for row, i in enumerate(ids):
                 found[i] = flags[row, : len(sentences[i].words)].nonzero().squeeze(1).tolist()
@@ -424,7 +424,7 @@ class SRLTagger:
                 owners.append(i)
         frames: list[list[Frame]] = [[] for _ in sentences]
         decoded_rows: dict[int, tuple[list[str], str]] = {}
-        for ids, decoded in self._run(instances, max_tokens):
+        for ids, decoded in self.decode_batches(instances, max_tokens):
             tags, senses = decoded.tags.cpu().tolist(), decoded.senses.cpu().tolist()
             for row, i in enumerate(ids):
                 length = len(instances[i].words)
