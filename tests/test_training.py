@@ -253,6 +253,18 @@ def test_early_stopping_after_patience_epochs_without_progress(tmp_path, hand_da
     assert len(records) == 2
 
 
+def test_a_finished_run_resumed_with_more_epochs_trains_them(tmp_path, hand_data, hand_tokenizer_dir):
+    output = tmp_path / "run"
+    train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, "epochs=1", "patience=5")))
+    again = load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, "epochs=1", "patience=5"))
+    train(again, resume=True)  # nothing left to do
+    assert len((output / "metrics.jsonl").read_text().splitlines()) == 1
+    more = load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, "epochs=3", "patience=5"))
+    train(more, resume=True)
+    epochs = [json.loads(line)["epoch"] for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
 def test_kill_9_then_resume_ends_with_the_same_weights(tmp_path, hand_data, hand_tokenizer_dir):
     steps = ["max_steps=30", "checkpoint_every=4", "epochs=1000", "patience=1000"]
     whole = tmp_path / "whole"

@@ -120,8 +120,10 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime, on_evaluate: OnE
     )
     trainer = Trainer(model, optimizer, scheduler, runtime, config, output)
     state = trainer.resume(FineTuneState, resume)
-    if resume and runtime.is_main:
-        trim_metrics(output / METRICS, state.epoch)
+    if resume:
+        state.finished = run_is_over(config, state)  # a finished run resumed with more epochs goes on
+        if runtime.is_main:
+            trim_metrics(output / METRICS, state.epoch)
     if runtime.world_size > 1:
         trainer.trainable = DistributedDataParallel(model)
 
@@ -346,10 +348,14 @@ def end_epoch(
     state.batches_done = 0
     if state.bad_epochs >= config.patience:
         log.info("no better dev F1 for %d epochs: stopping", state.bad_epochs)
-        state.finished = True
-    if state.epoch >= config.epochs:
-        state.finished = True
+    state.finished = run_is_over(config, state)
     return {**metrics, "train_loss": loss}
+
+
+def run_is_over(config: TrainConfig, state: FineTuneState) -> bool:
+    """All epochs done, ``max_steps`` reached, or ``patience`` epochs without a better dev F1."""
+    steps_done = config.max_steps is not None and state.step >= config.max_steps
+    return state.epoch >= config.epochs or steps_done or state.bad_epochs >= config.patience
 
 
 def save_best(
