@@ -12,6 +12,7 @@ Tokenized input marks a predicate by square brackets around a whole word: ``The 
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from albert_srl.data import Sentence
 from albert_srl.files import open_binary, uncompressed_size
@@ -225,9 +226,9 @@ def iter_text_file(
     ``shard=(i, n)`` keeps only the documents of shard ``i`` of ``n`` (see ``shard_lines``).
     """
     with open_binary(path) as stream:
-        lines: Iterable[bytes] = stream
+        lines: Iterable[bytes] = bounded_lines(stream)  # type: ignore[assignment]
         if shard is not None:
-            lines = shard_lines(stream, *shard, total_bytes=uncompressed_size(path), mode=mode)
+            lines = shard_lines(lines, *shard, total_bytes=uncompressed_size(path), mode=mode)
         yield from iter_text_sentences(lines, mode, str(path))
 
 
@@ -267,6 +268,8 @@ def iter_text_sentences(
     """
     if mode not in ("text", "lines", "tokenized"):
         raise ValueError(f"mode must be 'text', 'lines' or 'tokenized', not {mode!r}")
+    if isinstance(stream, io.IOBase):
+        stream = bounded_lines(stream)
     paragraph: list[str] = []
     paragraph_chars = first_line = 0
     for number, raw in enumerate(stream, start=1):
@@ -297,6 +300,20 @@ def iter_text_sentences(
         yield from split_paragraph(paragraph, first_line, path)
 
 
+def bounded_lines(stream: IO[bytes] | IO[str]) -> Iterator[bytes] | Iterator[str]:
+    """The lines of ``stream``, none held whole when longer than ``MAX_LINE_CHARS``: the rest of such a
+    line is read in pieces and dropped, so one huge line never sits in memory. What is kept of it is
+    still over the limit, and reported as too long."""
+    text = isinstance(stream, io.TextIOBase)
+    limit = MAX_LINE_CHARS + 1 if text else 4 * MAX_LINE_CHARS + 4  # a character is 1 to 4 UTF-8 bytes
+    newline: Any = "\n" if text else b"\n"
+    while line := stream.readline(limit):
+        if len(line) == limit and not line.endswith(newline):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(newline):
+                pass
+        yield line
+
+
 def decode_line(raw: bytes | str, first: bool) -> str:
     """The line as text without its line ending (and without a byte-order mark on the first line)."""
     line = raw.decode("utf-8", errors="surrogateescape") if isinstance(raw, bytes) else raw
@@ -306,14 +323,14 @@ def decode_line(raw: bytes | str, first: bool) -> str:
 
 def bad_line_reason(line: str) -> str | None:
     """Why ``line`` cannot be read as text, or ``None`` when it can."""
+    if len(line) > MAX_LINE_CHARS:  # first: a line cut short by ``bounded_lines`` may end mid-character
+        return f"line longer than {MAX_LINE_CHARS:,} characters"
     bad = BAD_CHARACTER.search(line)
     if bad is not None:
         char, column = bad.group(), bad.start() + 1
         if char >= "\udc80":  # an undecodable byte, smuggled through by surrogateescape
             return f"invalid UTF-8 byte 0x{ord(char) - 0xDC00:02x} at character {column}"
         return f"control character U+{ord(char):04X} at character {column}"
-    if len(line) > MAX_LINE_CHARS:
-        return f"line longer than {MAX_LINE_CHARS:,} characters"
     return None
 
 

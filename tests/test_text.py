@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from albert_srl import text as text_module
 from albert_srl.lemma import lemmatize
 from albert_srl.text import (
     BadLine,
@@ -295,3 +296,21 @@ def test_lemmas_match_ewt_roleset_lemmas_of_verbs() -> None:
                 verbs.append((columns[3], columns[4], columns[7].split(".")[0]))
     right = sum(lemmatize(word, pos) == roleset for word, pos, roleset in verbs)
     assert right / len(verbs) > 0.95  # phrasal rolesets (set_up.01) and typos make up most of the rest
+
+
+def test_a_huge_line_is_reported_and_dropped_without_holding_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_module, "MAX_LINE_CHARS", 50)  # the real limit is a million characters
+    huge = "é" * 120 + " " + "word " * 400  # longer than the byte bound too: read in pieces, dropped
+    data = f"Before it.\n{huge}\nAfter it.\n".encode()
+    for mode in ("lines", "text"):
+        items = sentences_of(data, mode)
+        assert [(type(i).__name__, i.line) for i in items] == [
+            ("TextSentence", 1), ("BadLine", 2), ("TextSentence", 3)
+        ], mode  # fmt: skip
+        assert "longer than 50 characters" in items[1].reason
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    assert [type(i).__name__ for i in iter_text_sentences(stream, "lines")] == [
+        "TextSentence",
+        "BadLine",
+        "TextSentence",
+    ]
