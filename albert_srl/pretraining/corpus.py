@@ -231,18 +231,23 @@ def pack(
     if len(tokenizer) > np.iinfo(np.uint16).max + 1:
         raise ValueError(f"a vocabulary of {len(tokenizer)} pieces does not fit uint16 shards")
     writer = ShardWriter(out, shard_tokens)
-    for path in text_paths:
-        log.info("packing %s", path)
-        pending: list[list[str]] = []
-        for paragraphs in iter_documents(path, max_documents, title_lines):
-            pending.append(document_sentences(paragraphs, min_words))
-            if len(pending) == 256:  # tokenize many documents in one call: much faster
-                _tokenize_documents(pending, tokenizer, writer)
-                pending = []
-        _tokenize_documents(pending, tokenizer, writer)
-    for path in conll_paths:
-        log.info("packing %s", path)
-        _tokenize_documents(list(conll_documents(path)), tokenizer, writer)
+
+    def documents() -> Iterator[list[str]]:
+        for path in text_paths:
+            log.info("packing %s", path)
+            for paragraphs in iter_documents(path, max_documents, title_lines):
+                yield document_sentences(paragraphs, min_words)
+        for path in conll_paths:
+            log.info("packing %s", path)
+            yield from conll_documents(path)
+
+    pending: list[list[str]] = []
+    for document in documents():
+        pending.append(document)
+        if len(pending) == 256:  # tokenize many documents in one call: much faster
+            _tokenize_documents(pending, tokenizer, writer)
+            pending = []
+    _tokenize_documents(pending, tokenizer, writer)
     writer.flush()
     manifest = {
         "sources": [str(p) for p in [*text_paths, *conll_paths]],
