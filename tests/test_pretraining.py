@@ -379,6 +379,10 @@ def test_pretraining_continues_an_exported_encoder_and_adds_up_what_it_saw(
 
     second = pretrain(config, resume=False)
     assert (second / "spiece.model").read_bytes() == (first / "spiece.model").read_bytes()
+    trained = load_file(str(second / "model.safetensors"))  # the continued weights, not the start's
+    assert not torch.equal(trained["albert.pooler.weight"], exported["albert.pooler.weight"])
+    checkpoint = load_tensors(latest_checkpoint(second), "model", torch.device("cpu"))
+    assert torch.equal(trained["albert.pooler.weight"], checkpoint["albert.pooler.weight"].bfloat16())
     after = json.loads((second / "pretraining.json").read_text(encoding="utf-8"))
     assert after["steps"] == 5 and after["runs"][1]["steps"] == 2
     assert after["tokens_seen"] == before["tokens_seen"] + after["runs"][1]["tokens_seen"]

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 RECORD = "pretraining.json"
 
 
+TOKENIZER_FILES = ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
 def export_encoder(
     model: PreTrainedModel,
     tokenizer: Any,
@@ -56,9 +59,12 @@ def export_encoder(
     settings = json.loads((staging / "config.json").read_text(encoding="utf-8"))
     settings["dtype"] = "float32"
     (staging / "config.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    for path in Path(tokenizer.name_or_path).iterdir():  # spiece.model, tokenizer.json and their configs
+    # The tokenizer's own files only: when pretraining continues an encoder, its directory is also the
+    # tokenizer's, and its weights, config and card must not overwrite the new ones.
+    for name in TOKENIZER_FILES:
+        path = Path(tokenizer.name_or_path) / name
         if path.is_file():
-            shutil.copy2(path, staging / path.name)
+            shutil.copy2(path, staging / name)
     (staging / "README.md").write_text(card, encoding="utf-8")
     if record is not None:
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
