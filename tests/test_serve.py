@@ -268,10 +268,10 @@ def test_a_batch_of_found_and_given_predicates_tags_each_right() -> None:
 
 
 def test_batch_word_budget_closes_a_batch_early() -> None:
-    # A wait far longer than the test: only the word budget can close these batches (a broken budget
-    # shows as one batch of four, after half a minute).
+    # A wait (and a time budget) far longer than the test: only the word budget can close these batches
+    # (a broken one shows as one batch of four, after half a minute).
     tagger = StandInTagger(delay=0.05)
-    limits = ServeLimits(batch_wait_ms=30_000, batch_words=6)
+    limits = ServeLimits(batch_wait_ms=30_000, batch_words=6, batch_ms=60_000)
     with TestClient(create_app(tagger, limits)) as client:
         responses = post_concurrently(client, [{"sentences": [["a", "b", "c"]]}] * 4)
     assert all(r.status_code == 200 for r in responses)
