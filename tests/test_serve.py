@@ -269,11 +269,13 @@ def test_a_batch_of_found_and_given_predicates_tags_each_right() -> None:
 
 def test_batch_word_budget_closes_a_batch_early() -> None:
     # A wait (and a time budget) far longer than the test: only the word budget can close these batches
-    # (a broken one shows as one batch of four, after half a minute).
+    # (a broken one shows as one batch of four, after half a minute). The predicates are given, so every
+    # unit of work is a tagger call's sentence (no predicate-finding units mixed into the batches).
     tagger = StandInTagger(delay=0.05)
     limits = ServeLimits(batch_wait_ms=30_000, batch_words=6, batch_ms=60_000)
     with TestClient(create_app(tagger, limits)) as client:
-        responses = post_concurrently(client, [{"sentences": [["a", "b", "c"]]}] * 4)
+        body = {"sentences": [["a", "b", "c"]], "predicates": [[1]]}
+        responses = post_concurrently(client, [body] * 4)
     assert all(r.status_code == 200 for r in responses)
     assert tagger.calls == [2, 2]  # two batches, each full at 6 words
 
