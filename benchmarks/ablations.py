@@ -19,9 +19,11 @@ import logging
 import re
 import statistics
 import time
+from itertools import islice
 from pathlib import Path
 
 from albert_srl.config import load_config
+from albert_srl.data import Sentence
 from albert_srl.formats import read
 from albert_srl.scorer import score
 from albert_srl.tagger import SRLTagger, copy_gold_lemmas
@@ -66,29 +68,27 @@ def train_once(name: str, overrides: list[str], args: argparse.Namespace, seed: 
     records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
     best = max(records, key=lambda r: r["f1"])
     best["seconds"] = float((output / "seconds.txt").read_text())
-    best["tag_speed"] = tagging_speed(output / "best", args)
-    best["end_to_end_f1"] = end_to_end_f1(output / "best", args)
-    best["parameters"] = sum(p.numel() for p in SRLTagger.from_pretrained(output / "best").model.parameters())
+    tagger = SRLTagger.from_pretrained(output / "best", device="cpu")
+    dev = list(islice(read(args.dev), args.dev_sentences))
+    best["tag_speed"] = tagging_speed(tagger, dev)
+    best["end_to_end_f1"] = end_to_end_f1(tagger, dev)
+    best["parameters"] = sum(p.numel() for p in tagger.model.parameters())
     return best
 
 
-def end_to_end_f1(model: Path, args: argparse.Namespace) -> float:
+def end_to_end_f1(tagger: SRLTagger, gold: list[Sentence]) -> float:
     """Span F1 on the dev subset with the predicates the model finds itself (gold lemmas copied onto
     predicates found at a gold predicate's word, as ``dev_scores.py`` does)."""
-    gold = list(read(args.dev))[: args.dev_sentences]
-    tagger = SRLTagger.from_pretrained(model, device="cpu")
     predicted = list(tagger.tag_conll(gold, gold_predicates=False))
     for g, p in zip(gold, predicted, strict=True):
         copy_gold_lemmas(g, p)
     return score(gold, predicted).f1
 
 
-def tagging_speed(model: Path, args: argparse.Namespace) -> float:
+def tagging_speed(tagger: SRLTagger, sentences: list[Sentence]) -> float:
     """Sentences/s of the batched tagger on the dev subset with gold predicates (CPU, one process)."""
-    sentences = list(read(args.dev))[: args.dev_sentences]
     words = [s.words for s in sentences]
     predicates = [[f.predicate.index for f in s.frames] for s in sentences]
-    tagger = SRLTagger.from_pretrained(model, device="cpu")
     tagger.tag(words[:32], predicates=predicates[:32])  # warm-up
     started = time.perf_counter()
     tagger.tag(words, predicates=predicates)
