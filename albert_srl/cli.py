@@ -121,7 +121,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from albert_srl.files import open_output, refuse_input_as_output
-    from albert_srl.formats import write
+    from albert_srl.formats import sentence_writer
     from albert_srl.tagger import SRLTagger
     from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
 
@@ -133,7 +133,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     out_format = "conll12" if args.format == "conll" else args.format
     skipped, failed = 0, 0
     progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
-    with open_output(args.output) as out:
+    with open_output(args.output) as out, sentence_writer(out, out_format) as write_sentence:
         for path in files:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
@@ -147,7 +147,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
                         log.warning("%s:%d: %s; skipped", item.path, item.line, item.reason)
                         skipped += 1
                         continue
-                    write([item], out, out_format)
+                    write_sentence(item)
                     progress.update()
             except (SRLFormatError, OSError) as error:  # this file is unusable: report it, tag the next
                 if isinstance(error, BrokenPipeError):
@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tag.add_argument("files", nargs="*", metavar="FILE", help="text files (.gz too); none or '-' = stdin")
     tag.add_argument("-o", "--output", default="-", help="default: stdout")
-    tag.add_argument("--format", default="text", choices=["text", "jsonl", "conll", "allennlp"])
+    tag.add_argument("--format", default="text", choices=["text", "jsonl", "conll", "allennlp", "html"])
     tag.add_argument("--input", default="text", choices=["text", "lines", "tokenized"])
     tag.add_argument(
         "--tokenized", dest="input", action="store_const", const="tokenized", help="same as --input tokenized"

@@ -93,6 +93,12 @@ class Sentence:
             return self.text[self.offsets[start][0] - base : self.offsets[end - 1][1] - base]
         return " ".join(self.words[start:end])
 
+    def _repr_html_(self) -> str:
+        """The sentence and its frames as HTML, so a notebook draws them (``albert_srl.render``)."""
+        from albert_srl.render import render_html
+
+        return render_html(self)
+
 
 def check_sentence(sentence: Sentence) -> None:
     """Raise ``ValueError`` saying what is wrong when ``sentence`` breaks an invariant every writer relies

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +40,7 @@ from albert_srl.batching import Batcher, BatchFailed, Predicates, RequestError, 
 from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
+from albert_srl.render import STYLE_TAG, render_fragment, render_legend
 from albert_srl.text import split_text, tokenize_sentence
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ class PredictResponse(BaseModel):
     words: list[str]
 
 
+AnswerFormat = Literal["json", "html"]
 SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate: JSON can say it, UTF-8 cannot
 
 
@@ -246,7 +248,7 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
     batcher = Batcher(tagger, limits)
     # spaCy's tokenizer is not promised to be thread-safe: one thread splits all requests' text.
     splitter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="albert-srl-split")
-    page = (files("albert_srl") / "static" / "index.html").read_text(encoding="utf-8")
+    page = demo_page_html()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -279,8 +281,9 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "queued": batcher.queue.qsize()}
 
     @app.post("/v1/tag", response_model=TagResponse)
-    async def tag(request: TagRequest, connection: Request) -> dict[str, Any]:
-        """Tag raw ``text`` or tokenized ``sentences``; one jsonl-schema object per sentence."""
+    async def tag(request: TagRequest, connection: Request, format: AnswerFormat = "json") -> Any:
+        """Tag raw ``text`` or tokenized ``sentences``; one jsonl-schema object per sentence, or with
+        ``?format=html`` the frames drawn as HTML by ``albert_srl.render`` (what the demo page shows)."""
         if (request.text is None) == (request.sentences is None):
             raise RequestError(422, "text", "give either 'text' or 'sentences' (not both)")
         if request.text is not None:
@@ -297,6 +300,8 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
             check_predicates(request.predicates, sentences)
             predicates = list(request.predicates)
         tagged = await batcher.tag(sentences, predicates, connection.is_disconnected)
+        if format == "html":
+            return HTMLResponse(render_fragment(tagged))
         return {"sentences": [sentence_to_json(sentence) for sentence in tagged]}
 
     @app.post("/predict", response_model=PredictResponse)
@@ -309,6 +314,15 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
         return sentence_to_allennlp(tagged[0])
 
     return app
+
+
+def demo_page_html() -> str:
+    """``static/index.html`` with the renderer's CSS and legend in it, so the page draws frames as a
+    notebook and ``tag --format html`` do."""
+    page = (files("albert_srl") / "static" / "index.html").read_text(encoding="utf-8")
+    return page.replace("<!-- albert-srl:style -->", STYLE_TAG).replace(
+        "<!-- albert-srl:legend -->", render_legend()
+    )
 
 
 def text_sentences(text: str) -> list[Sentence]:

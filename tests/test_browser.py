@@ -104,6 +104,9 @@ def test_demo_page_draws_the_frames_the_api_answers(server_url: str) -> None:
             assert len(drawn) == 2
             labels = page.locator(".arg .label").all_inner_texts()
             assert labels == [span[0] for sentence in drawn for frame in sentence for span in frame["spans"]]
+            arguments = [a for s in answer["sentences"] for f in s["frames"] for a in f["arguments"]]
+            assert page.locator(".arg .span-text").all_inner_texts() == [a["text"] for a in arguments]
+            assert all(box.is_visible() for box in page.locator(".arg").all())
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
             screenshot = os.environ.get("ALBERT_SRL_SCREENSHOT")

@@ -4,7 +4,8 @@
 ``detect_format`` tells a file's format from its first lines and its name. Format names: ``conll12``
 (OntoNotes ``*_gold_conll``), ``conll05`` (words + lemma + props, or props alone), ``props`` (writing:
 the props alone, ``srl-eval.pl``'s input), ``conllu`` (CoNLL-U PropBank), ``jsonl`` (the library's own
-schema) and ``allennlp`` (the AllenNLP predictor's JSON).
+schema) and ``allennlp`` (the AllenNLP predictor's JSON); writing only: ``text`` (readable lines) and
+``html`` (a standalone page, ``albert_srl.render``). ``sentence_writer`` writes one sentence at a time.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -25,6 +27,7 @@ from albert_srl.formats.conll2012 import read_conll2012, write_conll2012
 from albert_srl.formats.conllu import read_conllu, write_conllu
 from albert_srl.formats.jsonl import read_jsonl, write_jsonl
 from albert_srl.formats.readable import write_readable
+from albert_srl.render import page_end, page_start, render_sentence, write_html
 
 FORMATS = ("conll12", "conll05", "conllu", "jsonl", "allennlp")
 READERS: dict[str, Callable[..., Iterator[Sentence]]] = {
@@ -43,6 +46,7 @@ WRITERS: dict[str, Callable[[Iterable[Sentence], TextIO], int]] = {
     "jsonl": write_jsonl,
     "allennlp": write_allennlp,
     "text": write_readable,
+    "html": write_html,
 }
 EXTENSIONS = {
     "_conll": "conll12",
@@ -98,6 +102,27 @@ def write(sentences: Iterable[Sentence], path_or_stream: PathOrStream, format: s
     )
     with open_output(path_or_stream) as stream:
         return WRITERS[format](checked(sentences, str(name)), stream)
+
+
+@contextmanager
+def sentence_writer(stream: TextIO, format: str) -> Iterator[Callable[[Sentence], None]]:
+    """A function that writes one sentence at a time to the open ``stream`` in ``format`` (as ``write``
+    does), for output that arrives a sentence at a time; an ``html`` page's head and end are written
+    around the sentences."""
+    if format not in WRITERS:
+        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(WRITERS)}")
+
+    def write_one(sentence: Sentence) -> None:
+        if format == "html":
+            stream.write(render_sentence(sentence) + "\n")
+        else:
+            write([sentence], stream, format)
+
+    if format == "html":
+        stream.write(page_start())
+    yield write_one
+    if format == "html":
+        stream.write(page_end())
 
 
 def checked(sentences: Iterable[Sentence], output: str) -> Iterator[Sentence]:
