@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,10 @@ class ServeLimits:
     max_words: int = 256  # per sentence
     max_request_words: int = 4096  # all sentences of a request together
     max_text_chars: int = 100_000  # of ``text`` / ``sentence``
+    # Tagging work a request may ask for: each predicate costs its sentence's words (one encoder pass
+    # over the sentence). Words alone do not bound it: 16 sentences of 256 words, every word a
+    # predicate, is 1M words of work (229 s) inside every other limit.
+    max_frame_words: int = 65_536
     max_queued_requests: int = 1024  # beyond this the server answers 503
     batch_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
     batch_words: int = 1024  # words of work in one batch at most
@@ -71,9 +76,11 @@ class Job:
     sentences: list[Sentence]
     predicates: Predicates
     future: asyncio.Future[list[Sentence]]
+    request_field: str | None = None  # the request's field its sentences came from, for errors
     units: deque[Unit] = field(default_factory=deque)
     frames: list[list[Frame]] = field(default_factory=list)
     running: int = 0  # units of this job in the batch being tagged
+    frame_words: int = 0  # words of the frame units queued so far: ``max_frame_words`` bounds it
 
     def __post_init__(self) -> None:
         self.frames = [[] for _ in self.sentences]
@@ -81,7 +88,13 @@ class Job:
             if indices is None:
                 self.units.append(Unit(self, i, None))
             else:
-                self.units.extend(Unit(self, i, index) for index in sorted(set(indices)))
+                self.add_frames(i, indices)
+
+    def add_frames(self, sentence: int, indices: list[int]) -> None:
+        """A frame unit for each predicate of sentence ``sentence``."""
+        units = [Unit(self, sentence, index) for index in sorted(set(indices))]
+        self.units.extend(units)
+        self.frame_words += sum(unit.words for unit in units)
 
     @property
     def words(self) -> int:
@@ -126,11 +139,16 @@ class Batcher:
 
     def __init__(self, tagger: Tagger, limits: ServeLimits) -> None:
         self.tagger = tagger
-        self.wait_s = limits.batch_wait_ms / 1000
-        self.batch_words = limits.batch_words
-        self.batch_s = limits.batch_ms / 1000
+        self.max_frame_words = limits.max_frame_words
+        # Whatever the limits say, a batch holds a unit and the waits are finite: a budget of 0 words
+        # once made ``collect`` return empty batches without awaiting, and the event loop spun for ever.
+        self.wait_s = clamp(limits.batch_wait_ms / 1000, 0.0, MAX_WAIT_S)
+        self.batch_words = int(clamp(limits.batch_words, 1, MAX_BATCH_WORDS))
+        self.batch_s = clamp(limits.batch_ms / 1000, MIN_BATCH_S, MAX_BATCH_S)
         self.seconds_per_word: float | None = None  # measured on the batches run so far (moving average)
-        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=limits.max_queued_requests)
+        # asyncio reads a maxsize of 0 or less as "no limit": at least one request waits.
+        queued = int(clamp(limits.max_queued_requests, 1, MAX_BATCH_WORDS))
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queued)
         self.active: deque[Job] = deque()  # jobs taken from the queue with units left, in turn order
         self.jobs: set[Job] = set()  # every job not answered yet, wherever it is
         self.stopping = False
@@ -154,12 +172,17 @@ class Batcher:
         sentences: list[Sentence],
         predicates: Predicates,
         gone: Callable[[], Awaitable[bool]] | None = None,
+        request_field: str | None = None,
     ) -> list[Sentence]:
         """The tagged ``sentences``, once all their units are done. ``gone`` says whether the client has
-        disconnected; then the request's remaining work is dropped."""
+        disconnected; then the request's remaining work is dropped. ``request_field`` is named in the
+        413 of a request whose predicates are more work than ``max_frame_words``."""
         if self.stopping:
             raise RequestError(503, None, "the server is shutting down")
-        job = Job(sentences, predicates, asyncio.get_running_loop().create_future())
+        job = Job(sentences, predicates, asyncio.get_running_loop().create_future(), request_field)
+        self.check_work(job)
+        if job.finished:  # no predicate given in any sentence: nothing to tag, and no unit to answer it
+            return job.result()
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -172,6 +195,23 @@ class Batcher:
                 job.future.cancel()  # the worker skips the units of a cancelled job
                 logger.info("a client disconnected: its remaining work is dropped")
         return await job.future
+
+    def check_work(self, job: Job) -> None:
+        """Refuse (413) a job whose frames are more words of work than ``max_frame_words``."""
+        if job.frame_words > self.max_frame_words:
+            message = (
+                f"the predicates ask for {job.frame_words:,} words of tagging (each predicate costs its "
+                f"sentence's words), over the limit of {self.max_frame_words:,} a request"
+            )
+            raise RequestError(413, job.request_field, message)
+
+    def refuse_over_work(self, job: Job) -> None:
+        """``check_work`` once the model has found a sentence's predicates: the request is answered."""
+        try:
+            self.check_work(job)
+        except RequestError as error:
+            if not job.future.done():
+                job.future.set_exception(error)
 
     async def run(self) -> None:
         """The worker loop: collect a batch, tag it, answer; forever."""
@@ -188,10 +228,10 @@ class Batcher:
         ``batch_words`` (a batch always holds at least one unit)."""
         if self.seconds_per_word is None:
             return self.batch_words
-        return max(1, min(self.batch_words, int(self.batch_s / self.seconds_per_word)))
+        return int(clamp(self.batch_s / self.seconds_per_word, 1, self.batch_words))
 
     def measured(self, words: int, seconds: float) -> None:
-        if words:
+        if words and seconds > 0:  # a clock too coarse to see the batch says nothing of the speed
             rate = seconds / words
             self.seconds_per_word = (
                 rate if self.seconds_per_word is None else 0.7 * self.seconds_per_word + 0.3 * rate
@@ -199,9 +239,9 @@ class Batcher:
 
     async def collect(self) -> list[Unit]:
         """The next batch: units taken in turn from the active jobs, one per job a round, up to
-        ``batch_words`` words; when few are waiting, requests arriving within ``wait_s`` join too."""
-        if not self.active:
-            self.active.append(await self.queue.get())
+        ``batch_words`` words; when few are waiting, requests arriving within ``wait_s`` join too. It
+        awaits a job with work left before it returns, so it never returns an empty batch."""
+        await self.wait_for_work()
         deadline = asyncio.get_running_loop().time() + self.wait_s
         units: list[Unit] = []
         words = 0
@@ -226,6 +266,15 @@ class Batcher:
                 break
         return units
 
+    async def wait_for_work(self) -> None:
+        """Until a job with units left is active (jobs answered or cancelled meanwhile are dropped)."""
+        while True:
+            self.take_new_jobs()
+            self.active = deque(job for job in self.active if not job.future.done() and job.units)
+            if self.active:
+                return
+            self.active.append(await self.queue.get())
+
     async def tag_units(self, units: list[Unit]) -> None:
         """Run a batch's units and hand each job its results; a job whose units are all done is answered.
         A unit the tagger fails on fails its request alone (500); the other requests go on."""
@@ -239,7 +288,8 @@ class Batcher:
                 if not job.future.done():
                     job.future.set_exception(BatchFailed(f"{type(outcome).__name__}: {outcome}"))
             elif unit.predicate is None:
-                job.units.extend(Unit(job, unit.sentence, index) for index in sorted(set(outcome)))
+                job.add_frames(unit.sentence, outcome)
+                self.refuse_over_work(job)
             else:
                 job.frames[unit.sentence].extend(outcome)
         self.release(units)
@@ -285,4 +335,14 @@ class Batcher:
         return [by_unit[id(unit)] for unit in units]
 
 
+def clamp(value: float, low: float, high: float) -> float:
+    """``value`` within ``[low, high]``; NaN is ``low``."""
+    return low if math.isnan(value) else min(max(value, low), high)
+
+
 DISCONNECT_POLL_S = 0.25  # how often a waiting handler checks that its client is still there
+# Bounds the batcher keeps whatever its limits say (the settings' own ranges are checked where they are read).
+MAX_WAIT_S = 10.0
+MAX_BATCH_WORDS = 1_000_000
+MIN_BATCH_S = 0.001
+MAX_BATCH_S = 3600.0

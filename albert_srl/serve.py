@@ -13,8 +13,9 @@ meanwhile). When a batch fails its units are retried one by one: a request the t
 answered 500 alone. A request whose client has gone is dropped from the rotation.
 
 Every bad request is answered ``{"error": {"field": ..., "message": ...}}`` with a 4xx status: 400 for
-malformed JSON, 415 for a body that is not JSON, 422 for wrong types and empty input, 413 for input over
-a limit, 503 when the queue is full, 408 for a body that does not arrive within ``body_timeout_s``.
+malformed JSON or a body that is not UTF-8, 415 for a body that is not JSON, 422 for wrong types and
+empty input, 413 for input over a limit (predicates that ask for too much work included), 503 when the
+queue is full, 408 for a body that does not arrive within ``body_timeout_s``.
 """
 
 from __future__ import annotations
@@ -119,11 +120,27 @@ class RequestGuard:
             if len(body) > self.max_bytes:  # a chunked body that did not declare its length
                 await self.too_large(scope, receive, send)
                 return
+        if not is_utf8(body):  # JSON parsers guess UTF-16 and -32 from the bytes; the API is UTF-8
+            message = "the body is not UTF-8: send JSON encoded as UTF-8"
+            await error_response(400, "body", message)(scope, receive, send)
+            return
         await self.app(scope, replay(bytes(body), receive), send)
 
     async def too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"the request body is over the limit of {self.max_bytes:,} bytes"
         await error_response(413, "body", message)(scope, receive, send)
+
+
+def is_utf8(body: bytes | bytearray) -> bool:
+    """Whether ``body`` can be UTF-8 JSON: UTF-16 or -32 of ASCII text is valid UTF-8 but holds NUL
+    bytes, which JSON text never does (a NUL in a string is written ``\\u0000``)."""
+    if b"\x00" in body:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def replay(body: bytes, receive: Receive) -> Receive:
@@ -277,8 +294,14 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness: ``ok`` while the batching worker runs, and how many requests wait for it."""
-        return {"status": "ok", "version": __version__, "queued": batcher.queue.qsize()}
+        """Liveness: ``ok`` while the batching worker runs, how many requests wait for it (``queued``)
+        and how many are not answered yet (``unanswered``: those queued and those being tagged)."""
+        return {
+            "status": "ok",
+            "version": __version__,
+            "queued": batcher.queue.qsize(),
+            "unanswered": len(batcher.jobs),
+        }
 
     @app.post("/v1/tag", response_model=TagResponse)
     async def tag(request: TagRequest, connection: Request, format: AnswerFormat = "json") -> Any:
@@ -296,10 +319,12 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
             sentences = [Sentence(words=list(words)) for words in request.sentences or []]
             check_sentences(sentences, "sentences", limits)
         predicates: Predicates = [None] * len(sentences)
+        source = "text" if request.text is not None else "sentences"
         if request.predicates is not None:
             check_predicates(request.predicates, sentences)
             predicates = list(request.predicates)
-        tagged = await batcher.tag(sentences, predicates, connection.is_disconnected)
+            source = "predicates"
+        tagged = await batcher.tag(sentences, predicates, connection.is_disconnected, source)
         if format == "html":
             return HTMLResponse(render_fragment(tagged))
         return {"sentences": [sentence_to_json(sentence) for sentence in tagged]}
@@ -310,7 +335,7 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
         check_text(request.sentence, "sentence", limits)
         sentences = await split(one_sentence, request.sentence)
         check_sentences(sentences, "sentence", limits, index_field=False)
-        tagged = await batcher.tag(sentences, [None], connection.is_disconnected)
+        tagged = await batcher.tag(sentences, [None], connection.is_disconnected, "sentence")
         return sentence_to_allennlp(tagged[0])
 
     return app

@@ -174,3 +174,105 @@ def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path)
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+# A batcher under every kind of bad limit: each case must answer a small request. Run in a child process,
+# because a spinning event loop never reaches an ``asyncio`` timeout: only killing the process ends it.
+SPIN_CHECK = """
+import asyncio, sys
+from albert_srl.batching import Batcher, ServeLimits
+from albert_srl.data import Sentence
+
+class Echo:
+    def find_predicates(self, sentences):
+        return [[0] for _ in sentences]
+
+    def tag(self, sentences, predicates=None):
+        return sentences
+
+async def answer(limits):
+    batcher = Batcher(Echo(), limits)
+    worker = asyncio.create_task(batcher.run())
+    tagged = await asyncio.wait_for(batcher.tag([Sentence(words=["It", "rained"])], [None]), 10)
+    worker.cancel()
+    return len(tagged)
+
+for case in sys.argv[1:]:
+    name, value = case.split("=")
+    print(case, asyncio.run(answer(ServeLimits(**{name: float(value)}))), flush=True)
+"""
+
+BAD_LIMITS = [
+    "batch_words=0", "batch_words=-5", "batch_words=nan", "batch_ms=0", "batch_ms=-1", "batch_ms=nan",
+    "batch_ms=inf", "batch_wait_ms=-1", "batch_wait_ms=nan", "max_queued_requests=0",
+]  # fmt: skip
+
+
+def test_no_limit_makes_the_batcher_spin_or_hang() -> None:
+    command = [sys.executable, "-c", SPIN_CHECK, *BAD_LIMITS]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:-1] == [f"{case} 1" for case in BAD_LIMITS]
+
+
+def test_the_first_measured_batch_may_take_no_time() -> None:
+    batcher = Batcher(StandInTagger(), ServeLimits())
+    batcher.measured(100, 0.0)  # a coarse clock
+    assert batcher.budget() == ServeLimits().batch_words
+
+
+def run_batcher(limits: ServeLimits, tagger: Any, sentences: list[Sentence], predicates: Any) -> Any:
+    """``Batcher.tag`` with a worker running; an error if it is not answered within 10 s."""
+
+    async def scenario() -> Any:
+        batcher = Batcher(tagger, limits)
+        worker = asyncio.create_task(batcher.run())
+        try:
+            return await asyncio.wait_for(batcher.tag(sentences, predicates), 10)
+        finally:
+            worker.cancel()
+
+    return asyncio.run(scenario())
+
+
+def test_a_request_with_no_predicate_is_answered_at_once() -> None:
+    sentences = [Sentence(words=["It", "rained"]), Sentence(words=["Fine"])]
+    tagged = run_batcher(ServeLimits(), StandInTagger(), sentences, [[], []])
+    assert [s.words for s in tagged] == [["It", "rained"], ["Fine"]]
+    assert [s.frames for s in tagged] == [[], []]
+
+
+def work_limits() -> ServeLimits:
+    return ServeLimits(max_words=10, max_request_words=40, max_frame_words=50, batch_wait_ms=1)
+
+
+def test_given_predicates_are_bounded_by_the_work_they_ask_for() -> None:
+    tagger = CountingTagger()
+    with TestClient(create_app(tagger, work_limits())) as client:
+        sentences = [[f"w{i}" for i in range(10)]] * 3
+        over = client.post("/v1/tag", json={"sentences": sentences, "predicates": [[0, 1]] * 3})
+        assert over.status_code == 413 and over.json()["error"]["field"] == "predicates"
+        assert "60 words of tagging" in over.json()["error"]["message"]
+        assert tagger.calls == []  # refused before any work
+        within = client.post("/v1/tag", json={"sentences": sentences[:2], "predicates": [[0, 1], [2]]})
+        assert within.status_code == 200
+
+
+def test_found_predicates_are_bounded_by_the_work_they_ask_for() -> None:
+    tagger = CountingTagger()  # finds every word a predicate: 100 words of work a 10-word sentence
+    with TestClient(create_app(tagger, work_limits())) as client:
+        body = {"sentences": [[f"w{i}" for i in range(10)]] * 2}
+        over = client.post("/v1/tag", json=body)
+        assert over.status_code == 413 and over.json()["error"]["field"] == "sentences"
+        assert tagger.calls == []  # no frame was tagged
+        text = client.post("/v1/tag", json={"text": "one two three four five six seven eight"})
+        assert text.status_code == 413 and text.json()["error"]["field"] == "text"
+        assert client.post("/v1/tag", json={"sentences": [["It", "rained"]]}).status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_body_that_is_not_utf8_is_400(client: TestClient, encoding: str) -> None:
+    body = '{"text": "It rained."}'.encode(encoding)
+    response = client.post("/v1/tag", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["field"] == "body"
+    assert "UTF-8" in response.json()["error"]["message"]
