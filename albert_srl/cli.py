@@ -92,6 +92,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"best trial {result.best_number}: {scores}")
         print(f"best config: {result.best_config}")
     print(f"report: {result.report}")
+    if result.trials and result.completed == 0:  # no trial gave a model: the study is no result
+        failed, pruned = result.failed, result.pruned
+        log.error("no trial completed (%d failed, %d pruned): see each trial's error above", failed, pruned)
+        return 1
     return 0
 
 

@@ -14,18 +14,25 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 import yaml
+from polling import wait_until
 
+from albert_srl.cli import main
 from albert_srl.config import ConfigError, load_config
+from albert_srl.errors import SRLFormatError
 from albert_srl.tagger import SRLTagger
 from albert_srl.training import train
-from albert_srl.training.checkpoints import CHECKPOINTS, latest_checkpoint
+from albert_srl.training.checkpoints import CHECKPOINTS, saved_checkpoints
 from albert_srl.tuning import load_space, tune
+from albert_srl.tuning.report import write_trials_csv
 from albert_srl.tuning.space import as_overrides
 from albert_srl.tuning.study import best_f1, config_value, enqueue_base_values
 
@@ -73,6 +80,15 @@ def run_tune(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[st
 
 def study_of(output: Path, name: str = "base") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{output / 'study.db'}")
+
+
+def stale_trials(output: Path, name: str = "base") -> list[int]:
+    """The trials whose heartbeat is older than the grace period the tuner gives (2 s at ``--heartbeat
+    1``); Optuna has no public call for it."""
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{output / 'study.db'}", heartbeat_interval=1)
+    return storage._get_stale_trial_ids(storage.get_study_id_from_name(name))
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -268,17 +284,13 @@ def test_a_trial_killed_with_kill_9_is_marked_failed_and_retried_from_its_checkp
     args = [str(base), "--space", str(SPACE), "--output", str(out), "--heartbeat", "1"]
     command = [sys.executable, "-m", "albert_srl.cli", "tune", *args, "--trials", "2"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = out / "trials" / "0000" / CHECKPOINTS
-    deadline = time.monotonic() + 120
-    while (
-        latest_checkpoint(checkpoints.parent) is None
-        and process.poll() is None
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.005)
-    os.kill(process.pid, signal.SIGKILL)
+    trial = out / "trials" / "0000"
+    try:
+        wait_until(lambda: saved_checkpoints(trial) or process.poll() is not None, 120, "a checkpoint")
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "the tuner finished before it could be killed"
-    time.sleep(2.5)  # the heartbeat's grace period (2 s) passes
+    wait_until(lambda: stale_trials(out), 30, "the killed trial's heartbeat going stale")
 
     result = run_tune(*args, "--trials", "1")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -386,3 +398,45 @@ def test_a_study_on_a_postgresql_server(tmp_path, postgres_url):
     assert second.trials == 3
     assert len(optuna.load_study(study_name=name, storage=postgres_url).trials) == 3
     assert not (tmp_path / "a" / "study.db").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Failed trials
+
+
+def failing_train(error: Exception) -> Any:
+    def train(*args: Any, **kwargs: Any) -> Path:
+        raise error
+
+    return train
+
+
+def test_every_trial_failing_is_exit_1(tmp_path, monkeypatch, capsys):
+    damaged = SRLFormatError(str(SAMPLE), 3, "a damaged row")
+    monkeypatch.setattr("albert_srl.tuning.study.train", failing_train(damaged))
+    args = [str(write_base(tmp_path)), "--space", str(SPACE), "--trials", "2", "--output", str(tmp_path)]
+    assert main(["tune", *args, "--quiet"]) == 1
+    assert "(0 completed, 0 pruned, 2 failed)" in capsys.readouterr().out
+    assert study_of(tmp_path).trials[1].state == optuna.trial.TrialState.FAIL
+
+
+def test_a_programming_error_in_a_trial_ends_the_study(tmp_path, monkeypatch):
+    monkeypatch.setattr("albert_srl.tuning.study.train", failing_train(TypeError("a bug")))
+    with pytest.raises(TypeError, match="a bug"):
+        tune(write_base(tmp_path), SPACE, 3, tmp_path / "study", progress=False)
+    assert len(study_of(tmp_path / "study").trials) == 1  # no second trial started after the bug
+
+
+def test_trials_csv_writes_seconds_as_a_plain_number(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for number, seconds in enumerate([23.44, 12345.6]):
+        study.add_trial(
+            optuna.trial.FrozenTrial(
+                number=number, trial_id=number, state=optuna.trial.TrialState.COMPLETE, value=80.0,
+                datetime_start=start, datetime_complete=start + timedelta(seconds=seconds), params={},
+                distributions={}, user_attrs={}, system_attrs={}, intermediate_values={},
+            )
+        )  # fmt: skip
+    write_trials_csv(study, tmp_path / "trials.csv", ["f1"])
+    assert [row["seconds"] for row in read_csv(tmp_path / "trials.csv")] == ["23.4", "12345.6"]

@@ -123,7 +123,7 @@ def write_trials_csv(study: optuna.Study, path: Path, objectives: Sequence[str])
             trial.state.name.lower(),
             *(_fmt(v) for v in values),
             trial.user_attrs.get("epochs", ""),
-            _fmt(seconds, 1),
+            "" if seconds is None else f"{seconds:.1f}",  # plain: ``:g`` wrote 23 s as 2e+01
             *(_fmt(trial.params.get(key)) for key in keys),
             trial.user_attrs.get("output_dir", ""),
         ]

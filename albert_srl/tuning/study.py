@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from albert_srl.config import ConfigError, TrainConfig, load_config
+from albert_srl.errors import SRLFormatError
 from albert_srl.training import train
 from albert_srl.training.checkpoints import CHECKPOINTS
 from albert_srl.training.finetune import read_sentences
@@ -42,6 +44,10 @@ from albert_srl.tuning.report import (
 from albert_srl.tuning.space import SearchSpace, as_overrides, load_space
 
 log = logging.getLogger(__name__)
+
+# What fails a trial alone (its values made a config out of range, its data could not be read, it ran
+# out of memory); anything else is a bug, and ends the study with its traceback.
+TRIAL_FAILURES: tuple[type[Exception], ...] = (SRLFormatError, torch.OutOfMemoryError, MemoryError)
 
 OBJECTIVES = {"f1": "dev F1", "speed": "sentences/s"}
 PRUNERS = ("median", "hyperband", "none")
@@ -116,7 +122,7 @@ def tune(
                 objective,
                 n_trials=trials,
                 timeout=max_minutes * 60 if max_minutes is not None else None,
-                catch=(Exception,),  # a trial that breaks (say, out of memory) fails alone
+                catch=TRIAL_FAILURES,
                 callbacks=[log_trial, bar.update],
                 gc_after_trial=True,
             )
