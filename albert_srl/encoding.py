@@ -1,8 +1,14 @@
-"""(sentence, predicate) instances and their encoding into padded tensors.
+"""(sentence, predicate) instances, sentences tokenized once, and their encoding into padded tensors.
 
-Labels live on words: every word is represented by its first subword. A sentence longer than the
-encoder's window becomes several overlapping windows (encoder rows); each word is read from the window
-where it sits most centrally, so nothing is cut and the CRF still decodes the whole sentence.
+A sentence is tokenized once into an ``EncodedSentence`` (its words' subword ids and its units: the
+instances to run on it) that batching, windowing and collation all read. Labels live on words: every
+word is represented by its first subword. A sentence longer than the encoder's window becomes several
+overlapping windows; each word is read from the window where it sits most centrally, so nothing is cut
+and the CRF still decodes the whole sentence.
+
+A batch holds each distinct window once (``input_ids``: the rows the encoder's lower layers run on)
+and one *unit row* per (instance, window) with the predicate marked (``unit_row`` says which window it
+reads); see ``model.SRLModel`` for where the mark enters.
 """
 
 from __future__ import annotations
@@ -10,13 +16,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Protocol
 
 import torch
 
 from albert_srl.data import Sentence
 from albert_srl.spans import bio_from_spans
+from albert_srl.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +70,35 @@ POS_INDEX = {tag: i for i, tag in enumerate(POS_TAGS)}
 
 
 @dataclass
-class Batch:
-    """Padded tensors for ``B`` instances encoded as ``R >= B`` encoder rows of ``S`` subwords.
+class EncodedSentence:
+    """A sentence tokenized once, with its units: the instances (all of the same words) to run on it."""
 
-    ``word_row`` / ``word_position`` (B, W) say which row and subword hold each word's first piece;
-    ``predicate`` (B,) is the predicate's word index, -1 for predicate-identification instances.
+    words: list[str]
+    pieces: list[list[int]]  # each word's subword ids (at least one, at most MAX_PIECES_PER_WORD)
+    units: list[Instance]
+
+    @property
+    def length(self) -> int:
+        """Subwords of the whole sentence with ``[CLS]`` and ``[SEP]``."""
+        return sum(len(p) for p in self.pieces) + 2
+
+
+@dataclass
+class Batch:
+    """Padded tensors for ``B`` units (instances) of some sentences.
+
+    ``R`` distinct windows of ``S`` subwords are encoded as ``U >= B`` unit rows: ``unit_row`` (U,) says
+    which window a unit row reads, and ``token_type_ids`` / ``predicate_mark`` give its predicate
+    marking. ``word_row`` / ``word_position`` (B, W) say which unit row and subword hold each word's
+    first piece; ``predicate`` (B,) is the predicate's word index, -1 for predicate-identification units.
     """
 
     input_ids: torch.Tensor  # (R, S)
     attention_mask: torch.Tensor  # (R, S)
-    token_type_ids: torch.Tensor  # (R, S)
-    predicate_indicator: torch.Tensor  # (R, S)
-    word_row: torch.Tensor  # (B, W)
+    unit_row: torch.Tensor  # (U,) index into the R windows
+    token_type_ids: torch.Tensor  # (U, S) the segment marking of early fusion ("segment", "pair")
+    predicate_mark: torch.Tensor  # (U, S) 1 on the predicate's subwords
+    word_row: torch.Tensor  # (B, W) index into the U unit rows
     word_position: torch.Tensor  # (B, W)
     word_mask: torch.Tensor  # (B, W) bool
     predicate: torch.Tensor  # (B,)
@@ -131,7 +155,7 @@ def sense_set(instances: Sequence[Instance]) -> list[str]:
     return [NO_SENSE, *sorted(senses)]
 
 
-def word_pieces(tokenizer: Any, word_lists: Sequence[list[str]]) -> list[list[list[int]]]:
+def word_pieces(tokenizer: Tokenizer, word_lists: Sequence[list[str]]) -> list[list[list[int]]]:
     """Subword ids of every word, tokenizing all sentences in one call of the fast tokenizer.
 
     A word that tokenizes to nothing (a lone control character) gets ``<unk>``, so every word has a
@@ -178,40 +202,45 @@ def most_central_window(word: int, spans: list[tuple[int, int]]) -> int:
     )
 
 
-def instance_length(pieces: list[list[int]]) -> int:
-    return sum(len(p) for p in pieces) + 2
+def encode(tokenizer: Tokenizer, instances: Sequence[Instance]) -> list[EncodedSentence]:
+    """Group ``instances`` by sentence (the same ``words`` list) and tokenize each sentence once, all of
+    them in one call of the fast tokenizer. Sentences keep the order of their first instance."""
+    groups: dict[int, list[Instance]] = {}
+    for instance in instances:
+        groups.setdefault(id(instance.words), []).append(instance)
+    units = list(groups.values())
+    pieces = word_pieces(tokenizer, [group[0].words for group in units])
+    return [EncodedSentence(g[0].words, p, g) for g, p in zip(units, pieces, strict=True)]
 
 
 def make_batches(
-    instances: Sequence[Instance],
-    tokenizer: Any,
+    sentences: Sequence[EncodedSentence],
     config: Preprocessing | None = None,
     max_tokens: int = 4096,
     shuffle: bool = False,
     seed: int = 0,
 ) -> list[list[int]]:
-    """Length-bucketed batches of instance indices, each at most ``max_tokens`` padded subwords.
+    """Length-bucketed batches of sentence indices, each at most ``max_tokens`` padded subwords of unit
+    rows (a sentence's length times its units; one sentence over the budget is a batch of its own).
 
     Sorted by length so padding is small; with ``shuffle`` the order within equal lengths and the
     order of batches are drawn from ``seed`` (the same on every run and every DDP rank).
     """
     cap = config.max_length if config is not None else 10**9
-    unique: dict[int, list[str]] = {id(inst.words): inst.words for inst in instances}
-    lengths_by_id = {
-        key: instance_length(pieces)
-        for key, pieces in zip(unique, word_pieces(tokenizer, list(unique.values())), strict=True)
-    }
     rng = random.Random(seed)
-    lengths = [min(lengths_by_id[id(inst.words)], cap) for inst in instances]
-    ties = [rng.random() for _ in instances] if shuffle else list(range(len(instances)))
-    order = sorted(range(len(instances)), key=lambda i: (lengths[i], ties[i]))
+    lengths = [min(sentence.length, cap) for sentence in sentences]
+    ties = [rng.random() for _ in sentences] if shuffle else list(range(len(sentences)))
+    order = sorted(range(len(sentences)), key=lambda i: (lengths[i], ties[i]))
     batches: list[list[int]] = []
     current: list[int] = []
+    units = 0
     for i in order:
-        if current and (len(current) + 1) * lengths[i] > max_tokens:
+        size = len(sentences[i].units)
+        if current and (units + size) * lengths[i] > max_tokens:
             batches.append(current)
-            current = []
+            current, units = [], 0
         current.append(i)
+        units += size
     if current:
         batches.append(current)
     if shuffle:
@@ -219,71 +248,54 @@ def make_batches(
     return batches
 
 
+@dataclass
+class _Rows:
+    """Collation's growing tensors-to-be: distinct windows, and unit rows reading them."""
+
+    windows: dict[tuple[int, ...], int] = field(default_factory=dict)  # ids -> window row
+    unit_row: list[int] = field(default_factory=list)
+    types: list[list[int]] = field(default_factory=list)
+    marks: list[list[int]] = field(default_factory=list)
+
+    def add(self, ids: list[int], types: list[int], marks: list[int]) -> int:
+        """The unit row of a window with this marking (the window itself is stored once)."""
+        window = self.windows.setdefault(tuple(ids), len(self.windows))
+        self.unit_row.append(window)
+        self.types.append(types)
+        self.marks.append(marks)
+        return len(self.unit_row) - 1
+
+
 def collate(
-    instances: Sequence[Instance],
-    tokenizer: Any,
+    sentences: Sequence[EncodedSentence],
+    tokenizer: Tokenizer,
     config: Preprocessing,
     label_index: dict[str, int],
     sense_index: dict[str, int],
 ) -> Batch:
-    """Encode ``instances`` into a ``Batch``; ``config`` is the model's ``ModelConfig``.
+    """Encode the units of ``sentences`` into a ``Batch``; ``config`` is the model's ``ModelConfig``.
+    Only the tokenizer's special ids are read: the sentences are tokenized already.
 
     Unknown tags (a dev label unseen in training) become ``O``; unknown senses become ``-``.
     """
-    awareness = config.predicate_awareness
-    all_pieces = word_pieces(tokenizer, [inst.words for inst in instances])
-    rows: list[tuple[list[int], list[int], list[int]]] = []  # (ids, token types, indicator)
+    instances = [unit for sentence in sentences for unit in sentence.units]
+    rows = _Rows()
     max_words = max(len(inst.words) for inst in instances)
     word_row = torch.zeros(len(instances), max_words, dtype=torch.long)
     word_position = torch.zeros(len(instances), max_words, dtype=torch.long)
-    for b, (inst, pieces) in enumerate(zip(instances, all_pieces, strict=True)):
-        predicate_pieces = (
-            pieces[inst.predicate] if awareness == "pair" and inst.predicate is not None else []
-        )
-        budget = config.max_length - 2 - (len(predicate_pieces) + 1 if predicate_pieces else 0)
-        spans = windows([len(p) for p in pieces], max(budget, 1), config.stride)
-        if len(spans) > 1:
-            log.debug(
-                "a sentence of %d words is encoded as %d overlapping windows", len(inst.words), len(spans)
-            )
-        first_row = len(rows)
-        starts: list[list[int]] = []
-        for start, end in spans:
-            ids, types, marks, word_starts = [tokenizer.cls_token_id], [0], [0], []
-            for w in range(start, end):
-                marked = int(w == inst.predicate)
-                word_starts.append(len(ids))
-                ids.extend(pieces[w])
-                types.extend([marked if awareness == "segment" else 0] * len(pieces[w]))
-                marks.extend([marked if awareness == "indicator" else 0] * len(pieces[w]))
-            ids.append(tokenizer.sep_token_id)
-            types.append(0)
-            marks.append(0)
-            if predicate_pieces:
-                ids.extend([*predicate_pieces, tokenizer.sep_token_id])
-                types.extend([1] * (len(predicate_pieces) + 1))
-                marks.extend([0] * (len(predicate_pieces) + 1))
-            rows.append((ids, types, marks))
-            starts.append(word_starts)
-        for w in range(len(inst.words)):
-            window = most_central_window(w, spans) if len(spans) > 1 else 0
-            word_row[b, w] = first_row + window
-            word_position[b, w] = starts[window][w - spans[window][0]]
-    width = max(len(ids) for ids, _, _ in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros(len(rows), width, dtype=torch.long)
-    token_type_ids = torch.zeros(len(rows), width, dtype=torch.long)
-    predicate_indicator = torch.zeros(len(rows), width, dtype=torch.long)
-    for r, (ids, types, marks) in enumerate(rows):
-        input_ids[r, : len(ids)] = torch.tensor(ids)
-        attention_mask[r, : len(ids)] = 1
-        token_type_ids[r, : len(ids)] = torch.tensor(types)
-        predicate_indicator[r, : len(ids)] = torch.tensor(marks)
+    b = 0
+    for sentence in sentences:
+        for inst in sentence.units:
+            _collate_unit(inst, sentence.pieces, tokenizer, config, rows, word_row[b], word_position[b])
+            b += 1
+    ids = list(rows.windows)
+    width = max(len(i) for i in ids)
     return Batch(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
-        predicate_indicator=predicate_indicator,
+        input_ids=_padded([list(i) for i in ids], width, tokenizer.pad_token_id),
+        attention_mask=_padded([[1] * len(i) for i in ids], width, 0),
+        unit_row=torch.tensor(rows.unit_row, dtype=torch.long),
+        token_type_ids=_padded(rows.types, width, 0),
+        predicate_mark=_padded(rows.marks, width, 0),
         word_row=word_row,
         word_position=word_position,
         word_mask=_padded([[1] * len(inst.words) for inst in instances], max_words, 0).bool(),
@@ -297,6 +309,47 @@ def collate(
         predicate_flags=_padded([inst.predicate_flags or [] for inst in instances], max_words),
         pos=_padded([[POS_INDEX.get(t, -100) for t in inst.pos or []] for inst in instances], max_words),
     )
+
+
+def _collate_unit(
+    inst: Instance,
+    pieces: list[list[int]],
+    tokenizer: Tokenizer,
+    config: Preprocessing,
+    rows: _Rows,
+    word_row: torch.Tensor,
+    word_position: torch.Tensor,
+) -> None:
+    """Add one instance's unit rows (a row a window of its sentence) and say where its words are read."""
+    awareness = config.predicate_awareness
+    predicate_pieces = pieces[inst.predicate] if awareness == "pair" and inst.predicate is not None else []
+    budget = config.max_length - 2 - (len(predicate_pieces) + 1 if predicate_pieces else 0)
+    spans = windows([len(p) for p in pieces], max(budget, 1), config.stride)
+    if len(spans) > 1:
+        log.debug("a sentence of %d words is encoded as %d overlapping windows", len(inst.words), len(spans))
+    unit_rows: list[int] = []
+    starts: list[list[int]] = []
+    for start, end in spans:
+        ids, types, marks, word_starts = [tokenizer.cls_token_id], [0], [0], []
+        for w in range(start, end):
+            marked = int(w == inst.predicate)
+            word_starts.append(len(ids))
+            ids.extend(pieces[w])
+            types.extend([marked if awareness == "segment" else 0] * len(pieces[w]))
+            marks.extend([marked] * len(pieces[w]))
+        ids.append(tokenizer.sep_token_id)
+        types.append(0)
+        marks.append(0)
+        if predicate_pieces:
+            ids.extend([*predicate_pieces, tokenizer.sep_token_id])
+            types.extend([1] * (len(predicate_pieces) + 1))
+            marks.extend([0] * (len(predicate_pieces) + 1))
+        unit_rows.append(rows.add(ids, types, marks))
+        starts.append(word_starts)
+    for w in range(len(inst.words)):
+        window = most_central_window(w, spans) if len(spans) > 1 else 0
+        word_row[w] = unit_rows[window]
+        word_position[w] = starts[window][w - spans[window][0]]
 
 
 def _padded(rows: list[list[int]], width: int, fill: int = -100) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -24,13 +23,13 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.encoding import Instance, collate, make_batches, word_pieces
+from albert_srl.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json
 from albert_srl.lemma import lemmatize
-from albert_srl.model import ModelConfig, SRLModel, model_config_from_json, resolve_device
+from albert_srl.model import Decoded, ModelConfig, SRLModel, model_config_from_json, resolve_device
 from albert_srl.spans import spans_from_bio
-from albert_srl.tokenizer import load_tokenizer
+from albert_srl.tokenizer import Tokenizer, load_tokenizer, save_vocabulary_files
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,8 @@ CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-MODEL_FILES = ["*.json", "*.safetensors", "spiece.model", CARD]  # what from_pretrained reads
+# What from_pretrained reads: config, weights, card and the tokenizer files of every kind (no pickles).
+MODEL_FILES = ["*.json", "*.safetensors", "*.model", "vocab.txt", "merges.txt", CARD]
 
 
 def model_dir(path: str | Path | None) -> Path:
@@ -70,7 +70,7 @@ class SRLTagger:
     """A trained model with its tokenizer: ``tag`` sentences, ``save_pretrained`` / ``from_pretrained``."""
 
     def __init__(
-        self, model: SRLModel, tokenizer: Any, card: str | None = None, bf16: bool | None = None
+        self, model: SRLModel, tokenizer: Tokenizer, card: str | None = None, bf16: bool | None = None
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -156,19 +156,11 @@ class SRLTagger:
         state = {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
         save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
         self.tokenizer.save_pretrained(out)
-        self._save_sentencepiece_model(out)
+        save_vocabulary_files(self.tokenizer, out)
         card = card if card is not None else self.card
         if card is not None:
             (out / CARD).write_text(card, encoding="utf-8")
         return out
-
-    def _save_sentencepiece_model(self, out: Path) -> None:
-        """Copy ``spiece.model`` beside ``tokenizer.json``: transformers 5's ALBERT tokenizer saves only the
-        latter, and other SentencePiece tools (and older transformers) need the former."""
-        source = getattr(self.tokenizer, "vocab_file", None)
-        target = out / "spiece.model"
-        if source and Path(source).is_file() and Path(source).resolve() != target.resolve():
-            shutil.copyfile(source, target)
 
     # ---------------------------------------------------------------------------------- tagging
 
@@ -202,20 +194,23 @@ class SRLTagger:
                     raise ValueError(
                         f"sentence {i}: predicate index {index} outside its {len(sentence.words)} words"
                     )
-        self._warn_long(sentences)
+        pieces = self._tokenize(sentences)
         self.model.eval()
         with torch.inference_mode():
             unknown = [i for i, p in enumerate(wanted) if p is None and sentences[i].words]
-            found = self._identify_predicates([sentences[i] for i in unknown], max_tokens)
+            found = self._identify_predicates(
+                [sentences[i] for i in unknown], [pieces[i] for i in unknown], max_tokens
+            )
             for i, indices in zip(unknown, found, strict=True):
                 wanted[i] = indices
-            return self._tag_arguments(sentences, [list(p or ()) for p in wanted], max_tokens)
+            return self._tag_arguments(sentences, pieces, [list(p or ()) for p in wanted], max_tokens)
 
     def find_predicates(self, sentences: Sequence[Sentence], max_tokens: int = 8192) -> list[list[int]]:
         """The word indices of the predicates the model finds in each sentence."""
         self.model.eval()
+        with_words = [s for s in sentences if s.words]
         with torch.inference_mode():
-            found = self._identify_predicates([s for s in sentences if s.words], max_tokens)
+            found = self._identify_predicates(with_words, self._tokenize(with_words), max_tokens)
         it = iter(found)
         return [next(it) if s.words else [] for s in sentences]
 
@@ -363,10 +358,11 @@ class SRLTagger:
                 sentences.append(sentence)
         return sentences
 
-    def _warn_long(self, sentences: list[Sentence]) -> None:
-        """One warning per call naming the sentences longer than the encoder's window."""
-        limit = self.config.max_length - 2
+    def _tokenize(self, sentences: Sequence[Sentence]) -> list[list[list[int]]]:
+        """Every word's subwords, in one tokenizer call: the one tokenization the rest of tagging reads.
+        One warning per call names the sentences longer than the encoder's window."""
         pieces = word_pieces(self.tokenizer, [s.words or ["."] for s in sentences])
+        limit = self.config.max_length - 2
         long = [i + 1 for i, p in enumerate(pieces) if sum(len(w) for w in p) > limit]
         if long:
             shown = ", ".join(map(str, long[:5])) + (" ..." if len(long) > 5 else "")
@@ -377,23 +373,27 @@ class SRLTagger:
                 limit,
                 shown,
             )
+        return pieces
 
-    def decode_batches(self, instances: list[Instance], max_tokens: int) -> Iterator[tuple[list[int], Any]]:
-        """Decode ``instances`` in length-sorted token-budget batches; yields (indices, decoded).
+    def decode_batches(
+        self, sentences: list[EncodedSentence], max_tokens: int
+    ) -> Iterator[tuple[list[int], Decoded]]:
+        """Decode the units of ``sentences`` in length-sorted token-budget batches; yields (sentence
+        indices, decoded), the decoded rows being those sentences' units in order.
 
-        With ``overlap`` (the default on CUDA) a CPU thread tokenizes and collates the next batch, into
-        pinned memory on CUDA, while the device decodes the current one. On a CPU the two would compete
-        for the same cores, so there batches are prepared in turn.
+        With ``overlap`` (the default on CUDA) a CPU thread collates the next batch, into pinned memory
+        on CUDA, while the device decodes the current one. On a CPU the two would compete for the same
+        cores, so there batches are prepared in turn.
         """
         labels = {label: i for i, label in enumerate(self.config.labels)}
         senses = {sense: i for i, sense in enumerate(self.config.senses)}
         cuda = self.device.type == "cuda"
 
-        def prepare(ids: list[int]) -> Any:
-            batch = collate([instances[i] for i in ids], self.tokenizer, self.config, labels, senses)
+        def prepare(ids: list[int]) -> Batch:
+            batch = collate([sentences[i] for i in ids], self.tokenizer, self.config, labels, senses)
             return batch.pin_memory() if cuda else batch
 
-        batches = make_batches(instances, self.tokenizer, self.config, max_tokens)
+        batches = make_batches(sentences, self.config, max_tokens)
         overlap = cuda if self.overlap is None else self.overlap
         with ThreadPoolExecutor(max_workers=1) if overlap else nullcontext() as pool:
             pending = pool.submit(prepare, batches[0]) if pool and batches else None
@@ -405,36 +405,42 @@ class SRLTagger:
                     decoded = self.model.decode(batch.to(self.device))
                 yield ids, decoded
 
-    def _identify_predicates(self, sentences: list[Sentence], max_tokens: int) -> list[list[int]]:
-        instances = [Instance(s.words, None) for s in sentences]
+    def _identify_predicates(
+        self, sentences: list[Sentence], pieces: list[list[list[int]]], max_tokens: int
+    ) -> list[list[int]]:
+        encoded = [
+            EncodedSentence(s.words, p, [Instance(s.words, None)])
+            for s, p in zip(sentences, pieces, strict=True)
+        ]
         found: list[list[int]] = [[] for _ in sentences]
-        for ids, decoded in self.decode_batches(instances, max_tokens):
+        for ids, decoded in self.decode_batches(encoded, max_tokens):
             flags = decoded.predicate_flags.cpu()
             for row, i in enumerate(ids):
                 found[i] = flags[row, : len(sentences[i].words)].nonzero().squeeze(1).tolist()
         return found
 
     def _tag_arguments(
-        self, sentences: list[Sentence], predicates: list[list[int]], max_tokens: int
+        self,
+        sentences: list[Sentence],
+        pieces: list[list[list[int]]],
+        predicates: list[list[int]],
+        max_tokens: int,
     ) -> list[Sentence]:
-        instances, owners = [], []
-        for i, (sentence, indices) in enumerate(zip(sentences, predicates, strict=True)):
-            for index in sorted(set(indices)):
-                instances.append(Instance(sentence.words, index))
-                owners.append(i)
+        encoded = [
+            EncodedSentence(s.words, p, [Instance(s.words, index) for index in sorted(set(indices))])
+            for s, p, indices in zip(sentences, pieces, predicates, strict=True)
+        ]
+        with_units = [i for i, e in enumerate(encoded) if e.units]
         frames: list[list[Frame]] = [[] for _ in sentences]
-        decoded_rows: dict[int, tuple[list[str], str]] = {}
-        for ids, decoded in self.decode_batches(instances, max_tokens):
+        for ids, decoded in self.decode_batches([encoded[i] for i in with_units], max_tokens):
             tags, senses = decoded.tags.cpu().tolist(), decoded.senses.cpu().tolist()
-            for row, i in enumerate(ids):
-                length = len(instances[i].words)
-                decoded_rows[i] = (
-                    [self.config.labels[t] for t in tags[row][:length]],
-                    self.config.senses[senses[row]],
-                )
-        for i, instance in enumerate(instances):
-            tags, sense = decoded_rows[i]
-            frames[owners[i]].append(self._frame(sentences[owners[i]], instance.predicate, tags, sense))
+            row = 0
+            for i in (with_units[k] for k in ids):
+                for unit in encoded[i].units:
+                    labels = [self.config.labels[t] for t in tags[row][: len(unit.words)]]
+                    sense = self.config.senses[senses[row]]
+                    frames[i].append(self._frame(sentences[i], unit.predicate, labels, sense))
+                    row += 1
         return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)]
 
     def _frame(self, sentence: Sentence, index: int, tags: list[str], sense: str) -> Frame:
@@ -468,7 +474,7 @@ def describe(items: list[Any]) -> str:
     return f"a list of {' and '.join(sorted({type(item).__name__ for item in items}))}"
 
 
-def check_vocabulary(tokenizer: Any, model: SRLModel, directory: Path) -> None:
+def check_vocabulary(tokenizer: Tokenizer, model: SRLModel, directory: Path) -> None:
     """The tokenizer must not give ids past the encoder's embeddings, and an ALBERT model's SentencePiece
     vocabulary is its embedding table: a tokenizer of another size belongs to another model."""
     pieces, rows = len(tokenizer), model.encoder.get_input_embeddings().num_embeddings

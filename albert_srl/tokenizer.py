@@ -1,8 +1,13 @@
-"""SentencePiece vocabularies in the Hugging Face ALBERT tokenizer layout.
+"""Tokenizers: any fast Hugging Face tokenizer directory, and our own SentencePiece vocabularies.
 
-A tokenizer is always loaded from a directory with ``AlbertTokenizer.from_pretrained(dir)``: building
-one from a bare ``vocab_file`` silently gives a 5-token vocabulary in transformers 5, and without the
-``protobuf`` package every word becomes ``<unk>`` (see DESIGN.md).
+A model's tokenizer is whatever fast tokenizer its directory holds: SentencePiece (ALBERT, XLM-R),
+WordPiece (BERT, MiniLM) or byte-level BPE (RoBERTa), loaded by ``AutoTokenizer`` (no remote code).
+Words reach it pre-split (``is_split_into_words``), so a byte-level BPE tokenizer is loaded with
+``add_prefix_space``: each word is then encoded as it would be after a space, as in running text.
+
+A SentencePiece tokenizer is always loaded from a directory: building one from a bare ``vocab_file``
+silently gives a 5-token vocabulary in transformers 5, and without the ``protobuf`` package every word
+becomes ``<unk>`` (see DESIGN.md).
 """
 
 from __future__ import annotations
@@ -10,12 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import sentencepiece as spm
-from transformers import AlbertTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from albert_srl.errors import SRLFormatError
 
@@ -105,17 +111,61 @@ def _train_unigram(
     )
 
 
-def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
-    """The ALBERT tokenizer of a model or tokenizer directory (or a hub id where the hub is reachable)."""
+# The files a tokenizer directory may hold its vocabulary in, one of them needed: the fast tokenizer's
+# own, SentencePiece's, WordPiece's, byte-level BPE's.
+VOCABULARY_FILES = ("tokenizer.json", "spiece.model", "sentencepiece.bpe.model", "vocab.txt", "vocab.json")
+
+Tokenizer = PreTrainedTokenizerBase  # what every signature of the project means by a tokenizer
+
+
+def load_tokenizer(directory: str | Path) -> Tokenizer:
+    """The fast tokenizer of a model or tokenizer directory (or a hub id where the hub is reachable).
+
+    Raises ``SRLFormatError`` naming the directory when it holds no vocabulary, no fast tokenizer, or
+    one without the ``[CLS]``/``[SEP]``/padding tokens that encoding needs.
+    """
     path = Path(directory)
-    if path.exists() and not (path / "spiece.model").exists() and not (path / "tokenizer.json").exists():
+    if path.exists() and not any((path / name).exists() for name in VOCABULARY_FILES):
         raise SRLFormatError(
-            str(path / "spiece.model"), None, "missing: a tokenizer directory needs spiece.model"
+            str(path / "tokenizer.json"),
+            None,
+            f"missing: a tokenizer directory needs one of {', '.join(VOCABULARY_FILES)}",
         )
     try:
-        tokenizer = AlbertTokenizer.from_pretrained(str(directory))
-    except (OSError, ValueError) as error:
-        raise SRLFormatError(str(path), None, f"cannot load the tokenizer: {error}") from error
-    if len(tokenizer) <= len(SPECIAL_TOKENS):
-        raise SRLFormatError(str(path / "spiece.model"), None, "the tokenizer has no vocabulary")
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True)
+        if _is_byte_level(tokenizer):
+            tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True, add_prefix_space=True)
+    except Exception as error:  # transformers raises many kinds for a damaged file; all mean the same here
+        raise SRLFormatError(str(path), None, f"cannot load the tokenizer: {_first_line(error)}") from None
+    if not tokenizer.is_fast:
+        raise SRLFormatError(str(path), None, "no fast tokenizer: word alignment needs tokenizer.json")
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):
+        raise SRLFormatError(str(path), None, "the tokenizer has no vocabulary")
+    missing = [name for name in ("cls_token", "sep_token", "pad_token") if getattr(tokenizer, name) is None]
+    if missing:
+        raise SRLFormatError(str(path), None, f"the tokenizer has no {', '.join(missing)}")
     return tokenizer
+
+
+def _is_byte_level(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """A byte-level BPE (GPT-2, RoBERTa): its pre-tokenizer marks word starts with a space of its own."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    return '"ByteLevel"' in json.dumps(json.loads(backend.to_str()).get("pre_tokenizer"))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def save_vocabulary_files(tokenizer: Tokenizer, out: Path) -> None:
+    """Copy the tokenizer's own vocabulary files (``spiece.model``, ``vocab.txt``, ``vocab.json`` and
+    ``merges.txt``) beside ``tokenizer.json``: transformers 5 saves only the latter, and other tools (and
+    older transformers) read the former. Each file keeps the name its kind uses, never another's."""
+    for attribute, name in getattr(tokenizer, "vocab_files_names", {}).items():
+        source = getattr(tokenizer, attribute, None)
+        target = out / name
+        if isinstance(source, str) and Path(source).is_file() and Path(source).resolve() != target.resolve():
+            shutil.copyfile(source, target)

@@ -6,6 +6,7 @@ Run by hand (never by CI), from the repository root:
     python benchmarks/ablations.py [--train-sentences N] [--dev-sentences N] [--epochs N]
                                    [--pretrained DIR] [--only NAME ...] [--threads N]
                                    [--row "NAME=KEY=VALUE KEY=VALUE"] [--seeds 13 14]
+                                   [--config configs/ewt-minilm.yaml]
 Each run writes runs/ablations/<name>[-s<seed>]; a finished run (metrics for every epoch) is read, not
 retrained (remove its directory to retrain). With several seeds a row shows the mean and, in brackets,
 the spread (max - min) of its dev F1.
@@ -63,7 +64,7 @@ def train_once(name: str, overrides: list[str], args: argparse.Namespace, seed: 
             *overrides,
         ]
         started = time.perf_counter()
-        train(load_config(ROOT / "configs" / "ewt.yaml", settings))
+        train(load_config(args.config, settings))
         (output / "seconds.txt").write_text(f"{time.perf_counter() - started:.0f}\n")
     records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
     best = max(records, key=lambda r: r["f1"])
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--dev-sentences", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--config", default=str(ROOT / "configs" / "ewt.yaml"), help="the base training config")
     parser.add_argument(
         "--dev", default=str(ROOT.parent / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz")
     )

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from albert_srl.data import Sentence
-from albert_srl.encoding import collate, instances_from_sentences, label_set, sense_set
+from albert_srl.encoding import collate, encode, instances_from_sentences, label_set, sense_set
 from albert_srl.formats import read
 from albert_srl.model import ModelConfig, SRLModel
 from albert_srl.tagger import SRLTagger
@@ -130,7 +130,7 @@ def train_steps(tagger: SRLTagger, sentences: list[Sentence], steps: int, lr: fl
     instances = instances_from_sentences(sentences)
     labels = {label: i for i, label in enumerate(config.labels)}
     senses = {sense: i for i, sense in enumerate(config.senses)}
-    batch = collate(instances, tagger.tokenizer, config, labels, senses)
+    batch = collate(encode(tagger.tokenizer, instances), tagger.tokenizer, config, labels, senses)
     optimizer = torch.optim.AdamW(tagger.model.parameters(), lr=lr)
     tagger.model.train()
     losses = []

@@ -8,20 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from conftest import fixture_text_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from albert_srl.encoding import (
     Batch,
+    EncodedSentence,
     Instance,
     collate,
-    instance_length,
+    encode,
     instances_from_sentences,
     make_batches,
     windows,
-    word_pieces,
 )
 from albert_srl.model import ModelConfig
 from albert_srl.tokenizer import load_tokenizer
@@ -36,9 +35,9 @@ def tokenizer(tiny_tokenizer_dir: Path) -> Any:
     return load_tokenizer(tiny_tokenizer_dir)
 
 
-def encode(tokenizer: Any, instances: list[Instance], **choices: Any) -> Batch:
+def batch_of(tokenizer: Any, instances: list[Instance], **choices: Any) -> Batch:
     config = ModelConfig(labels=["O", "B-V", "I-V"], senses=["-"], **choices)
-    return collate(instances, tokenizer, config, {"O": 0, "B-V": 1, "I-V": 2}, {"-": 0})
+    return collate(encode(tokenizer, instances), tokenizer, config, {"O": 0, "B-V": 1, "I-V": 2}, {"-": 0})
 
 
 def pieces_alone(tokenizer: Any, word: str) -> list[int]:
@@ -52,7 +51,7 @@ def word_piece_positions(batch: Batch, row: int, length: int) -> list[tuple[int,
 
 def test_words_are_read_from_their_first_subword(tokenizer: Any) -> None:
     assert any(len(pieces_alone(tokenizer, w)) > 1 for w in WORDS), "the test needs multi-piece words"
-    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)])
+    batch = batch_of(tokenizer, [Instance(WORDS, PREDICATE)])
     ids = batch.input_ids[0].tolist()
     positions = [position for _, position in word_piece_positions(batch, 0, len(WORDS))]
     ends = [*positions[1:], ids.index(tokenizer.sep_token_id)]
@@ -64,7 +63,7 @@ def test_words_are_read_from_their_first_subword(tokenizer: Any) -> None:
 
 def test_padding_rows_and_words_are_masked(tokenizer: Any) -> None:
     short = ["Thanks", "!"]
-    batch = encode(tokenizer, [Instance(WORDS, PREDICATE), Instance(short, 0)])
+    batch = batch_of(tokenizer, [Instance(WORDS, PREDICATE), Instance(short, 0)])
     assert batch.word_mask.sum(1).tolist() == [len(WORDS), len(short)]
     assert batch.attention_mask[1].sum() == 2 + sum(len(pieces_alone(tokenizer, w)) for w in short)
     pad = batch.input_ids[1][batch.attention_mask[1] == 0]
@@ -77,22 +76,22 @@ def predicate_span(batch: Batch, tokenizer: Any) -> tuple[int, int]:
 
 
 def test_segment_mode_marks_the_predicate_pieces_with_token_type_1(tokenizer: Any) -> None:
-    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="segment")
+    batch = batch_of(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="segment")
     start, end = predicate_span(batch, tokenizer)
     marked = batch.token_type_ids[0].nonzero().squeeze(1).tolist()
     assert marked == list(range(start, end))
-    assert not batch.predicate_indicator.any()
+    assert batch.predicate_mark[0].nonzero().squeeze(1).tolist() == marked
 
 
 def test_indicator_mode_marks_the_predicate_pieces_in_the_indicator(tokenizer: Any) -> None:
-    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="indicator")
+    batch = batch_of(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="indicator")
     start, end = predicate_span(batch, tokenizer)
-    assert batch.predicate_indicator[0].nonzero().squeeze(1).tolist() == list(range(start, end))
+    assert batch.predicate_mark[0].nonzero().squeeze(1).tolist() == list(range(start, end))
     assert not batch.token_type_ids.any()
 
 
 def test_pair_mode_appends_the_predicate_as_a_second_segment(tokenizer: Any) -> None:
-    batch = encode(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="pair")
+    batch = batch_of(tokenizer, [Instance(WORDS, PREDICATE)], predicate_awareness="pair")
     ids = batch.input_ids[0][batch.attention_mask[0] == 1].tolist()
     sentence = [p for w in WORDS for p in pieces_alone(tokenizer, w)]
     predicate = pieces_alone(tokenizer, WORDS[PREDICATE])
@@ -101,16 +100,17 @@ def test_pair_mode_appends_the_predicate_as_a_second_segment(tokenizer: Any) -> 
     second = len(sentence) + 2
     assert batch.token_type_ids[0, :second].eq(0).all()
     assert batch.token_type_ids[0, second : len(ids)].eq(1).all()
-    assert not batch.predicate_indicator.any()
+    start, end = predicate_span(batch, tokenizer)  # the mark late fusion reads stays on the sentence
+    assert batch.predicate_mark[0].nonzero().squeeze(1).tolist() == list(range(start, end))
 
 
 @pytest.mark.parametrize("awareness", ["segment", "pair", "indicator"])
 def test_predicate_identification_instances_mark_nothing(tokenizer: Any, awareness: str) -> None:
-    batch = encode(
+    batch = batch_of(
         tokenizer, [Instance(WORDS, None, predicate_flags=[0] * len(WORDS))], predicate_awareness=awareness
     )
     assert batch.predicate.tolist() == [-1]
-    assert not batch.token_type_ids.any() and not batch.predicate_indicator.any()
+    assert not batch.token_type_ids.any() and not batch.predicate_mark.any()
     assert batch.input_ids[0].tolist().count(tokenizer.sep_token_id) == 1
 
 
@@ -171,15 +171,15 @@ def test_long_sentence_becomes_overlapping_rows_that_still_read_every_word(
     tokenizer: Any, awareness: str
 ) -> None:
     words, predicate = WORDS * 4, len(WORDS) + PREDICATE
-    batch = encode(
+    batch = batch_of(
         tokenizer, [Instance(words, predicate)], predicate_awareness=awareness, max_length=16, stride=6
     )
     rows = batch.input_ids.size(0)
     assert rows > 1 and batch.attention_mask.sum(1).max() <= 16
     for w, (row, position) in enumerate(word_piece_positions(batch, 0, len(words))):
-        assert batch.input_ids[row, position] == pieces_alone(tokenizer, words[w])[0]
+        assert batch.input_ids[batch.unit_row[row], position] == pieces_alone(tokenizer, words[w])[0]
     if awareness != "pair":  # the predicate is marked where it is read
-        marks = batch.token_type_ids if awareness == "segment" else batch.predicate_indicator
+        marks = batch.token_type_ids if awareness == "segment" else batch.predicate_mark
         row, position = word_piece_positions(batch, 0, len(words))[predicate]
         assert marks[row, position] == 1
         assert marks.sum() >= len(pieces_alone(tokenizer, words[predicate]))
@@ -189,44 +189,65 @@ def test_long_sentence_becomes_overlapping_rows_that_still_read_every_word(
 
 
 @pytest.fixture(scope="module")
-def many_instances() -> list[Instance]:
-    return [Instance(line.split(), 0) for line in fixture_text_lines(count=80)]
+def many_sentences(tokenizer: Any) -> list[EncodedSentence]:
+    """80 sentences, tokenized once, with one to three predicate units each."""
+    instances = []
+    for k, line in enumerate(fixture_text_lines(count=80)):
+        words = line.split()
+        instances.extend(Instance(words, p) for p in range(min(len(words), 1 + k % 3)))
+    return encode(tokenizer, instances)
 
 
-def padded_tokens(tokenizer: Any, instances: list[Instance], batch: list[int]) -> int:
-    pieces = word_pieces(tokenizer, [instances[i].words for i in batch])
-    return len(batch) * max(instance_length(p) for p in pieces)
+def padded_tokens(sentences: list[EncodedSentence], batch: list[int]) -> int:
+    return sum(len(sentences[i].units) for i in batch) * max(sentences[i].length for i in batch)
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_batches_cover_every_instance_once_within_the_token_budget(
-    tokenizer: Any, many_instances: list[Instance], shuffle: bool
+def test_batches_cover_every_sentence_once_within_the_token_budget(
+    many_sentences: list[EncodedSentence], shuffle: bool
 ) -> None:
-    batches = make_batches(many_instances, tokenizer, max_tokens=200, shuffle=shuffle, seed=3)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(many_instances)))
+    batches = make_batches(many_sentences, max_tokens=200, shuffle=shuffle, seed=3)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(many_sentences)))
     assert len(batches) > 1
     for batch in batches:
-        assert len(batch) == 1 or padded_tokens(tokenizer, many_instances, batch) <= 200
+        assert len(batch) == 1 or padded_tokens(many_sentences, batch) <= 200
 
 
-def test_shuffled_batches_depend_only_on_the_seed(tokenizer: Any, many_instances: list[Instance]) -> None:
+def test_shuffled_batches_depend_only_on_the_seed(many_sentences: list[EncodedSentence]) -> None:
     def batches(seed: int) -> list[list[int]]:
-        return make_batches(many_instances, tokenizer, max_tokens=200, shuffle=True, seed=seed)
+        return make_batches(many_sentences, max_tokens=200, shuffle=True, seed=seed)
 
     assert batches(7) == batches(7)
     assert batches(7) != batches(8)
 
 
-def test_unshuffled_batches_are_sorted_by_length(tokenizer: Any, many_instances: list[Instance]) -> None:
-    batches = make_batches(many_instances, tokenizer, max_tokens=200)
-    pieces = word_pieces(tokenizer, [instance.words for instance in many_instances])
-    lengths = [instance_length(pieces[i]) for batch in batches for i in batch]
+def test_unshuffled_batches_are_sorted_by_length(many_sentences: list[EncodedSentence]) -> None:
+    batches = make_batches(many_sentences, max_tokens=200)
+    lengths = [many_sentences[i].length for batch in batches for i in batch]
     assert lengths == sorted(lengths)
 
 
-def test_token_budget_smaller_than_one_instance_still_batches_it(
-    tokenizer: Any, many_instances: list[Instance]
+def test_token_budget_smaller_than_one_sentence_still_batches_it(
+    many_sentences: list[EncodedSentence],
 ) -> None:
-    batches = make_batches(many_instances[:5], tokenizer, max_tokens=1)
+    batches = make_batches(many_sentences[:5], max_tokens=1)
     assert sorted(batches) == [[i] for i in range(5)]
-    assert torch.tensor([len(b) for b in batches]).eq(1).all()
+
+
+def test_a_sentence_is_encoded_once_for_all_its_units(tokenizer: Any) -> None:
+    """Tokenize once: one tokenizer call for all sentences, and each window stored once in a batch."""
+    calls = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return tokenizer(*args, **kwargs)
+
+    units = [Instance(WORDS, p) for p in (0, PREDICATE, 5)] + [Instance(WORDS[:4], None)]
+    encoded = encode(counting, units)  # type: ignore[arg-type]
+    assert len(calls) == 1 and len(calls[0]) == 2  # two sentences, one call
+    assert [len(e.units) for e in encoded] == [3, 1]
+    config = ModelConfig(labels=["O", "B-V", "I-V"], senses=["-"])
+    batch = collate(encoded, tokenizer, config, {"O": 0}, {"-": 0})
+    assert batch.input_ids.shape[0] == 2  # the distinct windows
+    assert batch.unit_row.tolist() == [0, 0, 0, 1]
+    assert batch.predicate_mark.sum(1).gt(0).tolist() == [True, True, True, False]

@@ -15,6 +15,7 @@ from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.data import Sentence
 from albert_srl.encoding import Instance, collate, instances_from_sentences
+from albert_srl.encoding import encode as tokenize_once
 from albert_srl.model import FUSED_GELU, ModelConfig, SRLModel, encoder_from_pretrained, fresh_encoder
 from albert_srl.scorer import score
 from albert_srl.tagger import SRLTagger
@@ -36,7 +37,9 @@ def gold_predicates(sentences: list[Sentence]) -> list[list[int]]:
 def encode(tagger: SRLTagger, instances: list[Instance]) -> Any:
     labels = {label: i for i, label in enumerate(tagger.config.labels)}
     senses = {sense: i for i, sense in enumerate(tagger.config.senses)}
-    return collate(instances, tagger.tokenizer, tagger.config, labels, senses)
+    return collate(
+        tokenize_once(tagger.tokenizer, instances), tagger.tokenizer, tagger.config, labels, senses
+    )
 
 
 def test_default_model_learns_the_tiny_sentences_to_100_f1(

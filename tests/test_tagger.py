@@ -14,7 +14,7 @@ from conftest import TinyTaggerFactory
 
 from albert_srl import tagger as tagger_module
 from albert_srl.data import Sentence
-from albert_srl.encoding import Instance, collate
+from albert_srl.encoding import Instance, collate, encode
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
 from albert_srl.tagger import SRLTagger
@@ -35,7 +35,7 @@ def emissions(tagger: SRLTagger, sentences: list[Sentence]) -> torch.Tensor:
     instances = [Instance(s.words, f.predicate.index) for s in sentences for f in s.frames]
     labels = {label: i for i, label in enumerate(tagger.config.labels)}
     senses = {sense: i for i, sense in enumerate(tagger.config.senses)}
-    batch = collate(instances, tagger.tokenizer, tagger.config, labels, senses)
+    batch = collate(encode(tagger.tokenizer, instances), tagger.tokenizer, tagger.config, labels, senses)
     with torch.inference_mode():
         return tagger.model.argument_head(tagger.model.word_states(batch))
 

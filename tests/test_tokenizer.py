@@ -64,9 +64,9 @@ def test_saved_tokenizer_loads_with_the_same_ids(tiny_tokenizer_dir: Path, tmp_p
     assert again(HELD_OUT)["input_ids"] == tokenizer(HELD_OUT)["input_ids"]
 
 
-def test_directory_without_spiece_model_names_the_missing_file(tmp_path: Path) -> None:
+def test_directory_without_a_vocabulary_names_the_files_it_needs(tmp_path: Path) -> None:
     (tmp_path / "tokenizer_config.json").write_text("{}", encoding="utf-8")
     with pytest.raises(SRLFormatError) as caught:
         load_tokenizer(tmp_path)
-    assert caught.value.path == str(tmp_path / "spiece.model")
-    assert "spiece.model" in str(caught.value)
+    assert caught.value.path == str(tmp_path / "tokenizer.json")
+    assert "spiece.model" in str(caught.value) and "vocab.txt" in str(caught.value)

@@ -38,8 +38,9 @@ from albert_srl import formats
 from albert_srl.config import TrainConfig
 from albert_srl.data import Sentence
 from albert_srl.encoding import (
-    Instance,
+    EncodedSentence,
     collate,
+    encode,
     instances_from_sentences,
     label_set,
     make_batches,
@@ -48,7 +49,7 @@ from albert_srl.encoding import (
 from albert_srl.errors import SRLFormatError
 from albert_srl.model import ModelConfig, SRLModel, SRLOutput, encoder_from_pretrained
 from albert_srl.tagger import SRLTagger
-from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
 from albert_srl.training.evaluation import evaluate
 from albert_srl.training.loop import LoopState, Trainer
 from albert_srl.training.runtime import Runtime, build_optimizer, seed_everything, start_runtime
@@ -72,7 +73,7 @@ class FineTuneState(LoopState):
 class TrainingData:
     """Sentences and instances for one run, and the label sets the model is built with."""
 
-    train: list[Instance]
+    train: list[EncodedSentence]  # tokenized once, read by every epoch
     dev: list[Sentence]
     labels: list[str]
     senses: list[str]
@@ -108,9 +109,9 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime, on_evaluate: OnE
     seed_everything(config.seed + runtime.rank)
     train_sentences = read_sentences(config.train_path, config.max_train_sentences)
     tokenizer = prepare_tokenizer(config, train_sentences, runtime)
-    data = prepare_data(config, train_sentences)
+    data = prepare_data(config, train_sentences, tokenizer)
     model = build_model(config, data, tokenizer).to(runtime.device)
-    total_steps = planned_steps(config, data, tokenizer, runtime)
+    total_steps = planned_steps(config, data, runtime)
     encoder_lr, head_lr = config.encoder_lr, config.head_lr
     optimizer = build_optimizer(
         model, config.weight_decay, lambda name: encoder_lr if name.startswith("encoder.") else head_lr
@@ -153,7 +154,7 @@ def read_sentences(path: str, limit: int | None) -> list[Sentence]:
     return sentences
 
 
-def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: Runtime) -> Any:
+def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: Runtime) -> Tokenizer:
     """The pretrained encoder's tokenizer, the configured one, or one trained on the training words.
 
     A trained tokenizer is kept in ``output_dir/tokenizer`` and reused when resuming; under DDP rank 0
@@ -182,8 +183,9 @@ def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: R
     return load_tokenizer(directory)
 
 
-def prepare_data(config: TrainConfig, train_sentences: list[Sentence]) -> TrainingData:
-    """Training instances, their label sets, and the dev sentences (dev labels unseen in training warned)."""
+def prepare_data(config: TrainConfig, train_sentences: list[Sentence], tokenizer: Tokenizer) -> TrainingData:
+    """Training instances (tokenized once), their label sets, and the dev sentences (dev labels unseen in
+    training warned)."""
     instances = instances_from_sentences(
         train_sentences, predicate_identification=config.predicate_identification
     )
@@ -201,7 +203,7 @@ def prepare_data(config: TrainConfig, train_sentences: list[Sentence]) -> Traini
     log.info("%d training instances, %d labels, %d senses", len(instances), len(labels), len(senses))
     lemmas = lemma_table(train_sentences)
     predicate_pos = predicate_pos_tags(train_sentences)
-    return TrainingData(instances, dev, labels, senses, lemmas, predicate_pos)
+    return TrainingData(encode(tokenizer, instances), dev, labels, senses, lemmas, predicate_pos)
 
 
 def predicate_pos_tags(sentences: Iterable[Sentence], min_count: int = 2) -> list[str]:
@@ -223,7 +225,7 @@ def lemma_table(sentences: Iterable[Sentence]) -> dict[str, str]:
     return {form: lemmas.most_common(1)[0][0] for form, lemmas in sorted(counts.items())}
 
 
-def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLModel:
+def build_model(config: TrainConfig, data: TrainingData, tokenizer: Tokenizer) -> SRLModel:
     """A fresh ALBERT of the configured size (its vocabulary the tokenizer's), or the pretrained encoder,
     under new heads."""
     pretrained = config.encoder.pretrained
@@ -232,6 +234,7 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLM
         labels=data.labels,
         senses=data.senses,
         predicate_awareness=config.predicate_awareness,
+        fusion_layers=config.fusion_layers,
         head=config.head,
         max_length=config.max_length,
         stride=config.stride,
@@ -244,23 +247,19 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Any) -> SRLM
     return SRLModel(model_config, encoder=encoder)
 
 
-def planned_steps(config: TrainConfig, data: TrainingData, tokenizer: Any, runtime: Runtime) -> int:
+def planned_steps(config: TrainConfig, data: TrainingData, runtime: Runtime) -> int:
     """Optimizer steps the schedule spans: all epochs, or ``max_steps`` when that comes first."""
-    per_epoch = len(epoch_batches(config, data, tokenizer, 0, runtime))
+    per_epoch = len(epoch_batches(config, data, 0, runtime))
     total = per_epoch * config.epochs
     return max(1, min(total, config.max_steps) if config.max_steps is not None else total)
 
 
-def epoch_batches(
-    config: TrainConfig, data: TrainingData, tokenizer: Any, epoch: int, runtime: Runtime
-) -> list[list[int]]:
+def epoch_batches(config: TrainConfig, data: TrainingData, epoch: int, runtime: Runtime) -> list[list[int]]:
     """The batches (instance indices) of ``epoch``: the same on every rank and every run for a seed.
 
     Batches too small to give every rank an instance are left out, on all ranks alike.
     """
-    batches = make_batches(
-        data.train, tokenizer, config, config.max_tokens, shuffle=True, seed=config.seed + epoch
-    )
+    batches = make_batches(data.train, config, config.max_tokens, shuffle=True, seed=config.seed + epoch)
     return [batch for batch in batches if len(batch) >= runtime.world_size]
 
 
@@ -269,11 +268,11 @@ def epoch_batches(
 
 
 def train_epoch(
-    trainer: Trainer, data: TrainingData, tokenizer: Any, config: TrainConfig, state: FineTuneState
+    trainer: Trainer, data: TrainingData, tokenizer: Tokenizer, config: TrainConfig, state: FineTuneState
 ) -> float:
     """Train the rest of ``state.epoch``; returns the mean loss of its batches trained in this call."""
     runtime = trainer.runtime
-    batches = epoch_batches(config, data, tokenizer, state.epoch, runtime)
+    batches = epoch_batches(config, data, state.epoch, runtime)
     model_config = trainer.model.config
     label_index = {label: i for i, label in enumerate(data.labels)}
     sense_index = {sense: i for i, sense in enumerate(data.senses)}
@@ -313,7 +312,7 @@ def weighted_loss(output: SRLOutput, config: TrainConfig) -> torch.Tensor:
 
 def end_epoch(
     trainer: Trainer,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     data: TrainingData,
     config: TrainConfig,
     state: FineTuneState,
@@ -359,7 +358,11 @@ def run_is_over(config: TrainConfig, state: FineTuneState) -> bool:
 
 
 def save_best(
-    model: SRLModel, tokenizer: Any, config: TrainConfig, metrics: dict[str, float], state: FineTuneState
+    model: SRLModel,
+    tokenizer: Tokenizer,
+    config: TrainConfig,
+    metrics: dict[str, float],
+    state: FineTuneState,
 ) -> None:
     """Replace ``output_dir/best`` with the current model and its card (written aside, then swapped in)."""
     output = Path(config.output_dir)
