@@ -17,6 +17,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
+from polling import wait_until
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.serve import ServeLimits, create_app
@@ -297,11 +298,9 @@ def test_a_full_queue_answers_503() -> None:
     app = create_app(tagger, ServeLimits(max_queued_requests=1, batch_wait_ms=0))
     with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
         first = pool.submit(client.post, "/v1/tag", json={"sentences": [["a"]]})
-        while not tagger.calls:  # the worker took the first request and is tagging it
-            time.sleep(0.01)
+        wait_until(lambda: tagger.calls, what="the worker tagging the first request")
         second = pool.submit(client.post, "/v1/tag", json={"sentences": [["b"]]})
-        while client.get("/health").json()["queued"] < 1:
-            time.sleep(0.01)
+        wait_until(lambda: client.get("/health").json()["queued"] >= 1, what="a second request queued")
         assert error_of(client.post("/v1/tag", json={"sentences": [["c"]]}))[0] == 503
         tagger.gate.set()
         assert first.result().status_code == second.result().status_code == 200
