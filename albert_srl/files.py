@@ -139,8 +139,20 @@ def refuse_input_as_output(output: PathOrStream, inputs: Iterable[str | Path]) -
     if not isinstance(output, str | Path) or str(output) == "-" or not os.path.exists(output):
         return
     for path in inputs:
-        if str(path) != "-" and os.path.exists(path) and os.path.samefile(output, path):
+        if str(path) == "-":  # ``tag -o t.txt < t.txt``: the shell opened the file, under no name
+            if stdin_is(output):
+                raise SRLFormatError(str(output), None, "is the standard input: refusing to overwrite it")
+        elif os.path.exists(path) and os.path.samefile(output, path):
             raise SRLFormatError(str(output), None, f"is the input {path}: refusing to overwrite it")
+
+
+def stdin_is(path: str | Path) -> bool:
+    """Whether standard input is the file at ``path`` (same device and inode)."""
+    try:
+        opened = os.fstat(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # no descriptor: closed, or a stream put in its place
+        return False
+    return os.path.samestat(opened, os.stat(path))
 
 
 @contextmanager

@@ -56,6 +56,19 @@ def test_tag_refuses_to_overwrite_its_input(tmp_path: Path, capsys: pytest.Captu
     assert text.read_text(encoding="utf-8") == "The board approved the plan.\n"
 
 
+def test_tag_refuses_to_overwrite_its_standard_input(tmp_path: Path) -> None:
+    text = tmp_path / "t.txt"
+    text.write_text("The board approved the plan.\n", encoding="utf-8")
+    command = [sys.executable, "-m", "albert_srl.cli", "tag", "-o", str(text)]
+    with open(text, "rb") as stdin:  # as the shell runs ``albert-srl tag -o t.txt < t.txt``
+        done = subprocess.run(command, stdin=stdin, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"albert-srl: error: {text}: is the standard input: refusing to overwrite it"
+    ]
+    assert text.read_text(encoding="utf-8") == "The board approved the plan.\n"
+
+
 def test_predict_refuses_to_overwrite_its_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gold = tmp_path / "b.gold_conll"
     shutil.copyfile(CORPORA / "sample.gold_conll", gold)
