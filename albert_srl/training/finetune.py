@@ -244,7 +244,10 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Tokenizer) -
         syntax_head=config.loss_weights.syntax > 0,
         predicate_pos=data.predicate_pos if config.loss_weights.syntax > 0 else [],
     )
-    return SRLModel(model_config, encoder=encoder)
+    try:
+        return SRLModel(model_config, encoder=encoder)
+    except ValueError as error:  # a fusion the encoder cannot take: say so against the encoder it names
+        raise SRLFormatError(pretrained or "encoder", None, str(error)) from None
 
 
 def planned_steps(config: TrainConfig, data: TrainingData, runtime: Runtime) -> int:

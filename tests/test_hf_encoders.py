@@ -1,0 +1,117 @@
+"""Any Hugging Face encoder and tokenizer, offline: a tiny WordPiece BERT converted into ALBERT form and a
+tiny byte-level BPE RoBERTa each go through ``albert-srl train`` -> save -> load -> tag, and tagging
+tokenizes each call's sentences once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SAMPLE
+from tiny_encoders import tiny_bert, tiny_roberta
+
+from albert_srl.cli import main
+from albert_srl.conversion import convert_encoder
+from albert_srl.encoding import word_pieces
+from albert_srl.formats import read
+from albert_srl.tagger import SRLTagger
+from albert_srl.tokenizer import load_tokenizer
+
+TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+WORDS = ["The", "judges", "nominated", "two", "lawyers", "on", "Tuesday", "."]
+
+
+@pytest.fixture(scope="module")
+def wordpiece_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    bert = tiny_bert(tmp_path_factory.mktemp("bert"))
+    return convert_encoder(bert, tmp_path_factory.mktemp("albert") / "encoder").directory
+
+
+@pytest.fixture(scope="module")
+def bpe_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_roberta(tmp_path_factory.mktemp("roberta"))
+
+
+def train_on_sample(encoder: Path, out: Path, *choices: str) -> Path:
+    overrides = [
+        f"train_path={SAMPLE}",
+        f"dev_path={SAMPLE}",
+        f"output_dir={out}",
+        f"encoder.pretrained={encoder}",
+        "epochs=2",
+        "max_tokens=256",
+        "checkpoint_every=0",
+        *choices,
+    ]
+    assert main(["train", str(TINY), "--set", *overrides]) == 0
+    return out / "best"
+
+
+@pytest.mark.parametrize(
+    ("kind", "choices", "vocabulary"),
+    [
+        ("wordpiece", ["fusion_layers=null"], "tokenizer.json"),  # early fusion, segment ids
+        ("wordpiece", ["fusion_layers=1"], "tokenizer.json"),
+        ("bpe", ["fusion_layers=2"], "tokenizer.json"),  # RoBERTa has one token type: late fusion's mark
+    ],
+)
+def test_train_save_load_tag(
+    kind: str, choices: list[str], vocabulary: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    encoder = request.getfixturevalue(f"{kind}_encoder")
+    best = train_on_sample(encoder, tmp_path / "run", *choices)
+    files = {path.name for path in best.iterdir()}
+    assert vocabulary in files and "spiece.model" not in files
+    tagger = SRLTagger.from_pretrained(best)
+    # The saved tokenizer splits words as the encoder's own does.
+    assert word_pieces(tagger.tokenizer, [WORDS]) == word_pieces(load_tokenizer(encoder), [WORDS])
+    (sentence,) = tagger.tag([WORDS], predicates=[[2]])
+    (frame,) = sentence.frames
+    assert frame.predicate.index == 2 and sentence.words == WORDS
+    gold = list(read(SAMPLE))
+    tagged = tagger.tag(
+        [s.words for s in gold], predicates=[[f.predicate.index for f in s.frames] for s in gold]
+    )
+    assert [len(s.frames) for s in tagged] == [len(s.frames) for s in gold]
+
+
+def test_segment_marking_on_a_one_token_type_encoder_is_one_clear_error(
+    bpe_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = [
+        f"train_path={SAMPLE}",
+        f"dev_path={SAMPLE}",
+        f"output_dir={tmp_path}",
+        f"encoder.pretrained={bpe_encoder}",
+        "fusion_layers=null",
+        "predicate_awareness=segment",
+    ]
+    assert main(["train", str(TINY), "--set", *overrides]) == 2
+    error = capsys.readouterr().err
+    assert "two token types" in error and "Traceback" not in error
+
+
+class CountingTokenizer:
+    """The tagger's tokenizer, counting the sentences each call is given."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.calls: list[int] = []
+
+    def __call__(self, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(len(texts))
+        return self.tokenizer(texts, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tokenizer, name)
+
+
+@pytest.mark.parametrize("gold_predicates", [True, False])
+def test_tagging_tokenizes_each_sentence_once(trained_tiny_tagger: SRLTagger, gold_predicates: bool) -> None:
+    gold = list(read(SAMPLE))
+    counting = CountingTokenizer(trained_tiny_tagger.tokenizer)
+    tagger = SRLTagger(trained_tiny_tagger.model, counting)  # type: ignore[arg-type]
+    predicates = [[f.predicate.index for f in s.frames] for s in gold] if gold_predicates else None
+    tagger.tag([s.words for s in gold], predicates=predicates)
+    assert counting.calls == [len(gold)]
