@@ -272,32 +272,40 @@ def iter_text_sentences(
         stream = bounded_lines(stream)
     paragraph: list[str] = []
     paragraph_chars = first_line = 0
-    for number, raw in enumerate(stream, start=1):
-        line = decode_line(raw, first=number == 1)
-        reason = bad_line_reason(line)
-        if mode == "text" and paragraph and (reason or not line.strip()):
-            yield from split_paragraph(paragraph, first_line, path)
-            paragraph = []
-        if reason:
-            yield BadLine(path, number, reason)
-        elif not line.strip():
-            continue
-        elif mode == "text":
-            if not paragraph:
-                first_line, paragraph_chars = number, 0
-            paragraph.append(line)
-            paragraph_chars += len(line)
-            if paragraph_chars > MAX_PARAGRAPH_CHARS:
+    try:
+        for number, raw in enumerate(stream, start=1):
+            line = decode_line(raw, first=number == 1)
+            reason = bad_line_reason(line)
+            if mode == "text" and paragraph and (reason or not line.strip()):
                 yield from split_paragraph(paragraph, first_line, path)
                 paragraph = []
-        else:
-            sentence = (
-                split_tokenized(line, number) if mode == "tokenized" else tokenize_sentence(line, number)
-            )
-            warn_long_words(sentence, path)
-            yield sentence
-    if paragraph:
+            if reason:
+                yield BadLine(path, number, reason)
+            elif not line.strip():
+                continue
+            elif mode == "text":
+                if not paragraph:
+                    first_line, paragraph_chars = number, 0
+                paragraph.append(line)
+                paragraph_chars += len(line)
+                if paragraph_chars > MAX_PARAGRAPH_CHARS:
+                    yield from split_paragraph(paragraph, first_line, path)
+                    paragraph = []
+            else:
+                yield line_sentence(line, number, mode, path)
+    except Exception:
+        # The stream broke (a damaged gzip): the complete lines of the paragraph read so far are still
+        # text, and every complete line before the damage is promised; the error goes on after them.
         yield from split_paragraph(paragraph, first_line, path)
+        raise
+    yield from split_paragraph(paragraph, first_line, path)
+
+
+def line_sentence(line: str, number: int, mode: Mode, path: str) -> TextSentence:
+    """One line as one sentence: words split at whitespace (``"tokenized"``) or tokenized here."""
+    sentence = split_tokenized(line, number) if mode == "tokenized" else tokenize_sentence(line, number)
+    warn_long_words(sentence, path)
+    return sentence
 
 
 def bounded_lines(stream: IO[bytes] | IO[str]) -> Iterator[bytes] | Iterator[str]:
@@ -335,6 +343,8 @@ def bad_line_reason(line: str) -> str | None:
 
 
 def split_paragraph(lines: list[str], first_line: int, path: str) -> Iterator[TextSentence]:
+    if not lines:
+        return
     for sentence in split_text("\n".join(lines), first_line):
         warn_long_words(sentence, path)
         yield sentence

@@ -12,14 +12,17 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from albert_srl.cli import main
+from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
 from albert_srl.tagger import DEFAULT_MODEL
+from albert_srl.text import iter_text_file
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO / "corpora"
@@ -103,26 +106,50 @@ def test_tag_goes_on_past_a_missing_file(tmp_path: Path, capsys: pytest.CaptureF
     assert [s.words[0] for s in read(output)] == ["It", "The"]
 
 
+@pytest.mark.parametrize("mode", ["tokenized", "text"])
 def test_a_truncated_gzip_keeps_its_readable_lines(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
-    text = "".join(f"Sentence {i} was approved by the board .\n" for i in range(144))
-    packed = gzip.compress(text.encode())
+    text = "".join(f"{SUBJECTS[i % 5]} {VERBS[i // 5 % 5]} {i} plans on Tuesday .\n" for i in range(144))
     source = tmp_path / "cut.gz"
-    source.write_bytes(packed[: len(packed) * 2 // 3])
-    readable = 0
-    with gzip.open(source, "rt") as stream:
-        try:
-            for line in stream:
-                readable += line.endswith("\n")
-        except EOFError:
-            pass
+    readable = len(cut_gzip(source, text))
     output = tmp_path / "out.jsonl"
-    code, err = run(
-        ["tag", str(source), "--input", "tokenized", "--format", "jsonl", "-o", str(output)], capsys
-    )
+    code, err = run(["tag", str(source), "--input", mode, "--format", "jsonl", "-o", str(output)], capsys)
     assert code == 2 and f"{source}: damaged gzip file" in err
-    assert len(list(read(output))) == readable > 50
+    assert len(list(read(output))) == readable > 30
+
+
+def cut_gzip(path: Path, text: str) -> list[str]:
+    """Write the first half of ``text``'s gzip to ``path``; the complete lines it still holds."""
+    packed = gzip.compress(text.encode())
+    path.write_bytes(packed[: len(packed) // 2])
+    complete: list[str] = []
+    with gzip.open(path, "rt") as stream, suppress(EOFError):
+        for line in stream:
+            complete.append(line)
+    return [line for line in complete if line.endswith("\n") and line.strip()]
+
+
+SUBJECTS = ["The board", "Our neighbour", "A tired student", "The old company", "Every child"]
+VERBS = ["approved", "painted", "sold", "wrote", "found"]
+
+
+@pytest.mark.parametrize("paragraph_lines", [0, 4])  # one sentence a line; paragraphs of four lines
+def test_text_mode_keeps_every_complete_line_before_gzip_damage(tmp_path: Path, paragraph_lines: int) -> None:
+    lines = [
+        f"{SUBJECTS[i % 5]} {VERBS[i // 5 % 5]} {i} plans on Tuesday.\n"
+        + ("\n" if paragraph_lines and i % paragraph_lines == 3 else "")
+        for i in range(1500)
+    ]
+    source = tmp_path / "cut.txt.gz"
+    complete = cut_gzip(source, "".join(lines))
+    read: list[Any] = []
+    with pytest.raises(SRLFormatError, match="damaged gzip file"):
+        for sentence in iter_text_file(source, "text"):
+            read.append(sentence)
+    assert len(complete) > 500
+    numbers = [next(int(word) for word in sentence.words if word.isdigit()) for sentence in read]
+    assert numbers == list(range(len(complete)))  # a sentence a complete line, none lost
 
 
 def test_tag_skips_and_reports_a_sentence_over_the_word_limit(
@@ -176,7 +203,7 @@ def test_end_to_end_a_missing_file_is_one_line_and_no_traceback(tmp_path: Path) 
         ("max_tokens=-5", "max_tokens is -5"),
         ("epochs=0", "epochs is 0"),
         ("num_threads=0", "num_threads is 0: allowed from 1 to 1024"),
-        ("encoder.vocab_size=5", "encoder.vocab_size is 5: allowed from 100"),
+        ("encoder.vocab_size=5", "encoder.vocab_size is 5: allowed from 8"),
         ("encoder.num_attention_heads=0", "encoder.num_attention_heads is 0"),
         ("encoder.num_attention_heads=3", "must be a multiple of encoder.num_attention_heads (3)"),
         ("max_train_sentences=0", "max_train_sentences is 0"),
@@ -242,13 +269,13 @@ def set_key(section: str | None, key: str, value: Any) -> Callable[[dict[str, An
 
 
 MODEL_CASES = {
-    "hidden_act": (set_key("encoder", "hidden_act", "os.system"), "encoder.hidden_act 'os.system'"),
-    "hidden_size": (set_key("encoder", "hidden_size", "abc"), "encoder.hidden_size 'abc'"),
+    "hidden_act": (set_key("encoder", "hidden_act", "os.system"), "encoder.hidden_act must be one of"),
+    "hidden_size": (set_key("encoder", "hidden_size", "abc"), "encoder.hidden_size must be int, not 'abc'"),
     "model_type": (set_key(None, "model_type", "pickle"), "model_type 'pickle'"),
-    "encoder_type": (set_key("encoder", "model_type", "gpt2"), "encoder.model_type 'gpt2'"),
+    "encoder_type": (set_key("encoder", "model_type", "gpt2"), "encoder.model_type must be one of"),
     "labels": (set_key("srl", "labels", []), "srl.labels must be a non-empty list"),
-    "layers": (set_key("encoder", "num_hidden_layers", -1), "encoder.num_hidden_layers -1"),
-    "max_length": (set_key("srl", "max_length", 0), "srl.max_length 0"),
+    "layers": (set_key("encoder", "num_hidden_layers", -1), "encoder.num_hidden_layers is -1"),
+    "max_length": (set_key("srl", "max_length", 0), "srl.max_length is 0"),
     "heads": (set_key("encoder", "num_attention_heads", 3), "multiple of encoder.num_attention_heads"),
     "shape": (set_key("encoder", "hidden_size", 128), "weights do not fit the config"),
     "vocab": (set_key("encoder", "vocab_size", 9000), "weights do not fit the config"),
