@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from albert_srl.data import Frame, Sentence
+from albert_srl.settings import setting
 
 logger = logging.getLogger(__name__)
 
@@ -27,22 +28,37 @@ Predicates = list[list[int] | None]
 
 @dataclass
 class ServeLimits:
-    """What one request may ask for, and how requests are batched together."""
+    """What one request may ask for, and how requests are batched together. Each limit is a ``serve``
+    flag of the same name; ``serve`` checks them (``settings.check_instance``) before it listens."""
 
-    max_body_bytes: int = 1_000_000
-    max_sentences: int = 128  # per request
-    max_words: int = 256  # per sentence
-    max_request_words: int = 4096  # all sentences of a request together
-    max_text_chars: int = 100_000  # of ``text`` / ``sentence``
-    # Tagging work a request may ask for: each predicate costs its sentence's words (one encoder pass
-    # over the sentence). Words alone do not bound it: 16 sentences of 256 words, every word a
-    # predicate, is 1M words of work (229 s) inside every other limit.
-    max_frame_words: int = 65_536
-    max_queued_requests: int = 1024  # beyond this the server answers 503
-    batch_wait_ms: float = 5.0  # how long the worker waits for more requests to join a batch
-    batch_words: int = 1024  # words of work in one batch at most
-    batch_ms: float = 250.0  # and about this long: what bounds a small request's wait behind a long one
-    body_timeout_s: float = 10.0  # the whole body must arrive within this (slow clients get 408)
+    max_body_bytes: int = setting(1_000_000, low=1, doc="bytes of a request body (413 beyond)")
+    max_sentences: int = setting(128, low=1, doc="sentences of a request")
+    max_words: int = setting(256, low=1, doc="words of a sentence")
+    max_request_words: int = setting(4096, low=1, doc="words of all sentences of a request together")
+    max_text_chars: int = setting(100_000, low=1, doc="characters of `text` / `sentence`")
+    # Words alone do not bound the work: 16 sentences of 256 words, every word a predicate, is 1M words
+    # of work (229 s) inside every other limit.
+    max_frame_words: int = setting(
+        65_536, low=1, doc="tagging work of a request: each predicate costs its sentence's words"
+    )
+    max_queued_requests: int = setting(1024, low=1, high=1_000_000, doc="waiting requests (503 beyond)")
+    batch_wait_ms: float = setting(
+        5.0, low=0, high=10_000, doc="how long the worker waits for more requests to join a batch"
+    )
+    batch_words: int = setting(1024, low=1, high=1_000_000, doc="words of work in one batch at most")
+    batch_ms: float = setting(
+        250.0,
+        low=1,
+        high=3_600_000,
+        doc="and about this long: bounds a small request's wait behind a long one",
+    )
+    body_timeout_s: float = setting(
+        10.0,
+        low=0,
+        high=3600,
+        above=True,
+        doc="the whole body must arrive within this (slow clients get 408)",
+    )
 
 
 class Tagger(Protocol):

@@ -9,17 +9,21 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from albert_srl import __version__
+from albert_srl.batching import ServeLimits
+from albert_srl.config import RunConfig, ServeAddress, TagOptions, TuneOptions
 from albert_srl.errors import SRLFormatError
+from albert_srl.formats import READERS
+from albert_srl.settings import Setting, setting_of, settings_of
 
-FORMATS = ["conll12", "conll05", "props", "conllu", "jsonl", "allennlp"]
+FORMATS = list(READERS)
 log = logging.getLogger("albert_srl")
 MAX_MINUTES_HELP = (
     "wall-clock budget: stop cleanly after M minutes with the last checkpoint written and the output "
@@ -57,9 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from albert_srl.config import load_config
     from albert_srl.training import train
 
-    config = load_config(args.config, args.set or [])
-    if args.max_minutes is not None:
-        config.max_minutes = args.max_minutes
+    config = load_config(args.config, with_max_minutes(args))
     best = train(config, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one line for the whole job
         print(best)
@@ -73,14 +75,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         args.config,
         args.space,
         args.trials,
-        args.output,
-        storage=args.storage,
-        study_name=args.study,
-        objectives=args.objectives.split(","),
-        pruner=args.pruner,
-        max_minutes=args.max_minutes,
+        **given(args, "output"),
+        **given(args, "storage", "pruner", "max_minutes"),
+        **({"study_name": args.study} if args.study is not None else {}),
+        **({"objectives": args.objectives.split(",")} if args.objectives is not None else {}),
+        **({"heartbeat_seconds": args.heartbeat} if args.heartbeat is not None else {}),
         overrides=args.set or [],
-        heartbeat_seconds=args.heartbeat,
         progress=not args.quiet,
     )
     print(
@@ -141,11 +141,14 @@ def cmd_tag(args: argparse.Namespace) -> int:
         for path in files:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
+    options = TagOptions(**given(args, *(s.name for s in settings_of(TagOptions))))
                 if path == "-"
                 else iter_text_file(path, args.input, shard=args.shard)
             )
             try:
-                tagged = tagger.tag_stream(items, args.batch_size, args.max_tokens, path, args.max_words)
+                tagged = tagger.tag_stream(
+                    items, options.batch_size, options.max_tokens, path, options.max_words
+                )
                 for item in tagged:
                     if isinstance(item, BadLine):
                         log.warning("%s:%d: %s; skipped", item.path, item.line, item.reason)
@@ -166,11 +169,11 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from albert_srl.serve import ServeLimits, serve
+    from albert_srl.serve import serve
 
-    given = {f.name for f in dataclasses.fields(ServeLimits)} & vars(args).keys()  # flags = field names
-    limits = ServeLimits(**{name: getattr(args, name) for name in given})
-    serve(args.model, args.host, args.port, limits, device=args.device, bf16=args.bf16 or None)
+    limits = ServeLimits(**given(args, *(s.name for s in settings_of(ServeLimits))))
+    address = ServeAddress(**given(args, "host", "port"))
+    serve(args.model, address.host, address.port, limits, device=args.device, bf16=args.bf16 or None)
     return 0
 
 
@@ -178,9 +181,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from albert_srl.config import load_pretrain_config
     from albert_srl.pretraining import pretrain, pretrain_embeddings
 
-    config = load_pretrain_config(args.config, args.set or [])
-    if args.max_minutes is not None:
-        config.max_minutes = args.max_minutes
+    config = load_pretrain_config(args.config, with_max_minutes(args))
     print(pretrain_embeddings(config) if args.stage == "embeddings" else pretrain(config, resume=True))
     return 0
 
@@ -193,6 +194,44 @@ def parse_shard(value: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, not {value!r}") from None
     if not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"shard {value}: need 0 <= I < N")
+def with_max_minutes(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides with ``--max-minutes`` last: the config's own checks see it."""
+    extra = [] if args.max_minutes is None else [f"max_minutes={args.max_minutes!r}"]
+    return [*(args.set or []), *extra]
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The flags among ``names`` given on the command line (an unset flag is ``None``): the declared
+    defaults fill in the rest."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def add_setting(parser: argparse.ArgumentParser, cls: type, key: str, *flags: str, **kwargs: Any) -> None:
+    """A flag for the setting ``key`` declared in ``cls``: parsed and checked by the schema (a bad value is
+    argparse's one-line error, exit 2), its help the setting's doc and default. An unset flag is ``None``.
+    """
+    declared = setting_of(cls, key)
+    names = flags or (f"--{declared.name.replace('_', '-')}",)
+    default = "" if declared.required or declared.default is None else f" (default {declared.default})"
+    kwargs.setdefault("help", declared.doc + default)
+    if declared.choices:
+        kwargs.setdefault("choices", declared.choices)
+    else:
+        kwargs.setdefault("type", flag_type(declared))
+    parser.add_argument(*names, required=declared.required, **kwargs)
+
+
+def flag_type(declared: Setting) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return declared.parse(text, "")
+        except SRLFormatError as error:
+            raise argparse.ArgumentTypeError(error.message) from None
+
+    parse.__name__ = declared.name  # argparse's "invalid <name> value" wording
+    return parse
+
+
     return index, count
 
 
@@ -242,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config")
     train.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    train.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
+    add_setting(train, RunConfig, "max_minutes", metavar="M", help=MAX_MINUTES_HELP)
     train.set_defaults(run=cmd_train)
 
     tune = commands.add_parser(
@@ -255,26 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tune.add_argument("config", help="the base training config")
     tune.add_argument("--space", required=True, help="search space YAML (configs/tune-ewt.yaml)")
-    tune.add_argument("--trials", type=int, required=True, help="trials this command runs")
-    tune.add_argument("--output", default="runs/tune", help="output directory (default runs/tune)")
-    tune.add_argument("--storage", help="Optuna database URL (default: sqlite:///OUTPUT/study.db)")
-    tune.add_argument("--study", help="study name (default: the config file's name)")
-    tune.add_argument(
-        "--objectives",
-        default="f1",
-        choices=["f1", "f1,speed"],
-        help="f1: maximise dev F1 (TPE + pruning); f1,speed: dev F1 and CPU tagging speed (NSGA-II)",
-    )
-    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
-    tune.add_argument("--max-minutes", type=float, help="start no new trial after this many minutes")
+    for name in ("trials", "output", "storage", "study", "objectives", "pruner", "max_minutes"):
+        add_setting(tune, TuneOptions, name)
+    add_setting(tune, TuneOptions, "heartbeat", metavar="SECONDS")
     tune.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override base config keys (dotted)")
-    tune.add_argument(
-        "--heartbeat",
-        type=int,
-        default=60,
-        metavar="SECONDS",
-        help="a trial silent for twice this long (its worker died) is marked failed and retried once",
-    )
     tune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tune.set_defaults(run=cmd_tune)
 
@@ -286,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", default="-", help="default: stdout")
     predict.add_argument("--from", dest="from_", choices=FORMATS, help="input format (default: detected)")
     predict.add_argument("--to", choices=FORMATS, help="output format (default: the input's)")
-    predict.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    add_setting(predict, RunConfig, "device")
     predict.add_argument("--bf16", action="store_true", help=BF16_HELP)
     predict.add_argument(
         "--find-predicates",
@@ -324,44 +347,27 @@ def build_parser() -> argparse.ArgumentParser:
         "with no coordination, and their outputs concatenated in shard order are in input order",
     )
     tag.add_argument("--model", help="model directory or hub id (default: the shipped model)")
-    tag.add_argument("--batch-size", type=int, default=64, help="sentences tagged together (default 64)")
-    tag.add_argument("--max-tokens", type=int, default=8192, help="subwords in one forward pass")
-    tag.add_argument(
-        "--max-words",
-        type=int,
-        default=512,
-        help="longer sentences are reported and skipped: time and memory grow with its square (default 512)",
-    )
-    tag.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    for name in ("batch_size", "max_tokens", "max_words"):
+        add_setting(tag, TagOptions, name)
+    add_setting(tag, RunConfig, "device")
     tag.add_argument("--bf16", action="store_true", help=BF16_HELP)
     tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tag.set_defaults(run=cmd_tag)
 
     serve = commands.add_parser("serve", help="serve a model over HTTP (API + demo page)")
     serve.add_argument("--model", help="model directory (default: the shipped model)")
-    serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
+    add_setting(serve, ServeAddress, "host")
+    add_setting(serve, ServeAddress, "port")
+    add_setting(serve, RunConfig, "device")
     serve.add_argument("--bf16", action="store_true", help=BF16_HELP)
-    serve.add_argument("--max-body-bytes", type=int, default=1_000_000)
-    serve.add_argument("--max-sentences", type=int, default=128, help="per request")
-    serve.add_argument("--max-words", type=int, default=256, help="per sentence")
-    serve.add_argument("--max-request-words", type=int, default=4096, help="all sentences of a request")
-    serve.add_argument("--max-text-chars", type=int, default=100_000)
-    serve.add_argument("--batch-wait-ms", type=float, default=5.0)
-    serve.add_argument("--batch-words", type=int, default=1024, help="words of work a batch at most")
-    serve.add_argument(
-        "--batch-ms", type=float, default=250.0, help="work a batch, timed: bounds a small request's wait"
-    )
-    serve.add_argument(
-        "--body-timeout-s", type=float, default=10.0, help="a body must arrive within this (else 408)"
-    )
+    for limit in settings_of(ServeLimits):  # every limit is a flag of the same name
+        add_setting(serve, ServeLimits, limit.key)
     serve.set_defaults(run=cmd_serve)
 
     pretrain = commands.add_parser("pretrain", help="pretrain an ALBERT encoder (MLM + SOP)")
     pretrain.add_argument("config")
     pretrain.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys (dotted)")
-    pretrain.add_argument("--max-minutes", type=float, metavar="M", help=MAX_MINUTES_HELP)
+    add_setting(pretrain, RunConfig, "max_minutes", metavar="M", help=MAX_MINUTES_HELP)
     pretrain.add_argument(
         "--stage",
         choices=["mlm", "embeddings"],

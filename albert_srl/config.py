@@ -9,25 +9,34 @@ for the shipped configs).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import types
-import typing
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import yaml
+from albert_srl.settings import ConfigError, like, load_dataclass, setting
 
-from albert_srl.errors import SRLFormatError
+__all__ = [
+    "ConfigError",
+    "EmbeddingConfig",
+    "EncoderConfig",
+    "LossWeights",
+    "PretrainConfig",
+    "RunConfig",
+    "ServeAddress",
+    "TagOptions",
+    "TrainConfig",
+    "TuneOptions",
+    "load_config",
+    "load_dataclass",
+    "load_pretrain_config",
+]
 
-T = TypeVar("T")
-
-
-class ConfigError(SRLFormatError):
-    """A config that cannot be used: unknown key, wrong type, missing file. ``path``/``line`` locate it."""
+PredicateAwareness = Literal["segment", "pair", "indicator"]
+Head = Literal["crf", "softmax"]
+Device = Literal["cpu", "cuda", "auto"]
 
 
 @dataclass
@@ -42,20 +51,30 @@ class EncoderConfig:
     SentencePiece model of ``vocab_size`` pieces is trained on the run's text (fine-tuning: the training
     words) into ``output_dir/tokenizer``; a pretraining run also trains one into a named ``tokenizer``
     directory that holds none yet.
+
+    The sizes are those of a model's ``config.json`` too (its ``encoder`` section), checked with the
+    same ranges when a model directory is loaded.
     """
 
-    pretrained: str | None = None
-    tokenizer: str | None = None
-    vocab_size: int = 8000
-    lowercase: bool = False
-    embedding_size: int = 128
-    hidden_size: int = 256
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    intermediate_size: int = 1024
-    num_hidden_groups: int = 1
-    max_position_embeddings: int = 512
-    dropout: float = 0.0  # hidden and attention dropout of a fresh encoder (ALBERT v2 fine-tunes with none)
+    pretrained: str | None = setting(
+        None, doc="encoder directory, hub id or `shipped`; its sizes replace those below"
+    )
+    tokenizer: str | None = setting(
+        None, doc="tokenizer directory of a fresh encoder (unset: one is trained)"
+    )
+    # 8: the least any model directory holds; a vocabulary too small for its text is the tokenizer
+    # training's error, which names this key
+    vocab_size: int = setting(8000, low=8, high=1_000_000, doc="SentencePiece pieces of a trained tokenizer")
+    lowercase: bool = setting(False, doc="lowercase the text before a trained tokenizer sees it")
+    embedding_size: int = setting(128, low=1, high=16_384, doc="width of the (factorised) word embeddings")
+    hidden_size: int = setting(256, low=1, high=16_384, doc="width of the encoder's hidden states")
+    num_hidden_layers: int = setting(4, low=1, high=128, doc="encoder layers")
+    num_attention_heads: int = setting(4, low=1, high=256, doc="attention heads; they divide hidden_size")
+    intermediate_size: int = setting(1024, low=1, high=65_536, doc="width of the feed-forward layers")
+    num_hidden_groups: int = setting(1, low=1, high=128, doc="groups of shared layer weights (ALBERT: 1)")
+    max_position_embeddings: int = setting(512, low=8, high=65_536, doc="longest window in subwords")
+    # ALBERT v2 fine-tunes with none
+    dropout: float = setting(0.0, low=0, high=0.99, doc="hidden and attention dropout of a fresh encoder")
 
     def albert_config(self, vocab_size: int) -> dict[str, Any]:
         """``AlbertConfig`` keyword arguments of a fresh encoder with a ``vocab_size``-piece vocabulary."""
@@ -81,12 +100,14 @@ ALBERT_SIZES = (
 
 @dataclass
 class LossWeights:
-    """Weights of the three losses in the training objective."""
+    """Weights of the losses in the training objective."""
 
-    argument: float = 1.0
-    sense: float = 1.0
-    predicate: float = 1.0
-    syntax: float = 0.0  # > 0 adds an auxiliary part-of-speech head trained on the corpus's gold POS column
+    argument: float = setting(1.0, low=0, doc="argument tagging (the CRF's negative log-likelihood)")
+    sense: float = setting(1.0, low=0, doc="predicate sense classification")
+    predicate: float = setting(1.0, low=0, doc="predicate identification")
+    syntax: float = setting(
+        0.0, low=0, doc="> 0 adds an auxiliary part-of-speech head trained on the corpus's gold POS column"
+    )
 
 
 @dataclass
@@ -94,13 +115,17 @@ class EmbeddingConfig:
     """The subword-vector step (``albert-srl pretrain --stage embeddings``): gensim ``Word2Vec`` settings
     and how the vectors enter the encoder."""
 
-    epochs: int = 1
-    window: int = 5
-    negative: int = 5
-    min_count: int = 3
-    skip_gram: bool = True  # better vectors for rare pieces than CBOW, at about 3x the time
-    scale: Literal["init", "none"] = "init"  # "init": rescaled to the encoder's initialisation; "none": raw
-    workers: int = 2
+    epochs: int = setting(1, low=1, doc="passes over the text")
+    window: int = setting(5, low=1, doc="context words on each side")
+    negative: int = setting(5, low=0, doc="negative samples")
+    min_count: int = setting(3, low=1, doc="rarer pieces get no vector of their own")
+    skip_gram: bool = setting(
+        True, doc="skip-gram: better vectors for rare pieces than CBOW, at about 3x the time"
+    )
+    scale: Literal["init", "none"] = setting(
+        "init", doc="init: vectors rescaled to the encoder's initialisation; none: raw"
+    )
+    workers: int = setting(2, low=1, high=1024, doc="gensim worker threads")
 
 
 @dataclass(kw_only=True)
@@ -108,15 +133,19 @@ class RunConfig:
     """What every training run has, fine-tuning or pretraining: where it runs, for how long, how it is
     optimized and checkpointed. The runtime in ``albert_srl.training`` reads these."""
 
-    seed: int = 13
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    max_steps: int | None = None  # stop after this many optimizer steps
-    max_minutes: float | None = None  # wall-clock budget: stop cleanly, checkpoint and export at the deadline
-    checkpoint_every: int | None = None  # optimizer steps; None or 0: no step checkpoints
-    num_threads: int | None = None
-    device: Literal["cpu", "cuda", "auto"] = "auto"
-    bf16: bool | None = None  # None: on when training on CUDA
+    seed: int = setting(13, low=0, high=2**32 - 1, doc="seed of every random draw of the run")
+    weight_decay: float = setting(0.01, low=0, doc="AdamW weight decay (not of biases and norms)")
+    grad_clip: float = setting(1.0, low=0, doc="gradient norm clipping")
+    max_steps: int | None = setting(None, low=1, doc="stop after this many optimizer steps")
+    max_minutes: float | None = setting(
+        None, low=0, doc="wall-clock budget: stop cleanly, checkpoint and export at the deadline"
+    )
+    checkpoint_every: int | None = setting(
+        None, low=0, doc="optimizer steps between checkpoints; null or 0: none"
+    )
+    num_threads: int | None = setting(None, low=1, high=1024, doc="torch CPU threads (null: torch's choice)")
+    device: Device = setting("auto", doc="auto: CUDA when there is a GPU, else the CPU")
+    bf16: bool | None = setting(None, doc="bfloat16 autocast; null: on when training on CUDA")
 
 
 @dataclass(kw_only=True)
@@ -126,143 +155,149 @@ class TrainConfig(RunConfig):
     ``checkpoint_every`` adds step checkpoints to the one written after every epoch.
     """
 
-    train_path: str
-    dev_path: str
-    output_dir: str
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    predicate_awareness: Literal["segment", "pair", "indicator"] = "segment"
-    head: Literal["crf", "softmax"] = "crf"
-    max_length: int = 256
-    stride: int = 128
-    epochs: int = 10
-    max_tokens: int = 4096  # subword budget of one batch
-    encoder_lr: float = 5e-5
-    head_lr: float = 1e-3
-    warmup_ratio: float = 0.1
-    dropout: float = 0.1
-    patience: int = 3  # epochs without a better dev F1 before stopping
-    predicate_identification: bool = True
-    loss_weights: LossWeights = field(default_factory=LossWeights)
-    max_train_sentences: int | None = None
-    max_dev_sentences: int | None = None
-    eval_max_tokens: int = 8192
+    train_path: str = setting(doc="training corpus (any supported format)")
+    dev_path: str = setting(doc="development corpus, scored after every epoch")
+    output_dir: str = setting(doc="where the model, checkpoints and logs go")
+    encoder: EncoderConfig = setting(factory=EncoderConfig, doc="the encoder")
+    predicate_awareness: PredicateAwareness = setting(
+        "segment", doc="how the encoder is told the predicate: segment ids, a word pair or an indicator"
+    )
+    fusion_layers: int | None = setting(
+        None,
+        low=0,
+        high=128,
+        doc="top encoder layers run once per predicate (the rest once per sentence); null: all of them",
+    )
+    head: Head = setting("crf", doc="argument tagging: constrained CRF or softmax")
+    max_length: int = setting(256, low=8, high=65_536, doc="subwords per encoder window")
+    stride: int = setting(128, low=0, high=65_536, doc="subwords of overlap between windows")
+    epochs: int = setting(10, low=1, doc="passes over the training data")
+    max_tokens: int = setting(4096, low=1, doc="subword budget of one batch")
+    encoder_lr: float = setting(5e-5, low=0, doc="peak learning rate of the encoder")
+    head_lr: float = setting(1e-3, low=0, doc="peak learning rate of the heads")
+    warmup_ratio: float = setting(0.1, low=0, high=1, doc="share of the steps the learning rate warms up")
+    dropout: float = setting(0.1, low=0, high=0.99, doc="dropout on the word states the heads read")
+    patience: int = setting(3, low=1, doc="epochs without a better dev F1 before stopping")
+    predicate_identification: bool = setting(True, doc="train the predicate-identification head")
+    loss_weights: LossWeights = setting(factory=LossWeights, doc="the losses' weights")
+    max_train_sentences: int | None = setting(None, low=1, doc="read only the first N training sentences")
+    max_dev_sentences: int | None = setting(None, low=1, doc="read only the first N dev sentences")
+    eval_max_tokens: int = setting(8192, low=1, doc="subword budget of one batch when scoring dev")
 
 
 @dataclass(kw_only=True)
 class PretrainConfig(RunConfig):
     """Everything ``pretrain`` needs; the YAML file's keys are these fields (and ``RunConfig``'s)."""
 
-    # Plain ``list`` (of path strings): ``load_dataclass`` checks types with ``isinstance``.
-    text_paths: list[str]
-    output_dir: str
-    # CoNLL files whose sentences are pretraining text too, a document per CoNLL document: masked-LM on a
-    # task's own training text ("self-pretraining"); never a dev or test file
-    text_conll: list[str] = field(default_factory=list)
-    # what the text is: with ``title_lines`` the first line of each blank-line-separated block is a title
-    # and left out (WikiExtractor's layout); ``text_source`` names the text and its licence in the card
-    title_lines: bool = False
-    text_source: str | None = None
-    # vocabulary (its size and casing are ``encoder.vocab_size`` / ``encoder.lowercase``)
-    vocab_paragraphs: int = 200_000  # paragraphs of the text the SentencePiece model is trained on
-    vocab_conll: list[str] = field(default_factory=list)  # CoNLL files whose words join the vocabulary text
-    # packing
-    packed_dir: str | None = None  # default output_dir/packed; packed there when absent
-    max_documents: int | None = None  # per text file (small runs, tests)
-    min_words: int = 5  # shorter paragraphs (titles, list items, fragments) are dropped
-    shard_tokens: int = 10_000_000
-    # instances
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    max_length: int = 128  # subwords of a pair, [CLS] and two [SEP] included
-    short_seq_prob: float = 0.1
-    mask_prob: float = 0.15
-    max_ngram: int = 3
-    eval_documents: int = 200  # the corpus's last documents, held out (at most a tenth of it)
-    # optimisation
-    max_tokens: int = 8192  # padded subwords of one batch
-    max_steps: int = 10_000
-    learning_rate: float = 1e-3
-    warmup_steps: int = 500
-    checkpoint_every: int = 500
-    log_every: int = 50
-    compile: bool = False  # torch.compile the encoder (CUDA runs)
-    embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
-    # with max_minutes: the learning rate decays linearly to 0 at the deadline or at max_steps, whichever
-    # comes first (a run sized by time, not steps; its resume is not step-exact)
-    deadline_schedule: bool = False
+    # Plain ``list`` (of path strings): values are checked with ``isinstance``.
+    text_paths: list[str] = setting(doc="text files (.gz, .bz2, .xz too) to pretrain on")
+    output_dir: str = setting(doc="where the encoder, checkpoints and logs go")
+    text_conll: list[str] = setting(
+        factory=list,
+        doc="CoNLL files whose sentences are pretraining text too, a document per CoNLL document "
+        "(self-pretraining); never a dev or test file",
+    )
+    allow_eval_files: bool = setting(
+        False, doc="true: take text_conll and vocab_conll files whose names say dev or test"
+    )
+    title_lines: bool = setting(
+        False, doc="the first line of each blank-line-separated block is a title, left out (WikiExtractor)"
+    )
+    text_source: str | None = setting(None, doc="what the text is and its licence, for the model card")
+    vocab_paragraphs: int = setting(200_000, low=1, doc="paragraphs of the text the tokenizer is trained on")
+    vocab_conll: list[str] = setting(factory=list, doc="CoNLL files whose words join the vocabulary text")
+    packed_dir: str | None = setting(
+        None, doc="packed text (null: output_dir/packed); packed there when absent"
+    )
+    max_documents: int | None = setting(None, low=1, doc="documents read per text file (small runs, tests)")
+    min_words: int = setting(5, low=0, doc="shorter paragraphs (titles, list items, fragments) are dropped")
+    shard_tokens: int = setting(10_000_000, low=1, doc="subwords per packed shard")
+    encoder: EncoderConfig = setting(factory=EncoderConfig, doc="the encoder")
+    max_length: int = setting(128, low=8, high=65_536, doc="subwords of a pair, [CLS] and two [SEP] included")
+    short_seq_prob: float = setting(0.1, low=0, high=1, doc="share of pairs made shorter than max_length")
+    mask_prob: float = setting(0.15, low=0.001, high=0.999, doc="share of subwords masked")
+    max_ngram: int = setting(3, low=1, high=10, doc="longest masked n-gram (ALBERT's n-gram masking)")
+    eval_documents: int = setting(200, low=0, doc="the corpus's last documents, held out (at most a tenth)")
+    max_tokens: int = setting(8192, low=1, doc="padded subwords of one batch")
+    max_steps: int | None = like(RunConfig, "max_steps", 10_000)
+    learning_rate: float = setting(1e-3, low=0, doc="peak learning rate")
+    warmup_steps: int = setting(500, low=0, doc="optimizer steps of linear warm-up")
+    checkpoint_every: int | None = like(RunConfig, "checkpoint_every", 500)
+    log_every: int = setting(50, low=1, doc="optimizer steps between log lines")
+    compile: bool = setting(False, doc="torch.compile the encoder (CUDA runs)")
+    embeddings: EmbeddingConfig = setting(factory=EmbeddingConfig, doc="the subword-vector step")
+    deadline_schedule: bool = setting(
+        False,
+        doc="with max_minutes, the learning rate decays to 0 at the deadline or max_steps, whichever "
+        "comes first (a run sized by time; its resume is not step-exact)",
+    )
 
 
-# Allowed ranges, (least, most) with None for no bound, of the numeric keys of every config; checked as a
-# key is read, so the error names the key, its line and the range.
-RANGES: dict[str, tuple[float | None, float | None]] = {
-    "seed": (0, 2**32 - 1),
-    "weight_decay": (0, None),
-    "grad_clip": (0, None),
-    "max_steps": (1, None),
-    "max_minutes": (0, None),
-    "checkpoint_every": (0, None),  # 0: never between the epoch/final checkpoints
-    "num_threads": (1, 1024),
-    "encoder.vocab_size": (100, 1_000_000),
-    "encoder.embedding_size": (1, 16_384),
-    "encoder.hidden_size": (1, 16_384),
-    "encoder.num_hidden_layers": (1, 128),
-    "encoder.num_attention_heads": (1, 256),
-    "encoder.intermediate_size": (1, 65_536),
-    "encoder.num_hidden_groups": (1, 128),
-    "encoder.max_position_embeddings": (16, 65_536),
-    "encoder.dropout": (0, 0.99),
-    "max_length": (16, 65_536),
-    "stride": (1, None),
-    "epochs": (1, None),
-    "max_tokens": (1, None),
-    "encoder_lr": (0, None),
-    "head_lr": (0, None),
-    "learning_rate": (0, None),
-    "warmup_ratio": (0, 1),
-    "dropout": (0, 0.99),
-    "patience": (1, None),
-    "loss_weights.argument": (0, None),
-    "loss_weights.sense": (0, None),
-    "loss_weights.predicate": (0, None),
-    "loss_weights.syntax": (0, None),
-    "embeddings.epochs": (1, None),
-    "embeddings.window": (1, None),
-    "embeddings.negative": (0, None),
-    "embeddings.min_count": (1, None),
-    "embeddings.workers": (1, 1024),
-    "max_train_sentences": (1, None),
-    "max_dev_sentences": (1, None),
-    "eval_max_tokens": (1, None),
-    "vocab_paragraphs": (1, None),
-    "max_documents": (1, None),
-    "min_words": (0, None),
-    "shard_tokens": (1, None),
-    "short_seq_prob": (0, 1),
-    "mask_prob": (0.001, 0.999),
-    "max_ngram": (1, 10),
-    "eval_documents": (0, None),
-    "warmup_steps": (0, None),
-    "log_every": (1, None),
-}
+@dataclass(kw_only=True)
+class TagOptions:
+    """How ``tag`` (and ``SRLTagger.tag_stream``) batches a stream of sentences."""
+
+    batch_size: int = setting(64, low=1, high=1_000_000, doc="sentences tagged together")
+    max_tokens: int = setting(8192, low=1, doc="subwords in one forward pass")
+    max_words: int = setting(
+        512, low=1, doc="longer sentences are reported and skipped: time and memory grow with its square"
+    )
+
+
+@dataclass(kw_only=True)
+class TuneOptions:
+    """How ``tune`` runs a study (docs/tuning.md); the keys it searches are ``TrainConfig``'s."""
+
+    trials: int = setting(low=0, doc="trials this command runs")
+    output: str = setting("runs/tune", doc="output directory")
+    storage: str | None = setting(None, doc="Optuna database URL (null: sqlite:///OUTPUT/study.db)")
+    study: str | None = setting(None, doc="study name (null: the config file's name)")
+    objectives: Literal["f1", "f1,speed"] = setting(
+        "f1", doc="f1: maximise dev F1 (TPE + pruning); f1,speed: dev F1 and CPU tagging speed (NSGA-II)"
+    )
+    pruner: Literal["median", "hyperband", "none"] = setting(
+        "median", doc="stops a hopeless trial after an epoch (one objective only)"
+    )
+    max_minutes: float | None = setting(None, low=0, doc="start no new trial after this many minutes")
+    heartbeat: int = setting(
+        60,
+        low=1,
+        doc="seconds; a trial silent for twice this long (its worker died) is failed and retried once",
+    )
+
+
+@dataclass(kw_only=True)
+class ServeAddress:
+    """Where ``serve`` listens (its limits are ``ServeLimits``)."""
+
+    host: str = setting("127.0.0.1", doc="interface to listen on (the default: loopback only)")
+    port: int = setting(8000, low=0, high=65_535, doc="TCP port (0: any free one)")
 
 
 def check_encoder_sizes(config: TrainConfig | PretrainConfig, source: str) -> None:
-    """The checks that span keys: attention heads divide the hidden size, groups are layers, and a window
-    fits the position embeddings (of a fresh encoder: a pretrained one brings its own sizes)."""
+    """The checks that span keys: those of ``check_encoder_shape``, and a window that fits the position
+    embeddings (of a fresh encoder: a pretrained one brings its own sizes)."""
     encoder = config.encoder
-    if encoder.hidden_size % encoder.num_attention_heads:
-        message = (
-            f"encoder.hidden_size ({encoder.hidden_size}) must be a multiple of encoder.num_attention_heads "
-            f"({encoder.num_attention_heads})"
-        )
-        raise ConfigError(source, None, message)
-    if encoder.num_hidden_groups > encoder.num_hidden_layers:
-        raise ConfigError(source, None, "encoder.num_hidden_groups must be at most encoder.num_hidden_layers")
+    check_encoder_shape({name: getattr(encoder, name) for name in ALBERT_SIZES}, source)
     if encoder.pretrained is None and config.max_length > encoder.max_position_embeddings:
         message = (
             f"max_length ({config.max_length}) exceeds encoder.max_position_embeddings "
             f"({encoder.max_position_embeddings})"
         )
         raise ConfigError(source, None, message)
+
+
+def check_encoder_shape(sizes: Mapping[str, Any], source: str) -> None:
+    """Attention heads divide the hidden size, and groups of shared layers are at most the layers: of a
+    config's encoder and of a model directory's alike."""
+    hidden, heads = sizes["hidden_size"], sizes["num_attention_heads"]
+    if hidden % heads:
+        message = (
+            f"encoder.hidden_size ({hidden}) must be a multiple of encoder.num_attention_heads ({heads})"
+        )
+        raise ConfigError(source, None, message)
+    if sizes["num_hidden_groups"] > sizes["num_hidden_layers"]:
+        raise ConfigError(source, None, "encoder.num_hidden_groups must be at most encoder.num_hidden_layers")
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -284,10 +319,8 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
     source = str(path)
     if not config.text_paths and not config.text_conll:
         raise ConfigError(source, None, "text_paths and text_conll are both empty: no text to learn from")
-    for key, paths in (("vocab_conll", config.vocab_conll), ("text_conll", config.text_conll)):
-        for conll in paths:
-            if re.search(r"dev|test", Path(conll).name):
-                raise ConfigError(source, None, f"{key} must not name evaluation data: {conll}")
+    if not config.allow_eval_files:
+        refuse_evaluation_splits(config, source)
     for text in _text_to_read(config):
         if not Path(text).exists():
             raise ConfigError(source, None, f"no such file: {text}")
@@ -302,6 +335,24 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
     if config.max_tokens < config.max_length:
         raise ConfigError(source, None, "max_tokens must hold at least one max_length pair")
     return config
+
+
+# A file name's words (split at anything not a letter or digit) that say it is an evaluation split:
+# ``en_ewt-ud-dev.conllu``, ``test.conll``, ``dev.gold_conll.gz``; not ``latest_train.conllu``.
+EVALUATION_SPLITS = frozenset({"dev", "devel", "development", "test", "testing", "validation"})
+
+
+def refuse_evaluation_splits(config: PretrainConfig, source: str) -> None:
+    """Pretraining on the text a model is scored on would flatter its scores: refuse a CoNLL file whose
+    name says it is a dev or test split, unless ``allow_eval_files`` says it is not."""
+    for key, paths in (("vocab_conll", config.vocab_conll), ("text_conll", config.text_conll)):
+        for conll in paths:
+            if EVALUATION_SPLITS & set(re.split(r"[^a-z0-9]+", Path(conll).name.lower())):
+                message = (
+                    f"{key} names what looks like a dev or test split: {conll} (if it is not evaluation "
+                    "data, set allow_eval_files to true)"
+                )
+                raise ConfigError(source, None, message)
 
 
 def _text_to_read(config: PretrainConfig) -> list[str]:
@@ -359,128 +410,3 @@ def check_paths(config: TrainConfig, source: str) -> None:
 def _looks_local(name: str) -> bool:
     """A hub id is ``name`` or ``owner/name``; anything that exists or looks like a path is local."""
     return Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
-
-
-# ---------------------------------------------------------------------------------------------------
-# YAML -> dataclass, reusable by any config of the project
-
-
-def load_dataclass(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
-    """Build dataclass ``cls`` from the YAML mapping in ``path`` with dotted ``key=value`` overrides."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(source, None, f"cannot read config: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise ConfigError(
-            source, None, f"not a YAML config: byte {error.start + 1} is not UTF-8 text"
-        ) from None
-    try:
-        node = yaml.compose(text)
-        values = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise ConfigError(source, mark.line + 1 if mark else None, f"invalid YAML: {error}") from error
-    values = {} if values is None else values
-    if not isinstance(values, dict):
-        raise ConfigError(source, 1, "a config must be a mapping of keys to values")
-    lines = _key_lines(node) if node is not None else {}
-    for override in overrides:
-        key, value = _parse_override(override, source)
-        _set_dotted(values, key, value, source)
-        lines[key] = None
-    return _build(cls, values, "", source, lines)
-
-
-def _parse_override(override: str, source: str) -> tuple[str, Any]:
-    key, sep, raw = override.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(source, None, f"override {override!r} is not key=value")
-    try:
-        return key.strip(), yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as error:
-        raise ConfigError(source, None, f"override {override!r}: value is not YAML: {error}") from error
-
-
-def _set_dotted(values: dict[str, Any], key: str, value: Any, source: str) -> None:
-    *parents, last = key.split(".")
-    target = values
-    for i, part in enumerate(parents):
-        child = target.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(source, None, f"{'.'.join(parents[: i + 1])} is not a section (--set {key})")
-        target = child
-    target[last] = value
-
-
-def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int | None]:
-    """1-based line of every (dotted) key in a composed YAML mapping."""
-    lines: dict[str, int | None] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = f"{prefix}{key_node.value}"
-            lines[key] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, f"{key}."))
-    return lines
-
-
-def _build(cls: type[T], values: dict[str, Any], prefix: str, source: str, lines: dict[str, int | None]) -> T:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for key in values:
-        if key not in names:
-            raise ConfigError(source, lines.get(f"{prefix}{key}"), f"unknown key {prefix}{key!s}")
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        key = f"{prefix}{f.name}"
-        if f.name not in values:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(source, None, f"missing required key {key}")
-            continue
-        kwargs[f.name] = _coerce(values[f.name], hints[f.name], key, source, lines)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, key: str, source: str, lines: dict[str, int | None]) -> Any:
-    """``value`` checked against type ``hint``; ints widen to floats, and so do strings such as ``5e-5``
-    (a float to YAML 1.2 but a string to PyYAML's YAML 1.1)."""
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(source, lines.get(key), f"{key} must be a section of keys, not {value!r}")
-        return _build(hint, value, f"{key}.", source, lines)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, key, source, lines)
-    if origin is Literal:
-        if value not in args:
-            choices = ", ".join(map(str, args))
-            raise ConfigError(source, lines.get(key), f"{key} must be one of {choices}, not {value!r}")
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(source, lines.get(key), f"{key} must be a list, not {value!r}")
-        (item,) = args or (Any,)
-        return value if item is Any else [_coerce(v, item, key, source, lines) for v in value]
-    if hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if (hint is int and isinstance(value, bool)) or not isinstance(value, hint):
-        raise ConfigError(source, lines.get(key), f"{key} must be {hint.__name__}, not {value!r}")
-    check_range(value, key, source, lines)
-    return value
-
-
-def check_range(value: Any, key: str, source: str, lines: dict[str, int | None]) -> None:
-    """A number outside ``RANGES[key]`` (or not finite) raises ``ConfigError`` naming the range."""
-    if key not in RANGES or not isinstance(value, int | float):
-        return
-    least, most = RANGES[key]
-    if value != value or (least is not None and value < least) or (most is not None and value > most):
-        allowed = f"from {least} to {most}" if most is not None else f"{least} or more"
-        raise ConfigError(source, lines.get(key), f"{key} is {value!r}: allowed {allowed}")

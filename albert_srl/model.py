@@ -8,44 +8,54 @@ marked, so one pass a sentence finds all its predicates).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
+from albert_srl.config import (
+    ALBERT_SIZES,
+    EncoderConfig,
+    Head,
+    PredicateAwareness,
+    TrainConfig,
+    check_encoder_shape,
+)
 from albert_srl.crf import ConstrainedCRF
-from albert_srl.encoding import POS_TAGS, PREDICATE_AWARENESS, Batch
+from albert_srl.encoding import POS_TAGS, Batch
 from albert_srl.errors import SRLFormatError
+from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
 
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild the network and its preprocessing; stored in ``config.json``."""
+    """Everything needed to rebuild the network and its preprocessing; stored in ``config.json`` (its
+    ``srl`` section). The settings a training config shares are declared there, and checked alike."""
 
-    labels: list[str]
-    senses: list[str]
-    predicate_awareness: str = "segment"  # "segment" | "pair" | "indicator"
-    head: str = "crf"  # "crf" | "softmax"
-    max_length: int = 256  # subwords per encoder window
-    stride: int = 128  # subwords of overlap between windows
-    encoder: dict[str, Any] = field(default_factory=dict)  # the encoder's HF config as a dict
-    dropout: float = 0.1
-    lemmas: dict[str, str] = field(default_factory=dict)  # word form -> roleset lemma seen in training
-    syntax_head: bool = False  # an auxiliary part-of-speech head (trained on the corpus's gold POS)
-    # With the syntax head: the POS tags predicates had in training; a word the head tags otherwise
-    # (a proper noun, a possessive 's, a modal) is never identified as a predicate.
-    predicate_pos: list[str] = field(default_factory=list)
+    labels: list[str] = setting(doc="argument tags, BIO (O, B-ROLE, I-ROLE)")
+    senses: list[str] = setting(doc="predicate sense labels")
+    predicate_awareness: PredicateAwareness = like(TrainConfig, "predicate_awareness")
+    head: Head = like(TrainConfig, "head")
+    max_length: int = like(TrainConfig, "max_length")
+    stride: int = like(TrainConfig, "stride")
+    encoder: dict[str, Any] = setting(
+        factory=dict, doc="the encoder's Hugging Face config (`encoder` section)"
+    )
+    dropout: float = like(TrainConfig, "dropout")
+    lemmas: dict[str, str] = setting(
+        factory=dict, doc="word form -> roleset lemma seen in training (older models; now lemmas.json)"
+    )
+    syntax_head: bool = setting(False, doc="an auxiliary part-of-speech head (trained on the gold POS)")
+    # A word the syntax head tags otherwise (a proper noun, a possessive 's, a modal) is never a predicate.
+    predicate_pos: list[str] = setting(
+        factory=list, doc="with the syntax head: the POS tags predicates had in training"
+    )
 
     def __post_init__(self) -> None:
-        if self.predicate_awareness not in PREDICATE_AWARENESS:
-            raise ValueError(
-                f"predicate_awareness must be one of {PREDICATE_AWARENESS}, not {self.predicate_awareness!r}"
-            )
-        if self.head not in ("crf", "softmax"):
-            raise ValueError(f"head must be 'crf' or 'softmax', not {self.head!r}")
+        check_instance(self, "ModelConfig")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,108 +67,76 @@ class ModelConfig:
 
 # What a model directory's config.json may say. A model is data: its activation is a name from this list
 # (looked up in transformers' own table), never a name resolved to an arbitrary callable.
-ENCODER_TYPES = frozenset({"albert", "bert", "roberta", "xlm-roberta", "electra", "deberta", "deberta-v2"})
-ACTIVATIONS = frozenset(
-    {
-        "gelu",
-        "gelu_new",
-        "gelu_pytorch_tanh",
-        "gelu_fast",
-        "quick_gelu",
-        "relu",
-        "silu",
-        "swish",
-        "tanh",
-        "mish",
-    }
-)
-ENCODER_INTS = {  # key: (least, most)
-    "vocab_size": (8, 1_000_000),
-    "hidden_size": (1, 16_384),
-    "embedding_size": (1, 16_384),
-    "num_hidden_layers": (1, 128),
-    "num_attention_heads": (1, 256),
-    "intermediate_size": (1, 65_536),
-    "num_hidden_groups": (1, 128),
-    "inner_group_num": (1, 16),
-    "max_position_embeddings": (8, 65_536),
-    "type_vocab_size": (1, 16),
-}
-ENCODER_FRACTIONS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob")
-SRL_KEYS = frozenset(f.name for f in fields(ModelConfig)) - {"encoder"}
+EncoderType = Literal["albert", "bert", "roberta", "xlm-roberta", "electra", "deberta", "deberta-v2"]
+Activation = Literal[
+    "gelu",
+    "gelu_new",
+    "gelu_pytorch_tanh",
+    "gelu_fast",
+    "quick_gelu",
+    "relu",
+    "silu",
+    "swish",
+    "tanh",
+    "mish",
+]
+
+
+@dataclass
+class EncoderChecks:
+    """The keys of a model's ``encoder`` section (a Hugging Face config) checked before ``transformers``
+    reads them, beside ``EncoderConfig``'s sizes; other keys pass through. Defaults are ALBERT's."""
+
+    model_type: EncoderType = setting("albert", doc="the encoder's architecture")
+    hidden_act: Activation = setting("gelu_new", doc="activation, a name from transformers' table")
+    inner_group_num: int = setting(1, low=1, high=16, doc="layers in a group of shared weights")
+    type_vocab_size: int = setting(2, low=1, high=16, doc="segment ids")
+    hidden_dropout_prob: float | None = like(EncoderConfig, "dropout", doc="hidden dropout")
+    attention_probs_dropout_prob: float | None = like(EncoderConfig, "dropout", doc="attention dropout")
+    classifier_dropout_prob: float | None = like(EncoderConfig, "dropout", 0.1, doc="classifier dropout")
+    layer_norm_eps: float = setting(1e-12, low=0, high=1, above=True, doc="layer norm epsilon")
+
+
+ENCODER_SIZES = {"vocab_size", *ALBERT_SIZES}
+ENCODER_SETTINGS = [
+    *(s for s in settings_of(EncoderConfig, "encoder.") if s.name in ENCODER_SIZES),
+    *settings_of(EncoderChecks, "encoder."),
+]
+SOURCE = "config.json"
 
 
 def model_config_from_json(values: Any) -> ModelConfig:
     """The ``ModelConfig`` of a model directory's ``config.json`` (``{"model_type": "albert-srl", "srl":
-    {...}, "encoder": {...}}``), every value checked; a bad one raises ``ValueError`` naming the key and
-    what is allowed."""
+    {...}, "encoder": {...}}``), every value checked; a bad one raises ``ConfigError`` (a ``ValueError``)
+    naming the key and what is allowed."""
     if not isinstance(values, dict):
-        raise ValueError("the config must be a JSON object")
+        raise ConfigError(SOURCE, None, "the config must be a JSON object")
     if values.get("model_type", "albert-srl") != "albert-srl":
-        raise ValueError(f"model_type {values['model_type']!r}: expected 'albert-srl'")
+        raise ConfigError(SOURCE, None, f"model_type {values['model_type']!r}: expected 'albert-srl'")
     srl, encoder = values.get("srl"), values.get("encoder")
     if not isinstance(srl, dict) or not isinstance(encoder, dict):
-        raise ValueError("'srl' and 'encoder' must both be JSON objects")
-    unknown = set(srl) - SRL_KEYS
-    if unknown:
-        raise ValueError(f"unknown key srl.{sorted(unknown)[0]}")
-    for key in ("labels", "senses"):
-        items = srl.get(key)
-        if not isinstance(items, list) or not items or not all(isinstance(x, str) and x for x in items):
-            raise ValueError(f"srl.{key} must be a non-empty list of strings")
-    if "O" not in srl["labels"] or not all(x == "O" or x[:2] in ("B-", "I-") for x in srl["labels"]):
-        raise ValueError("srl.labels must be BIO tags (O, B-ROLE, I-ROLE) and include O")
-    check_int(srl, "max_length", 8, 65_536, "srl.")
-    check_int(srl, "stride", 0, srl.get("max_length", 256) - 1, "srl.")
-    check_fraction(srl, "dropout", "srl.")
-    lemmas = srl.get("lemmas", {})
-    if not isinstance(lemmas, dict) or not all(isinstance(v, str) for v in lemmas.values()):
-        raise ValueError("srl.lemmas must map words to lemma strings")
-    if not isinstance(srl.get("syntax_head", False), bool):
-        raise ValueError("srl.syntax_head must be true or false")
-    tags = srl.get("predicate_pos", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ValueError("srl.predicate_pos must be a list of part-of-speech tags")
+        raise ConfigError(SOURCE, None, "'srl' and 'encoder' must both be JSON objects")
+    if "encoder" in srl:
+        raise ConfigError(SOURCE, None, "unknown key srl.encoder")
     check_encoder(encoder)
-    return ModelConfig.from_dict({**srl, "encoder": encoder})
+    config = build(ModelConfig, {**srl, "encoder": encoder}, SOURCE, prefix="srl.")
+    for key in ("labels", "senses"):
+        if not getattr(config, key) or not all(getattr(config, key)):
+            raise ConfigError(SOURCE, None, f"srl.{key} must be a non-empty list of strings")
+    if "O" not in config.labels or not all(x == "O" or x[:2] in ("B-", "I-") for x in config.labels):
+        raise ConfigError(SOURCE, None, "srl.labels must be BIO tags (O, B-ROLE, I-ROLE) and include O")
+    if config.stride >= config.max_length:
+        raise ConfigError(SOURCE, None, f"srl.stride {config.stride}: must be below srl.max_length")
+    return config
 
 
 def check_encoder(encoder: dict[str, Any]) -> None:
     """The encoder's Hugging Face config, checked before any of it reaches ``transformers``."""
-    model_type = encoder.get("model_type", "albert")
-    if model_type not in ENCODER_TYPES:
-        raise ValueError(
-            f"encoder.model_type {model_type!r}: expected one of {', '.join(sorted(ENCODER_TYPES))}"
-        )
-    for key, (least, most) in ENCODER_INTS.items():
-        check_int(encoder, key, least, most, "encoder.")
-    if encoder.get("hidden_size", 1) % encoder.get("num_attention_heads", 1):
-        raise ValueError("encoder.hidden_size must be a multiple of encoder.num_attention_heads")
-    if encoder.get("num_hidden_groups", 1) > encoder.get("num_hidden_layers", 1):
-        raise ValueError("encoder.num_hidden_groups must be at most encoder.num_hidden_layers")
-    activation = encoder.get("hidden_act", "gelu_new")
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"encoder.hidden_act {activation!r}: expected one of {', '.join(sorted(ACTIVATIONS))}"
-        )
-    for key in ENCODER_FRACTIONS:
-        if encoder.get(key) is not None:
-            check_fraction(encoder, key, "encoder.")
-    eps = encoder.get("layer_norm_eps", 1e-12)
-    if type(eps) not in (int, float) or not 0 < eps < 1:
-        raise ValueError(f"encoder.layer_norm_eps {eps!r}: expected a number between 0 and 1")
-
-
-def check_int(values: dict[str, Any], key: str, least: int, most: int, prefix: str) -> None:
-    value = values.get(key)
-    if value is not None and (type(value) is not int or not least <= value <= most):
-        raise ValueError(f"{prefix}{key} {value!r}: expected an integer from {least} to {most}")
-
-
-def check_fraction(values: dict[str, Any], key: str, prefix: str) -> None:
-    value = values.get(key)
-    if value is not None and (type(value) not in (int, float) or not 0 <= value < 1):
-        raise ValueError(f"{prefix}{key} {value!r}: expected a number from 0 up to 1")
+    for declared in ENCODER_SETTINGS:
+        if encoder.get(declared.name) is not None:
+            declared.check(encoder[declared.name], SOURCE)
+    sizes = {name: encoder.get(name, 1) for name in ALBERT_SIZES}
+    check_encoder_shape(sizes, SOURCE)
 
 
 @dataclass

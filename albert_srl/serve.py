@@ -38,10 +38,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from albert_srl import __version__
 from albert_srl.batching import Batcher, BatchFailed, Predicates, RequestError, ServeLimits, Tagger
+from albert_srl.config import ServeAddress
 from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
 from albert_srl.render import STYLE_TAG, render_fragment, render_legend
+from albert_srl.settings import check_instance
 from albert_srl.text import split_text, tokenize_sentence
 
 logger = logging.getLogger(__name__)
@@ -363,18 +365,22 @@ def one_sentence(text: str) -> list[Sentence]:
 
 def serve(
     model_path: str | None = None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: str = ServeAddress.host,
+    port: int = ServeAddress.port,
     limits: ServeLimits | None = None,
     device: str = "auto",
     access_log: bool = True,
     bf16: bool | None = None,
 ) -> None:
-    """Load the model (the shipped default when ``model_path`` is None) and serve it until interrupted."""
+    """Load the model (the shipped default when ``model_path`` is None) and serve it until interrupted.
+
+    The address and the limits are checked first: a bad one raises ``ConfigError`` naming it."""
     import uvicorn
 
     from albert_srl.tagger import SRLTagger
 
+    check_instance(ServeAddress(host=host, port=port), "serve")
+    check_instance(limits or ServeLimits(), "serve")
     tagger = SRLTagger.from_pretrained(model_path, device=device, bf16=bf16)
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the API is reachable from other machines", host)

@@ -384,7 +384,7 @@ def test_an_unreachable_storage_is_one_line_without_its_password(tmp_path):
     url = "postgresql+psycopg://tune:secret@/optuna?host=/nonexistent"
     with pytest.raises(ConfigError) as caught:
         tune(write_base(tmp_path), SPACE, 1, tmp_path / "study", storage=url, progress=False)
-    assert caught.value.path == "--storage"
+    assert caught.value.path == "storage"  # the library names its parameter, the CLI its flag
     assert "tune:***@" in caught.value.message and "secret" not in caught.value.message
     assert "\n" not in caught.value.message
 

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
-from albert_srl.config import ConfigError, _key_lines, load_config
+from albert_srl.config import TrainConfig, load_config
+from albert_srl.settings import ConfigError, Lines, as_float, read_yaml, setting_of
 
 Kind = Literal["float", "int", "categorical"]
 FIELDS: dict[str, set[str]] = {
@@ -87,17 +88,9 @@ def load_space(path: str | Path, config_path: str | Path, overrides: Sequence[st
     Raises ``ConfigError`` naming ``path``, the line and the key of the first problem.
     """
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        node, values = yaml.compose(text), yaml.safe_load(text)
-    except OSError as error:
-        raise ConfigError(source, None, f"cannot read search space: {error.strerror or error}") from error
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise ConfigError(source, mark.line + 1 if mark else None, f"invalid YAML: {error}") from error
-    if not isinstance(values, dict) or not values:
+    values, lines = read_yaml(path, "search space")
+    if not values:
         raise ConfigError(source, 1, "a search space is a mapping of config keys to {type: ...} ranges")
-    lines = _key_lines(node)
     params = tuple(
         _param(key, spec, source, lines.get(key)) for key, spec in _flatten(values, "", source, lines)
     )
@@ -107,7 +100,7 @@ def load_space(path: str | Path, config_path: str | Path, overrides: Sequence[st
 
 
 def _flatten(
-    values: dict[str, Any], prefix: str, source: str, lines: dict[str, int | None]
+    values: dict[str, Any], prefix: str, source: str, lines: Lines
 ) -> list[tuple[str, dict[str, Any]]]:
     """Nested sections -> dotted keys; a mapping with ``type`` is a parameter, one without a section."""
     flat: list[tuple[str, dict[str, Any]]] = []
@@ -178,25 +171,25 @@ def _param(key: str, spec: dict[str, Any], source: str, line: int | None) -> Par
 
 def _number(value: Any, kind: Kind) -> Any:
     """PyYAML reads ``1e-5`` (no dot) as a string; take it as the float it means."""
-    if kind == "float" and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
+    return as_float(value) if kind == "float" else value
 
 
 def _check_against_config(
-    space: SearchSpace, config_path: str | Path, overrides: Sequence[str], lines: dict[str, int | None]
+    space: SearchSpace, config_path: str | Path, overrides: Sequence[str], lines: Lines
 ) -> None:
-    """Load the training config with each bound and choice: the config's own checks catch an unknown key
-    and a value of the wrong type, reported against the space file."""
+    """Check each bound and choice against the training config's declared setting (its type and range),
+    then load the config with it, so that the checks spanning keys run too; an error is reported against
+    the space file."""
     load_config(config_path, overrides)  # a broken base config is the config's error, not the space's
     for param in space.params:
+        line = lines.get(param.key)
+        try:
+            declared = setting_of(TrainConfig, param.key)
+        except KeyError:
+            raise ConfigError(space.path, line, f"{param.key}: unknown key {param.key}") from None
         for value in param.extremes():
             try:
+                declared.check(value, space.path, line)
                 load_config(config_path, [*overrides, *as_overrides({param.key: value})])
             except ConfigError as error:
-                raise ConfigError(
-                    space.path, lines.get(param.key), f"{param.key}: {error.message}"
-                ) from error
+                raise ConfigError(space.path, line, f"{param.key}: {error.message}") from error

@@ -28,8 +28,9 @@ import torch
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from albert_srl.config import ConfigError, TrainConfig, load_config
+from albert_srl.config import ConfigError, TrainConfig, TuneOptions, load_config
 from albert_srl.errors import SRLFormatError
+from albert_srl.settings import check_instance
 from albert_srl.training import train
 from albert_srl.training.checkpoints import CHECKPOINTS
 from albert_srl.training.finetune import read_sentences
@@ -48,9 +49,6 @@ log = logging.getLogger(__name__)
 # What fails a trial alone (its values made a config out of range, its data could not be read, it ran
 # out of memory); anything else is a bug, and ends the study with its traceback.
 TRIAL_FAILURES: tuple[type[Exception], ...] = (SRLFormatError, torch.OutOfMemoryError, MemoryError)
-
-OBJECTIVES = {"f1": "dev F1", "speed": "sentences/s"}
-PRUNERS = ("median", "hyperband", "none")
 
 
 @dataclass
@@ -76,15 +74,15 @@ def tune(
     config_path: str | Path,
     space_path: str | Path,
     trials: int,
-    output: str | Path = "runs/tune",
+    output: str | Path = TuneOptions.output,
     *,
     storage: str | None = None,
     study_name: str | None = None,
     objectives: Sequence[str] = ("f1",),
-    pruner: str = "median",
+    pruner: str = TuneOptions.pruner,
     max_minutes: float | None = None,
     overrides: Sequence[str] = (),
-    heartbeat_seconds: int = 60,
+    heartbeat_seconds: int = TuneOptions.heartbeat,
     seed: int | None = None,
     progress: bool = True,
 ) -> TuneResult:
@@ -99,12 +97,17 @@ def tune(
     Raises ``ConfigError`` for a bad config, space or option, before any trial starts.
     """
     objectives = tuple(objectives)
-    if objectives not in {("f1",), ("f1", "speed")}:
-        raise ConfigError("--objectives", None, f"expected f1 or f1,speed, not {','.join(objectives)}")
-    if pruner not in PRUNERS:
-        raise ConfigError("--pruner", None, f"expected one of {', '.join(PRUNERS)}, not {pruner}")
-    if trials < 0 or heartbeat_seconds < 1:
-        raise ConfigError("--trials", None, "trials must be >= 0 and the heartbeat >= 1 second")
+    options = TuneOptions(
+        trials=trials,
+        output=str(output),
+        storage=storage,
+        study=study_name,
+        objectives=",".join(objectives),  # type: ignore[arg-type]  # checked next
+        pruner=pruner,  # type: ignore[arg-type]
+        max_minutes=max_minutes,
+        heartbeat=heartbeat_seconds,
+    )
+    check_instance(options, "tune")
     base = load_config(config_path, overrides)
     space = load_space(space_path, config_path, overrides)
     out = Path(output)
@@ -155,7 +158,7 @@ def open_study(
         study.set_user_attr("objectives", list(objectives))
     elif tuple(saved) != objectives:
         raise ConfigError(
-            "--objectives",
+            "objectives",
             None,
             f"study {name!r} in {shown(url)} optimises {','.join(saved)}, not {','.join(objectives)}",
         )
@@ -179,7 +182,7 @@ def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.
         except Exception as error:  # SQLAlchemy's errors (no driver, no server, a race) come in many classes
             if attempt == attempts - 1:
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-                raise ConfigError("--storage", None, f"cannot open {shown(url)}: {reason}") from error
+                raise ConfigError("storage", None, f"cannot open {shown(url)}: {reason}") from error
             log.debug("opening %s failed (%s); trying again", url, error)
             time.sleep(0.5 + random.random() / 2)
     raise AssertionError("unreachable")
