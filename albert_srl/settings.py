@@ -119,14 +119,6 @@ class Setting:
             return self.check(text, source)
         return self.check(parse_scalar(text, f"{self.key}={text}", source), source)
 
-    def allowed(self) -> str:
-        """What the setting takes, in words: ``int, from 1 to 128``, ``one of crf, softmax``."""
-        if self.choices:
-            text = "one of " + ", ".join(map(str, self.choices))
-        else:
-            text = type_name(self.hint) + (f", {self.range_text()}" if self.range_text() else "")
-        return text
-
     def range_text(self) -> str:
         """``from 1 to 128``, ``1 or more``, ``more than 0``; ``""`` for no range."""
         low, high = self.low, self.high
@@ -384,7 +376,8 @@ def reference_markdown(title: str, intro: str, sections: Sequence[tuple[str, str
         ]
         for found in settings_of(cls):
             default = "required" if found.required else f"`{_shown(found.default)}`"
-            cells = [f"`{found.key}`", type_name(found.hint), default, found.allowed(), found.doc]
+            allowed = ", ".join(map(str, found.choices)) if found.choices else found.range_text()
+            cells = [f"`{found.key}`", type_name(found.hint), default, allowed, found.doc]
             out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         out.append("")
     return "\n".join(out)

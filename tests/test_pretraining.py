@@ -502,7 +502,7 @@ def test_self_pretraining_continues_the_shipped_encoder_on_conll_text(tmp_path: 
 
 
 def test_config_refuses_evaluation_data_as_pretraining_text(tmp_path: Path):
-    with pytest.raises(ConfigError, match="text_conll must not name evaluation data"):
+    with pytest.raises(ConfigError, match="text_conll names what looks like a dev or test split"):
         load_pretrain_config(TINY, [f"text_conll=[{tmp_path / 'dev.gold_conll'}]"])
     with pytest.raises(ConfigError, match="no text to learn from"):
         load_pretrain_config(TINY, ["text_paths=[]"])
