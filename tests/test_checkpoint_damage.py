@@ -7,9 +7,11 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import get_linear_schedule_with_warmup
 
 from albert_srl.errors import SRLFormatError
@@ -19,13 +21,31 @@ from albert_srl.training.finetune import FineTuneState, trim_metrics
 CPU = torch.device("cpu")
 
 
-def toy(seed: int = 0) -> tuple[torch.nn.Module, torch.optim.Optimizer, object]:
+def toy(seed: int = 0) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    return model, optimizer, get_linear_schedule_with_warmup(optimizer, 2, 10)
+
+
+def step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+    """One training step, as the loop takes it: the optimizer's and the schedule's."""
     model(torch.randn(2, 4)).sum().backward()
     optimizer.step()
-    return model, optimizer, get_linear_schedule_with_warmup(optimizer, 2, 10)
+    scheduler.step()
+    optimizer.zero_grad()
+
+
+def edit_state(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    """A damage that edits ``trainer_state.json``."""
+
+    def damage(path: Path) -> None:
+        saved = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        change(saved)
+        (path / "trainer_state.json").write_text(json.dumps(saved), encoding="utf-8")
+
+    damage.__name__ = change.__name__
+    return damage
 
 
 def truncate(path: Path) -> None:
@@ -48,22 +68,78 @@ def missing_key(path: Path) -> None:
 
 
 def wrong_shapes(path: Path) -> None:
-    from safetensors.torch import save_file
-
     other = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
     save_file(dict(other.named_parameters()), str(path / "model-00000.safetensors"))
 
 
-@pytest.mark.parametrize("damage", [truncate, empty, bad_json, missing_key, wrong_shapes])
+def optimizer_wrong_shapes(path: Path) -> None:
+    tensors = load_file(str(path / "optimizer-00000.safetensors"))
+    tensors["0.exp_avg"] = torch.zeros(3, 4)  # the first layer's weight is 8 x 4
+    save_file(tensors, str(path / "optimizer-00000.safetensors"))
+
+
+def optimizer_deleted(path: Path) -> None:
+    (path / "optimizer-00000.safetensors").unlink()
+
+
+def optimizer_emptied(path: Path) -> None:
+    (path / "optimizer-00000.safetensors").write_bytes(b"")
+
+
+def optimizer_without_tensors(path: Path) -> None:
+    save_file({}, str(path / "optimizer-00000.safetensors"))  # a valid file, emptied of its tensors
+
+
+def nan_weights(path: Path) -> None:
+    tensors = load_file(str(path / "model-00000.safetensors"))
+    save_file(
+        {k: torch.full_like(v, float("nan")) for k, v in tensors.items()},
+        str(path / "model-00000.safetensors"),
+    )
+
+
+def learning_rate_string(saved: dict[str, Any]) -> None:
+    saved["optimizer"]["param_groups"][0]["lr"] = "0.01"
+
+
+def step_string(saved: dict[str, Any]) -> None:
+    saved["state"]["step"] = "2"
+
+
+def batches_done_huge(saved: dict[str, Any]) -> None:
+    saved["state"]["batches_done"] = 1e9
+
+
+def batches_done_over_steps(saved: dict[str, Any]) -> None:
+    saved["state"]["batches_done"] = 1_000_000_000
+
+
+def step_negative(saved: dict[str, Any]) -> None:
+    saved["state"]["step"] = -50
+
+
+def step_unlike_schedule(saved: dict[str, Any]) -> None:
+    saved["state"]["step"] = 7
+
+
+DAMAGES = [
+    truncate, empty, bad_json, missing_key, wrong_shapes, optimizer_wrong_shapes, optimizer_deleted,
+    optimizer_emptied, optimizer_without_tensors, nan_weights, *map(edit_state, [
+        learning_rate_string, step_string, batches_done_huge, batches_done_over_steps, step_negative,
+        step_unlike_schedule,
+    ]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda damage: damage.__name__)
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
     tmp_path: Path, damage: Callable[[Path], None], caplog: pytest.LogCaptureFixture
 ) -> None:
     model, optimizer, scheduler = toy()
+    step(model, optimizer, scheduler)
     save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=1), [rng_state()])
     previous = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(1.0)
+    step(model, optimizer, scheduler)
     newest = save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=2), [rng_state()])
     damage(newest)
 
@@ -80,6 +156,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
 
 def test_no_readable_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
     model, optimizer, scheduler = toy()
+    step(model, optimizer, scheduler)
     only = save_checkpoint(tmp_path, model, optimizer, scheduler, FineTuneState(step=1), [rng_state()])
     empty(only)
     with pytest.raises(SRLFormatError, match="no checkpoint can be read"):

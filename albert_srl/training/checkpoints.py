@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import random
 import shutil
 import tempfile
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,7 +54,8 @@ def save_checkpoint(
     root = output / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    save_tensors(dict(model.named_parameters()), staging, "model")
+    parameters = dict(model.named_parameters())
+    save_tensors(parameters, staging, "model")
     tensors, optimizer_json = split_optimizer_state(optimizer.state_dict())
     save_tensors(tensors, staging, "optimizer")
     trainer_json = {
@@ -59,6 +63,9 @@ def save_checkpoint(
         "optimizer": optimizer_json,
         "scheduler": scheduler.state_dict(),
         "rng": rng_states,
+        # What the tensor files hold, so that a deleted or emptied file is found missing, not replaced
+        # by a fresh optimizer.
+        "tensors": {"model": sorted(parameters), "optimizer": sorted(tensors)},
     }
     (staging / STATE).write_text(json.dumps(trainer_json), encoding="utf-8")
     for path in staging.iterdir():
@@ -109,11 +116,16 @@ def load_checkpoint(
     checkpoint raises one of ``DAMAGE``."""
     parameters = load_tensors(path, "model", device)
     saved = json.loads((path / STATE).read_text(encoding="utf-8"))
-    state = state_type(**saved["state"])
+    state = read_state(state_type, saved["state"])
+    optimizer_tensors = load_tensors(path, "optimizer", device)
+    check_tensors(saved, state, parameters, optimizer_tensors)
+    check_like(saved["optimizer"]["param_groups"], optimizer.state_dict()["param_groups"], "param_groups")
+    check_like(saved["scheduler"], scheduler.state_dict(), "scheduler")
+    if saved["scheduler"]["last_epoch"] != state.step:  # the schedule steps once an optimizer step
+        raise ValueError(f"step {state.step}, but the schedule is at step {saved['scheduler']['last_epoch']}")
+    check_optimizer_shapes(optimizer, optimizer_tensors)
     restore_parameters(model, parameters)
-    optimizer.load_state_dict(
-        join_optimizer_state(load_tensors(path, "optimizer", device), saved["optimizer"])
-    )
+    optimizer.load_state_dict(join_optimizer_state(optimizer_tensors, saved["optimizer"]))
     scheduler.load_state_dict(saved["scheduler"])
     rng = saved["rng"]
     if len(rng) == world_size:
@@ -145,6 +157,107 @@ def load_newest_checkpoint(
     raise SRLFormatError(
         str(output / CHECKPOINTS), None, "no checkpoint can be read: train again without --resume"
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Checks: a damaged value is refused as the checkpoint is read, not met later as a crash (a learning rate
+# that is a string) or a run that silently differs (a fresh optimizer, NaN weights, skipped batches)
+
+
+def read_state(state_type: type[State], values: Any) -> State:
+    """``state_type`` from its JSON ``values``, each of its declared type; counts are not negative and
+    the batches done in the epoch are not more than the steps taken."""
+    if not isinstance(values, dict):
+        raise TypeError(f"state is {type(values).__name__}, not an object")
+    hints = typing.get_type_hints(state_type)
+    for name, value in values.items():
+        if name not in hints:
+            raise KeyError(f"state has an unknown field {name!r}")
+        if not fits(value, hints[name]):
+            raise TypeError(f"state.{name} is {value!r}, not {hints[name]}")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ValueError(f"state.{name} is {value}: a count is never negative")
+    state = state_type(**values)
+    if getattr(state, "batches_done", 0) > getattr(state, "step", 0):
+        raise ValueError(f"state.batches_done {state.batches_done} is more than the {state.step} steps")
+    return state
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value is of the declared type ``hint`` (numbers finite; ``int`` is a float too)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is dict:
+        key, item = typing.get_args(hint)
+        return isinstance(value, dict) and all(fits(k, key) and fits(v, item) for k, v in value.items())
+    return True
+
+
+def check_like(saved: Any, fresh: Any, where: str) -> None:
+    """``saved`` (read from JSON) has the structure of ``fresh`` (the live object's ``state_dict``): the
+    same lengths, and a finite number, a bool or a string wherever ``fresh`` has one. Only the keys of
+    both are compared: another torch version may add or drop one, and ``load_state_dict`` copes."""
+    if fresh is None:
+        return
+    if isinstance(fresh, bool):
+        ok = isinstance(saved, bool)
+    elif isinstance(fresh, int | float):
+        ok = fits(saved, float)
+    elif isinstance(fresh, str):
+        ok = isinstance(saved, str)
+    elif isinstance(fresh, dict):
+        ok = isinstance(saved, dict)
+        for key in sorted(fresh.keys() & saved.keys(), key=str) if ok else ():
+            check_like(saved[key], fresh[key], f"{where}.{key}")
+    elif isinstance(fresh, list | tuple):
+        ok = isinstance(saved, list | tuple) and len(saved) == len(fresh)
+        for i, (old, new) in enumerate(zip(saved, fresh, strict=True) if ok else ()):
+            check_like(old, new, f"{where}[{i}]")
+    else:
+        return
+    if not ok:
+        raise TypeError(f"{where} is {saved!r}, where {fresh!r} belongs")
+
+
+def check_tensors(
+    saved: dict[str, Any], state: Any, parameters: dict[str, torch.Tensor], optimizer: dict[str, torch.Tensor]
+) -> None:
+    """Every tensor the checkpoint lists is there, and every tensor is finite."""
+    listed = saved.get("tensors")
+    if listed is not None:
+        for stem, tensors in (("model", parameters), ("optimizer", optimizer)):
+            if sorted(tensors) != listed[stem]:
+                missing = sorted(set(listed[stem]) - tensors.keys())
+                raise ValueError(f"{stem} tensors missing or unlisted: {missing[:5] or sorted(tensors)[:5]}")
+    elif state.step > 0 and not optimizer:  # written before the list was kept: an optimizer has state
+        raise ValueError("no optimizer state, after optimizer steps")
+    for stem, tensors in (("model", parameters), ("optimizer", optimizer)):
+        for name, tensor in tensors.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"{stem} tensor {name} holds NaN or infinite values")
+
+
+def check_optimizer_shapes(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    """Each saved optimizer tensor (but scalars, such as Adam's step) has its parameter's shape."""
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    for key, tensor in tensors.items():
+        index = key.split(".", 1)[0]
+        if not 0 <= int(index) < len(parameters):
+            raise ValueError(f"optimizer tensor {key} is for parameter {index}, of {len(parameters)}")
+        shape = parameters[int(index)].shape
+        if tensor.dim() and tensor.shape != shape:
+            raise ValueError(f"optimizer tensor {key} has shape {tuple(tensor.shape)}, not {tuple(shape)}")
 
 
 def saved_step(path: Path) -> int:
