@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,11 +33,13 @@ from albert_srl.training.checkpoints import (
     load_tensors,
     rng_state,
     save_checkpoint,
+    saved_checkpoints,
     set_rng_state,
     split_optimizer_state,
 )
 from albert_srl.training.evaluation import predicate_f1, sense_accuracy
 from albert_srl.training.finetune import FineTuneState, lemma_table
+from albert_srl.training.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
@@ -288,6 +291,39 @@ def test_kill_9_then_resume_ends_with_the_same_weights(tmp_path, hand_data, hand
     assert expected.keys() == actual.keys()
     for name, tensor in expected.items():
         assert torch.equal(tensor, actual[name]), name
+
+
+class Killed(Exception):
+    """Stands for a kill right after a checkpoint is written."""
+
+
+def metrics_of(output: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_run_resumed_mid_epoch_logs_the_whole_epochs_train_loss(
+    tmp_path, hand_data, hand_tokenizer_dir, monkeypatch
+):
+    settings = ["epochs=2", "patience=100", "checkpoint_every=1"]
+    whole = tmp_path / "whole"
+    train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, whole, *settings)))
+    broken = tmp_path / "broken"
+    config = load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, broken, *settings))
+    write_checkpoint = Trainer.checkpoint
+
+    def checkpoint_then_die(self: Trainer, state: Any) -> None:
+        write_checkpoint(self, state)
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "checkpoint", checkpoint_then_die)
+    with pytest.raises(Killed):
+        train(config)
+    monkeypatch.undo()
+    killed = json.loads((saved_checkpoints(broken)[0] / "trainer_state.json").read_text())["state"]
+    assert killed["epoch"] == 0 and 0 < killed["batches_done"] < metrics_of(whole)[0]["step"]  # mid-epoch
+
+    train(config, resume=True)
+    assert metrics_of(broken) == metrics_of(whole)  # train_loss too: the mean of every batch of the epoch
 
 
 def test_ddp_ranks_end_with_equal_weights(tmp_path, hand_data, hand_tokenizer_dir):

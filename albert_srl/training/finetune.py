@@ -67,6 +67,9 @@ class FineTuneState(LoopState):
     best_f1: float = -1.0
     best_epoch: int | None = None
     bad_epochs: int = 0  # epochs since the best one
+    # The epoch's losses so far: a run resumed mid-epoch reports the mean of all its batches.
+    loss_sum: float = 0.0
+    loss_batches: int = 0
 
 
 @dataclass
@@ -273,13 +276,14 @@ def epoch_batches(config: TrainConfig, data: TrainingData, epoch: int, runtime: 
 def train_epoch(
     trainer: Trainer, data: TrainingData, tokenizer: Tokenizer, config: TrainConfig, state: FineTuneState
 ) -> float:
-    """Train the rest of ``state.epoch``; returns the mean loss of its batches trained in this call."""
+    """Train the rest of ``state.epoch``; returns the mean loss of all its batches (those trained before
+    a resume included: their sum is in ``state``)."""
     runtime = trainer.runtime
     batches = epoch_batches(config, data, state.epoch, runtime)
     model_config = trainer.model.config
     label_index = {label: i for i, label in enumerate(data.labels)}
     sense_index = {sense: i for i, sense in enumerate(data.senses)}
-    losses: list[float] = []
+    last = 0.0
 
     def loss_of(index: int) -> torch.Tensor:
         share = [data.train[i] for i in batches[index][runtime.rank :: runtime.world_size]]
@@ -289,14 +293,17 @@ def train_epoch(
         loss = weighted_loss(output, config)
         if runtime.world_size > 1:  # every head in every step's graph: DDP needs no unused-parameter search
             loss = loss + 0.0 * sum(p.view(-1)[0] for p in trainer.trainable.parameters())
-        losses.append(loss.item())
+        nonlocal last
+        last = loss.item()
+        state.loss_sum += last
+        state.loss_batches += 1
         return loss
 
     def show_loss(progress: Any) -> None:
-        progress.set_postfix(loss=f"{losses[-1]:.3f}")
+        progress.set_postfix(loss=f"{last:.3f}")
 
     trainer.run_epoch(state, len(batches), loss_of, f"epoch {state.epoch + 1}", show_loss)
-    return sum(losses) / len(losses) if losses else 0.0
+    return state.loss_sum / state.loss_batches if state.loss_batches else 0.0
 
 
 def weighted_loss(output: SRLOutput, config: TrainConfig) -> torch.Tensor:
@@ -348,6 +355,7 @@ def end_epoch(
         return {**metrics, "train_loss": loss}
     state.epoch += 1
     state.batches_done = 0
+    state.loss_sum, state.loss_batches = 0.0, 0
     if state.bad_epochs >= config.patience:
         log.info("no better dev F1 for %d epochs: stopping", state.bad_epochs)
     state.finished = run_is_over(config, state)
