@@ -66,6 +66,27 @@ def model_dir(path: str | Path | None) -> Path:
         ) from error
 
 
+def refuse_special_files(directory: Path) -> None:
+    """Refuse a model directory holding a FIFO, socket or device where a file belongs: reading one blocks
+    for ever (a ``model.safetensors`` that is a FIFO hung ``tag`` and ``predict``)."""
+    if not directory.is_dir():
+        return  # ``from_pretrained`` says what is missing
+    for entry in directory.iterdir():
+        if not (entry.is_file() or entry.is_dir()) and entry.exists():
+            raise SRLFormatError(str(entry), None, "not a regular file: a model directory holds files")
+
+
+def build_model(config: ModelConfig, config_path: Path) -> SRLModel:
+    """``SRLModel(config)``; sizes in range that still cannot be allocated are one error naming the
+    config."""
+    try:
+        return SRLModel(config)
+    except (RuntimeError, MemoryError) as error:  # torch's allocator raises RuntimeError
+        first_line = str(error).strip().split("\n")[0] or type(error).__name__
+        message = f"the model's sizes cannot be allocated in memory: {first_line}"
+        raise SRLFormatError(str(config_path), None, message) from None
+
+
 class SRLTagger:
     """A trained model with its tokenizer: ``tag`` sentences, ``save_pretrained`` / ``from_pretrained``."""
 
@@ -104,6 +125,7 @@ class SRLTagger:
         """Load a model: ``None`` is the default model shipped in the package, else a model directory or a
         Hugging Face hub id (``org/name``, fetched into or read from the hub's cache; see ``model_dir``)."""
         directory = model_dir(path)
+        refuse_special_files(directory)
         config_path = directory / CONFIG
         if not config_path.is_file():
             raise SRLFormatError(str(config_path), None, "missing: a model directory needs config.json")
@@ -123,7 +145,7 @@ class SRLTagger:
             weights = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as error:
             raise SRLFormatError(str(weights_path), None, f"corrupt weights file: {error}") from error
-        model = SRLModel(config)
+        model = build_model(config, config_path)
         try:
             missing, unexpected = model.load_state_dict(weights, strict=False)
         except RuntimeError as error:  # a tensor of another shape than the config says

@@ -8,6 +8,8 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -270,6 +272,7 @@ def set_key(section: str | None, key: str, value: Any) -> Callable[[dict[str, An
 
 MODEL_CASES = {
     "hidden_act": (set_key("encoder", "hidden_act", "os.system"), "encoder.hidden_act must be one of"),
+    "hidden_act_object": (set_key("encoder", "hidden_act", {"gelu": 1}), "encoder.hidden_act must be one of"),
     "hidden_size": (set_key("encoder", "hidden_size", "abc"), "encoder.hidden_size must be int, not 'abc'"),
     "model_type": (set_key(None, "model_type", "pickle"), "model_type 'pickle'"),
     "encoder_type": (set_key("encoder", "model_type", "gpt2"), "encoder.model_type must be one of"),
@@ -319,6 +322,52 @@ def test_damaged_model_files_are_one_error_naming_the_file(
     (model / name).write_bytes(data)
     code, err = run(["predict", str(model), str(CORPORA / "sample.jsonl"), "-q"], capsys)
     assert code == 2 and message in err, err
+
+
+def predict_in_child(model: Path, **options: Any) -> subprocess.CompletedProcess[str]:
+    """``albert-srl predict MODEL sample.jsonl`` in a child process: one that hangs is killed at 120 s."""
+    command = [
+        sys.executable,
+        "-m",
+        "albert_srl.cli",
+        "predict",
+        str(model),
+        str(CORPORA / "sample.jsonl"),
+        "-q",
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, **options)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "spiece.model", "README.md"])
+def test_a_fifo_in_a_model_directory_is_refused_not_read(tmp_path: Path, name: str) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    (model / name).unlink(missing_ok=True)
+    os.mkfifo(model / name)  # reading it would wait for a writer for ever
+    done = predict_in_child(model)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"albert-srl: error: {model / name}: not a regular file: a model directory holds files"
+    ]
+
+
+def limit_memory() -> None:
+    """In the child: 16 GB of address space, so an allocation beyond it fails at once (not by swapping)."""
+    resource.setrlimit(resource.RLIMIT_AS, (16 * 2**30, 16 * 2**30))
+
+
+def test_sizes_in_range_that_cannot_be_allocated_are_one_error(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    config["encoder"].update(vocab_size=1_000_000, embedding_size=16_384)  # 65 GB of embeddings
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    done = predict_in_child(model, preexec_fn=limit_memory)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        f"albert-srl: error: {model / 'config.json'}: the model's sizes cannot be allocated"
+    )
 
 
 def test_a_tokenizer_of_another_size_than_the_vocabulary_is_refused(
