@@ -5,6 +5,8 @@ Every reader of the project (the format readers, the scorer's props reader, raw 
 pretraining text) comes through ``open_binary`` or ``read_lines``; every writer through ``open_output``,
 which writes a temporary file beside the target and renames it into place, so that an output named like
 one of the inputs (``refuse_input_as_output``) or a reader of the output never sees it half-written.
+Every other file or directory (models, checkpoints, metrics, reports) is written the same way, through
+``write_atomic`` or ``replaced``, flushed to disk before the rename.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import zlib
@@ -187,14 +190,80 @@ def open_output(target: PathOrStream) -> Iterator[TextIO]:
                     yield stream
     finally:
         if os.path.exists(temporary):
-            if final.exists():
-                os.chmod(temporary, final.stat().st_mode & 0o7777)
-            else:
-                os.chmod(temporary, 0o666 & ~current_umask())
-            os.replace(temporary, final)
+            commit(Path(temporary), final)
 
 
 def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# ---------------------------------------------------------------------------------------------------
+# atomic writes: every file or directory albert-srl writes is written aside and renamed into place
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` whole or not at all: a reader, another worker or a
+    killed run never sees half a file."""
+    target = Path(path)
+    with replaced(target) as staging:
+        staging.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return target
+
+
+@contextmanager
+def replaced(target: str | Path, directory: bool = False) -> Iterator[Path]:
+    """A staging path beside ``target`` (an empty directory with ``directory``, else a file) to write
+    into; when the block ends it is flushed to disk and renamed onto ``target`` (a directory there is
+    replaced). When the block raises, the staging path is removed and ``target`` is left as it was."""
+    final = Path(target)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{final.name}-"
+    if directory:
+        staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        staging = Path(name)
+    try:
+        yield staging
+    except BaseException:  # an error or an interrupt: nothing half-written stays behind
+        remove(staging)
+        raise
+    try:
+        commit(staging, final)
+    except OSError:
+        remove(staging)
+        raise
+
+
+def commit(staging: Path, target: Path) -> None:
+    """Rename ``staging`` (a file, or a directory of files) onto ``target``: its data flushed first and the
+    rename after, so that a crash leaves the old or the new, never a half; permissions as a plain write
+    would give (temporary files and folders are created private)."""
+    mode = 0o777 if staging.is_dir() else 0o666
+    os.chmod(staging, target.stat().st_mode & 0o7777 if target.exists() else mode & ~current_umask())
+    for path in [*staging.rglob("*"), staging] if staging.is_dir() else [staging]:
+        if path.is_file() or path == staging:
+            fsync(path)
+    if target.is_dir() and not target.is_symlink():
+        remove(target)
+    os.replace(staging, target)
+    fsync(target.parent)
+
+
+def fsync(path: Path) -> None:
+    """Flush a file or a directory entry to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -21,6 +21,7 @@ from albert_srl.formats import read
 from albert_srl.model import ModelConfig, SRLModel
 from albert_srl.tagger import SRLTagger
 from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.training.checkpoints import saved_checkpoints
 
 SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample.gold_conll"
 TINY_VOCAB = 300
@@ -69,6 +70,12 @@ He apologized for the mistake and promised to fix it quickly.
 The city plans to open a hospital in the northern district.
 I received your message but could not open the attachment.
 The pilot landed the plane safely despite the strong wind.""".splitlines()
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    """The newest complete checkpoint directory of a run in ``output``."""
+    done = saved_checkpoints(output)
+    return done[0] if done else None
 
 
 def fixture_text_lines(count: int = 400, seed: int = 0) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import latest_checkpoint
 from safetensors.torch import load_file
 from transformers import AlbertConfig, AlbertModel
 
@@ -41,7 +42,7 @@ from albert_srl.pretraining.instances import (
 from albert_srl.pretraining.run import build_model, learning_rate_schedule, pretraining_loss
 from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
 from albert_srl.training import loop
-from albert_srl.training.checkpoints import latest_checkpoint, load_tensors
+from albert_srl.training.checkpoints import load_tensors
 from albert_srl.training.runtime import Deadline
 
 REPO = Path(__file__).resolve().parents[1]

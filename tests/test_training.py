@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import latest_checkpoint
 from transformers import get_linear_schedule_with_warmup
 
 from albert_srl import formats
@@ -28,7 +29,6 @@ from albert_srl.tokenizer import train_sentencepiece
 from albert_srl.training import train
 from albert_srl.training.checkpoints import (
     join_optimizer_state,
-    latest_checkpoint,
     load_checkpoint,
     load_tensors,
     rng_state,

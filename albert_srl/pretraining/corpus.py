@@ -14,10 +14,8 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ import numpy as np
 from albert_srl import formats
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.files import read_lines
+from albert_srl.files import read_lines, replaced, write_atomic
 from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
 
 log = logging.getLogger(__name__)
@@ -134,13 +132,10 @@ def prepare_tokenizer(config: PretrainConfig) -> Path:
     if not (directory / "spiece.model").exists():
         vocab_size = config.encoder.vocab_size
         log.info("training a %d-piece SentencePiece vocabulary in %s", vocab_size, directory)
-        staging = directory.with_name(f".tmp-{directory.name}")
-        shutil.rmtree(staging, ignore_errors=True)
         lines = vocabulary_lines(config)
         source = ", ".join(config.text_paths)
-        train_sentencepiece(lines, staging, vocab_size, config.encoder.lowercase, source=source)
-        shutil.rmtree(directory, ignore_errors=True)
-        os.replace(staging, directory)
+        with replaced(directory, directory=True) as staging:
+            train_sentencepiece(lines, staging, vocab_size, config.encoder.lowercase, source=source)
     return directory
 
 
@@ -199,10 +194,8 @@ class ShardWriter:
         ids = np.fromiter((i for s in self.ids for i in s), dtype=np.uint16, count=self.waiting)
         sentence_starts = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
         document_starts = np.concatenate([[0], np.cumsum(self.doc_sizes)]).astype(np.int64)
-        with tempfile.NamedTemporaryFile(dir=self.out_dir, prefix=".tmp-", suffix=".npz", delete=False) as f:
+        with replaced(self.out_dir / name) as staging, staging.open("wb") as f:
             np.savez_compressed(f, ids=ids, sentence_starts=sentence_starts, document_starts=document_starts)
-        os.chmod(f.name, 0o644)  # temporary files are created private
-        os.replace(f.name, self.out_dir / name)
         self.shards.append(name)
         self.documents += len(self.doc_sizes)
         self.sentences += len(self.lengths)
@@ -259,7 +252,7 @@ def pack(
         "sentences": writer.sentences,
         "tokens": writer.tokens,
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     log.info(
         "packed %d documents, %d sentences, %d tokens", writer.documents, writer.sentences, writer.tokens
     )

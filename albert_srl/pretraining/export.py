@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from albert_srl.config import PretrainConfig
+from albert_srl.files import commit
 
 if TYPE_CHECKING:
     from albert_srl.pretraining.run import PretrainState
@@ -69,11 +69,7 @@ def export_encoder(
     if record is not None:
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     for path in staging.iterdir():
-        path.chmod(0o644)  # files in a temporary directory may be created private
-        target = out / path.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(path, target)
+        commit(path, out / path.name)
     staging.rmdir()
     log.info("pretrained ALBERT written to %s", out)
     return out

@@ -14,10 +14,8 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import random
 import shutil
-import tempfile
 import types
 import typing
 from pathlib import Path
@@ -29,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from albert_srl.errors import SRLFormatError
+from albert_srl.files import replaced
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +52,22 @@ def save_checkpoint(
     """
     root = output / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    parameters = dict(model.named_parameters())
-    save_tensors(parameters, staging, "model")
-    tensors, optimizer_json = split_optimizer_state(optimizer.state_dict())
-    save_tensors(tensors, staging, "optimizer")
-    trainer_json = {
-        "state": dataclasses.asdict(state),
-        "optimizer": optimizer_json,
-        "scheduler": scheduler.state_dict(),
-        "rng": rng_states,
-        # What the tensor files hold, so that a deleted or emptied file is found missing, not replaced
-        # by a fresh optimizer.
-        "tensors": {"model": sorted(parameters), "optimizer": sorted(tensors)},
-    }
-    (staging / STATE).write_text(json.dumps(trainer_json), encoding="utf-8")
-    for path in staging.iterdir():
-        fsync(path)
     final = root / f"step-{state.step:09d}"
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
-    fsync(root)
+    with replaced(final, directory=True) as staging:
+        parameters = dict(model.named_parameters())
+        save_tensors(parameters, staging, "model")
+        tensors, optimizer_json = split_optimizer_state(optimizer.state_dict())
+        save_tensors(tensors, staging, "optimizer")
+        trainer_json = {
+            "state": dataclasses.asdict(state),
+            "optimizer": optimizer_json,
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_states,
+            # What the tensor files hold, so that a deleted or emptied file is found missing, not
+            # replaced by a fresh optimizer.
+            "tensors": {"model": sorted(parameters), "optimizer": sorted(tensors)},
+        }
+        (staging / STATE).write_text(json.dumps(trainer_json), encoding="utf-8")
     keep = set(saved_checkpoints(output)[:KEEP])
     for old in root.iterdir():
         if old != final and old not in keep:
@@ -86,14 +80,8 @@ KEEP = 2  # checkpoints kept: the newest and a fallback
 
 
 def saved_checkpoints(output: Path) -> list[Path]:
-    """The complete checkpoint directories, newest first (half-written ones are still ``.tmp-*``)."""
+    """The complete checkpoint directories, newest first (half-written ones are hidden: ``.step-*``)."""
     return sorted((output / CHECKPOINTS).glob("step-*"), reverse=True)
-
-
-def latest_checkpoint(output: Path) -> Path | None:
-    """The newest complete checkpoint directory."""
-    done = saved_checkpoints(output)
-    return done[0] if done else None
 
 
 # What a damaged checkpoint raises while it is read: a cut-short or garbled safetensors file, bad JSON, a
@@ -260,11 +248,6 @@ def check_optimizer_shapes(optimizer: torch.optim.Optimizer, tensors: dict[str, 
             raise ValueError(f"optimizer tensor {key} has shape {tuple(tensor.shape)}, not {tuple(shape)}")
 
 
-def saved_step(path: Path) -> int:
-    """The optimizer step a checkpoint was written at."""
-    return int(json.loads((path / STATE).read_text(encoding="utf-8"))["state"]["step"])
-
-
 # ---------------------------------------------------------------------------------------------------
 # Tensors
 
@@ -361,12 +344,3 @@ def set_rng_state(saved: dict[str, Any]) -> None:
     torch.set_rng_state(torch.tensor(saved["torch"], dtype=torch.uint8))
     if saved["cuda"] and torch.cuda.is_available() and len(saved["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in saved["cuda"]])
-
-
-def fsync(path: Path) -> None:
-    """Flush a file or a directory entry to disk, so a rename never exposes a half-written file."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

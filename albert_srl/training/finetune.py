@@ -19,10 +19,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from albert_srl.encoding import (
     sense_set,
 )
 from albert_srl.errors import SRLFormatError
+from albert_srl.files import replaced, write_atomic
 from albert_srl.model import ModelConfig, SRLModel, SRLOutput, encoder_from_pretrained
 from albert_srl.tagger import SRLTagger
 from albert_srl.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
@@ -171,16 +170,11 @@ def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: R
         directory.parent.mkdir(parents=True, exist_ok=True)
         for stale in directory.parent.glob(".tokenizer-*"):  # left by a run killed while training one
             shutil.rmtree(stale, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=directory.parent))
         lines = (" ".join(s.words) for s in sentences)
-        try:
+        with replaced(directory, directory=True) as staging:  # complete or absent, even if killed
             train_sentencepiece(
                 lines, staging, encoder.vocab_size, encoder.lowercase, source=config.train_path
             )
-        except BaseException:  # an error or an interrupt: no half-trained tokenizer stays behind
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        os.replace(staging, directory)  # complete or absent, even if the run is killed meanwhile
         log.info("trained a %d-piece SentencePiece model in %s", encoder.vocab_size, directory)
     runtime.barrier()
     return load_tokenizer(directory)
@@ -376,21 +370,14 @@ def save_best(
     state: FineTuneState,
 ) -> None:
     """Replace ``output_dir/best`` with the current model and its card (written aside, then swapped in)."""
-    output = Path(config.output_dir)
-    staging = Path(tempfile.mkdtemp(prefix=".best-", dir=output))
-    SRLTagger(model, tokenizer).save_pretrained(staging, card=model_card(config, metrics, state))
-    shutil.rmtree(output / "best", ignore_errors=True)
-    os.replace(staging, output / "best")
+    with replaced(Path(config.output_dir) / "best", directory=True) as staging:
+        SRLTagger(model, tokenizer).save_pretrained(staging, card=model_card(config, metrics, state))
 
 
 def note_time_budget(card: Path, config: TrainConfig, state: FineTuneState) -> None:
     """Add to the best model's card that its run stopped at the time budget (written aside, renamed)."""
     if card.exists():
-        staging = card.with_name(f".{card.name}.tmp")
-        staging.write_text(
-            card.read_text(encoding="utf-8") + time_budget_note(config, state), encoding="utf-8"
-        )
-        os.replace(staging, card)
+        write_atomic(card, card.read_text(encoding="utf-8") + time_budget_note(config, state))
 
 
 def trim_metrics(path: Path, epochs_done: int) -> None:
@@ -407,9 +394,7 @@ def trim_metrics(path: Path, epochs_done: int) -> None:
             continue
         if isinstance(epoch, int) and epoch <= epochs_done:
             kept.append(line + "\n")
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text("".join(kept), encoding="utf-8")
-    os.replace(staging, path)
+    write_atomic(path, "".join(kept))
 
 
 def weights_digest(model: torch.nn.Module) -> str:

@@ -13,9 +13,7 @@ import dataclasses
 import html
 import io
 import logging
-import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -27,6 +25,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from albert_srl.config import TrainConfig, load_config
+from albert_srl.files import replaced, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +45,6 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 def pareto_numbers(study: optuna.Study) -> set[int]:
     return {trial.number for trial in study.best_trials} if len(study.directions) > 1 else set()
-
-
-def atomic_write(path: Path, text: str) -> Path:
-    """Write aside and rename: a reader (or another worker) never sees half a file."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, path)
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -76,7 +67,7 @@ def write_best(
         f"# the same as:  albert-srl train {config_path} --set {' '.join(overrides) or '(nothing)'}"
         f" output_dir={run_dir}\n"
     )
-    best_yaml = atomic_write(output / "best.yaml", header + config_yaml(config))
+    best_yaml = write_atomic(output / "best.yaml", header + config_yaml(config))
     model = Path(best.user_attrs.get("output_dir", "")) / "best"
     if not model.is_dir():
         log.warning("the best trial's model %s is not on this machine; best.yaml retrains it", model)
@@ -90,14 +81,11 @@ def config_yaml(config: TrainConfig) -> str:
 
 
 def copy_model(source: Path, target: Path) -> Path | None:
-    staging = Path(tempfile.mkdtemp(prefix=".best-", dir=target.parent))
-    shutil.copytree(source, staging, dirs_exist_ok=True)
-    shutil.rmtree(target, ignore_errors=True)
     try:
-        os.replace(staging, target)
+        with replaced(target, directory=True) as staging:
+            shutil.copytree(source, staging, dirs_exist_ok=True)
     except OSError as error:  # another worker put its copy there in the meantime
         log.warning("could not replace %s: %s", target, error)
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -128,7 +116,7 @@ def write_trials_csv(study: optuna.Study, path: Path, objectives: Sequence[str])
             trial.user_attrs.get("output_dir", ""),
         ]
         writer.writerow(row + (["yes" if trial.number in pareto else "no"] if extra else []))
-    return atomic_write(path, out.getvalue())
+    return write_atomic(path, out.getvalue())
 
 
 def _fmt(value: Any, digits: int = 6) -> str:
@@ -168,7 +156,7 @@ tr:nth-child(even){{background:#f4f4f4}}</style>
 {chr(10).join(sections)}
 </body></html>
 """
-    return atomic_write(path, page)
+    return write_atomic(path, page)
 
 
 def _f1(trial: FrozenTrial) -> float:

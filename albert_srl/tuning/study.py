@@ -30,12 +30,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from albert_srl.config import ConfigError, TrainConfig, TuneOptions, load_config
 from albert_srl.errors import SRLFormatError
+from albert_srl.files import write_atomic
 from albert_srl.settings import check_instance
 from albert_srl.training import train
 from albert_srl.training.checkpoints import CHECKPOINTS
 from albert_srl.training.finetune import read_sentences
 from albert_srl.tuning.report import (
-    atomic_write,
     best_trial,
     config_yaml,
     write_best,
@@ -261,7 +261,7 @@ class Objective:
         trial.set_user_attr("overrides", settings)
         config = load_config(self.config_path, [*settings, f"output_dir={directory}"])
         directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(directory / "config.yaml", config_yaml(config))
+        write_atomic(directory / "config.yaml", config_yaml(config))
         log.info("trial %d: %s", trial.number, " ".join(as_overrides(values)))
         pruning = len(self.objectives) == 1
 
