@@ -154,7 +154,7 @@ def render_html(item: Sentence | Iterable[Sentence] | Any) -> str:
     tagged by the ``albert_srl`` pipeline component; what a notebook shows (``Sentence._repr_html_``)."""
     if isinstance(item, Sentence):
         sentences: Iterable[Sentence] = [item]
-    elif type(item).__module__.startswith("spacy."):
+    elif type(item).__name__ == "Doc" and type(item).__module__.startswith("spacy."):
         from albert_srl.spacy_component import doc_sentences
 
         sentences = doc_sentences(item)

@@ -180,6 +180,7 @@ class AlbertSRL(Pipe):
         if self._tagger is None:
             from albert_srl.tagger import SRLTagger
 
+            log.info("%s: loading %s", self.name, self.model_path or "the shipped model")
             self._tagger = SRLTagger.from_pretrained(self.model_path, device=self.device)
         return self._tagger
 
@@ -247,8 +248,7 @@ def make_albert_srl(
 def doc_sentences(doc: Doc) -> list[Sentence]:
     """The doc's sentences with their frames as ``Sentence`` objects (words = non-space tokens, character
     offsets into ``doc.text``): what ``albert_srl.render.render_html(doc)`` draws."""
-    has_sentences = doc.has_annotation("SENT_START") or len(doc) < 2
-    spans = list(doc.sents) if has_sentences and len(doc) else [doc[:]]
+    spans = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
     frames = doc._.srl_data or []
     sentences = []
     for span in spans:

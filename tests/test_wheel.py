@@ -61,3 +61,10 @@ def test_the_wheel_registers_the_command_and_the_spacy_component(wheel: Path) ->
     assert config["console_scripts"]["albert-srl"] == "albert_srl.cli:main"
     module, function = config["spacy_factories"]["albert_srl"].split(":")
     assert callable(getattr(__import__(module, fromlist=[function]), function))
+
+
+def test_the_readme_installs_the_wheel_that_the_build_makes(wheel: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    installs = [line for line in readme.splitlines() if line.startswith("pip install") and ".whl" in line]
+    assert installs, "the README shows no pip install of the wheel"
+    assert all(f"dist/{wheel.name}" in line for line in installs), (installs, wheel.name)
