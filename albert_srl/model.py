@@ -8,6 +8,7 @@ marked, so one pass a sentence finds all its predicates).
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
+from albert_srl import layers
 from albert_srl.config import (
     ALBERT_SIZES,
     EncoderConfig,
@@ -53,6 +55,8 @@ class ModelConfig:
     predicate_pos: list[str] = setting(
         factory=list, doc="with the syntax head: the POS tags predicates had in training"
     )
+    # Late fusion (SRLModel): the lower layers run once per sentence, the top ``fusion_layers`` per predicate.
+    fusion_layers: int | None = like(TrainConfig, "fusion_layers")
 
     def __post_init__(self) -> None:
         check_instance(self, "ModelConfig")
@@ -178,20 +182,35 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
+def autocast(device: torch.device, bf16: bool | None) -> AbstractContextManager[Any]:
+    """bfloat16 autocast on ``device`` when ``bf16`` says so; ``None``: on CUDA only. The one precision
+    rule of tagging, fine-tuning and pretraining (a training run settles ``None`` when it starts). On a
+    CPU with AVX-512 BF16 or AMX it more than doubles the encoder's speed (docs/benchmarks.md); on other
+    CPUs it is slower."""
+    on = device.type == "cuda" if bf16 is None else bf16
+    return torch.autocast(device.type, dtype=torch.bfloat16) if on else nullcontext()
+
+
 def encoder_from_pretrained(path: str) -> PreTrainedModel:
     """Any Hugging Face encoder directory (or hub id): ALBERT, or another model through ``AutoModel``."""
     config = AutoConfig.from_pretrained(path)
     if getattr(config, "hidden_act", None) == "gelu_new":
         config.hidden_act = FUSED_GELU
     # A pretrained encoder directory holds its MLM/SOP heads too: transformers' table of the weights it
-    # skips is expected here, not news (errors still raise).
-    loader = logging.getLogger("transformers.modeling_utils")
-    level = loader.level
-    loader.setLevel(logging.ERROR)
+    # skips is expected here, not news, and so is its tensor-parallel plan's note that a model loaded on
+    # one device shards nothing (errors still raise).
+    loggers = [logging.getLogger(f"transformers.{name}") for name in QUIET_LOADERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         return without_pooler(AutoModel.from_pretrained(path, config=config))
     finally:
-        loader.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+QUIET_LOADERS = ("modeling_utils", "distributed.tensor_parallel")
 
 
 def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
@@ -216,7 +235,12 @@ def without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
 
 
 class SRLModel(nn.Module):
-    """Predicate-aware encoder → word states → argument / sense / predicate heads (+ CRF)."""
+    """Predicate-aware encoder → word states → argument / sense / predicate heads (+ CRF).
+
+    With ``fusion_layers`` = k below the encoder's depth L, a batch's distinct windows run the lower
+    L - k layers once; each unit row (a window with one predicate, or none for predicate
+    identification) adds a learned mark to its predicate's subwords and runs the top k layers.
+    """
 
     def __init__(self, config: ModelConfig, encoder: PreTrainedModel | None = None) -> None:
         super().__init__()
@@ -233,7 +257,23 @@ class SRLModel(nn.Module):
         self.config = config
         hidden = self.encoder.config.hidden_size
         embedding = self.encoder.get_input_embeddings().embedding_dim
-        self.indicator = nn.Embedding(2, embedding) if config.predicate_awareness == "indicator" else None
+        depth = self.encoder.config.num_hidden_layers
+        fusion = config.fusion_layers
+        if fusion is not None and not 0 <= fusion <= depth:
+            raise ValueError(f"fusion_layers {fusion}: allowed from 0 to the encoder's {depth} layers")
+        self.late = fusion is not None and fusion < depth
+        check_fusion(config, self.encoder, self.late)
+        # Plain lists: the layers are the encoder's own modules, registered there.
+        stack = layers.transformer_layers(self.encoder) if self.late else []
+        self.lower, self.upper = stack[: depth - (fusion or 0)], stack[depth - (fusion or 0) :]
+        self.predicate_mark = nn.Embedding(2, hidden, padding_idx=0) if self.late and fusion else None
+        if self.predicate_mark is not None:
+            # On the scale of the layer-normed states it is added to, so the top layers see it at once.
+            nn.init.normal_(self.predicate_mark.weight, std=0.3)
+            self.predicate_mark.weight.data[0].zero_()
+        self.pair = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU()) if fusion == 0 else None
+        early_indicator = not self.late and config.predicate_awareness == "indicator"
+        self.indicator = nn.Embedding(2, embedding) if early_indicator else None
         if self.indicator is not None:
             nn.init.normal_(self.indicator.weight, std=0.02)
         self.dropout = nn.Dropout(config.dropout)
@@ -245,21 +285,45 @@ class SRLModel(nn.Module):
         self.register_buffer("predicate_pos_mask", allowed, persistent=False)
         self.crf = ConstrainedCRF(config.labels) if config.head == "crf" else None
 
-    def word_states(self, batch: Batch) -> torch.Tensor:
-        """Encoder states of each word's first subword: (B, W, H)."""
-        inputs: dict[str, torch.Tensor] = {"attention_mask": batch.attention_mask}
+    def unit_states(self, batch: Batch) -> torch.Tensor:
+        """Encoder states of every unit row: (U, S, H)."""
+        if not self.late:
+            return self.encode_whole(batch)
+        hidden = layers.embed(self.encoder, batch.input_ids)
+        hidden = layers.run_layers(self.encoder, self.lower, hidden, batch.attention_mask)
+        hidden = hidden[batch.unit_row]
+        if self.predicate_mark is not None:
+            hidden = hidden + self.predicate_mark(batch.predicate_mark)
+        return layers.run_layers(self.encoder, self.upper, hidden, batch.attention_mask[batch.unit_row])
+
+    def encode_whole(self, batch: Batch) -> torch.Tensor:
+        """Early fusion: every unit row through the whole encoder, marked at its input."""
+        ids, mask = batch.input_ids[batch.unit_row], batch.attention_mask[batch.unit_row]
+        inputs: dict[str, torch.Tensor] = {"attention_mask": mask}
         if self.indicator is not None:
-            embeddings = self.encoder.get_input_embeddings()(batch.input_ids)
-            inputs["inputs_embeds"] = embeddings + self.indicator(batch.predicate_indicator)
+            embeddings = self.encoder.get_input_embeddings()(ids)
+            inputs["inputs_embeds"] = embeddings + self.indicator(batch.predicate_mark)
         else:
-            inputs["input_ids"] = batch.input_ids
+            inputs["input_ids"] = ids
         if getattr(self.encoder.config, "type_vocab_size", 0) > 1:
             inputs["token_type_ids"] = batch.token_type_ids
-        hidden = self.encoder(**inputs).last_hidden_state  # (R, S, H)
+        return self.encoder(**inputs).last_hidden_state
+
+    def word_states(self, batch: Batch) -> torch.Tensor:
+        """Encoder states of each word's first subword: (B, W, H)."""
+        hidden = self.unit_states(batch)  # (U, S, H)
         rows, width, size = hidden.shape
         flat = batch.word_row * width + batch.word_position  # (B, W)
         states = hidden.reshape(rows * width, size)[flat.reshape(-1)].reshape(*flat.shape, size)
         return self.dropout(states)
+
+    def argument_states(self, states: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
+        """The word states the argument head reads (B', W, H); with ``fusion_layers: 0`` each word's state
+        is fused here with its predicate's."""
+        if self.pair is None:
+            return states
+        at_predicate = states[torch.arange(len(states), device=states.device), predicate]
+        return self.pair(torch.cat([states, at_predicate.unsqueeze(1).expand_as(states)], dim=-1))
 
     def forward(self, batch: Batch) -> SRLOutput:
         states = self.word_states(batch)
@@ -267,9 +331,9 @@ class SRLModel(nn.Module):
         argument_loss = sense_loss = predicate_loss = pos_loss = None
         if is_argument.any():
             rows = is_argument.nonzero().squeeze(1)
-            arg_states = states[rows]
-            emissions = self.argument_head(arg_states).float()
             tags, mask, predicate = batch.tags[rows], batch.word_mask[rows], batch.predicate[rows]
+            arg_states = self.argument_states(states[rows], predicate)
+            emissions = self.argument_head(arg_states).float()
             if self.crf is not None:
                 likelihood = self.crf(
                     emissions, tags.clamp(min=0), mask, predicate_index=predicate, reduction="sum"
@@ -306,9 +370,9 @@ class SRLModel(nn.Module):
         is_argument = batch.predicate >= 0
         if is_argument.any():
             rows = is_argument.nonzero().squeeze(1)
-            arg_states = states[rows]
-            emissions = self.argument_head(arg_states).float()
             predicate = batch.predicate[rows]
+            arg_states = self.argument_states(states[rows], predicate)
+            emissions = self.argument_head(arg_states).float()
             if self.crf is not None:
                 tags[rows] = self.crf.decode(emissions, batch.word_mask[rows], predicate_index=predicate)
             else:
@@ -322,3 +386,21 @@ class SRLModel(nn.Module):
                 pos = self.pos_head(states[rows]).argmax(-1)  # (B', W)
                 flags[rows] *= self.predicate_pos_mask[pos]
         return Decoded(tags, senses, flags)
+
+
+def check_fusion(config: ModelConfig, encoder: PreTrainedModel, late: bool) -> None:
+    """What each kind of fusion needs of the encoder; a ``ValueError`` saying what to choose instead."""
+    if late and not layers.runs_in_parts(encoder):
+        raise ValueError(
+            f"fusion_layers {config.fusion_layers}: a {encoder.config.model_type} encoder runs whole, "
+            "so only early fusion (fusion_layers null) works with it"
+        )
+    if late and config.predicate_awareness == "pair":
+        raise ValueError(
+            "predicate_awareness 'pair' appends the predicate to the input: it needs early fusion"
+        )
+    if not late and config.predicate_awareness == "segment" and encoder.config.type_vocab_size < 2:
+        raise ValueError(
+            f"predicate_awareness 'segment' needs two token types; this {encoder.config.model_type} encoder "
+            "has one: choose 'indicator', or late fusion (fusion_layers below its depth)"
+        )

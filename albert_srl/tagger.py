@@ -27,7 +27,7 @@ from albert_srl.encoding import Batch, EncodedSentence, Instance, collate, make_
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json
 from albert_srl.lemma import lemmatize
-from albert_srl.model import Decoded, ModelConfig, SRLModel, model_config_from_json, resolve_device
+from albert_srl.model import Decoded, ModelConfig, SRLModel, autocast, model_config_from_json, resolve_device
 from albert_srl.spans import spans_from_bio
 from albert_srl.tokenizer import Tokenizer, load_tokenizer, save_vocabulary_files
 
@@ -110,10 +110,8 @@ class SRLTagger:
     # ---------------------------------------------------------------------------------- files
 
     def autocast(self) -> AbstractContextManager[Any]:
-        """bfloat16 autocast when ``bf16`` says so (``None``: on CUDA). On a CPU with AVX-512 BF16 or AMX
-        it more than doubles the encoder's speed (docs/benchmarks.md); elsewhere it is slower."""
-        on = self.device.type == "cuda" if self.bf16 is None else self.bf16
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if on else nullcontext()
+        """bfloat16 autocast when ``bf16`` says so (``None``: on CUDA), by ``model.autocast``'s rule."""
+        return autocast(self.device, self.bf16)
 
     @classmethod
     def from_pretrained(
