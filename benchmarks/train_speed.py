@@ -23,13 +23,14 @@ from albert_srl import encoding
 from albert_srl.config import TrainConfig, load_dataclass
 from albert_srl.training.finetune import (
     build_model,
+    finetune_optimizer,
     prepare_data,
     prepare_tokenizer,
     read_sentences,
-    weighted_loss,
+    training_loss,
 )
 from albert_srl.training.loop import Trainer
-from albert_srl.training.runtime import Runtime, build_optimizer, seed_everything
+from albert_srl.training.runtime import Runtime, seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,22 +39,15 @@ def time_device(config: TrainConfig, runtime: Runtime, data, tokenizer, limit: i
     """Instances trained and seconds taken for one pass over the first ``limit`` instances' batches."""
     seed_everything(config.seed)
     model = build_model(config, data, tokenizer).to(runtime.device)
-    optimizer = build_optimizer(
-        model,
-        config.weight_decay,
-        lambda name: config.encoder_lr if name.startswith("encoder.") else config.head_lr,
-    )
+    optimizer = finetune_optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, 10_000)
     trainer = Trainer(model, optimizer, scheduler, runtime, config, Path(config.output_dir))
 
     def train_step(batch: encoding.Batch) -> None:
-        batch = batch.to(runtime.device)
-        with runtime.autocast():
-            output = model(batch)
-        trainer.step(weighted_loss(output, config))
+        trainer.step(training_loss(model, batch, config, runtime))
 
     instances = data.train[:limit]
-    batches = encoding.make_batches(instances, tokenizer, config, config.max_tokens, shuffle=True, seed=0)
+    batches = encoding.make_batches(instances, config, config.max_tokens, shuffle=True, seed=0)
     label_index = {label: i for i, label in enumerate(data.labels)}
     sense_index = {sense: i for i, sense in enumerate(data.senses)}
     model.train()
@@ -91,7 +85,7 @@ def main() -> None:
         sentences = read_sentences(config.train_path, config.max_train_sentences)
         cpu = Runtime(device=torch.device("cpu"))
         tokenizer = prepare_tokenizer(config, sentences, cpu)
-        data = prepare_data(config, sentences)
+        data = prepare_data(config, sentences, tokenizer)
         rows = [("cpu", cpu, f"{args.threads} threads")]
         if torch.cuda.is_available():
             rows.append(

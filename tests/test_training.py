@@ -22,9 +22,10 @@ from transformers import get_linear_schedule_with_warmup
 
 from albert_srl import formats
 from albert_srl.cli import main
-from albert_srl.config import load_config
+from albert_srl.config import TrainConfig, load_config
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
+from albert_srl.model import SRLOutput
 from albert_srl.tokenizer import train_sentencepiece
 from albert_srl.training import train
 from albert_srl.training.checkpoints import (
@@ -38,8 +39,9 @@ from albert_srl.training.checkpoints import (
     split_optimizer_state,
 )
 from albert_srl.training.evaluation import predicate_f1, sense_accuracy
-from albert_srl.training.finetune import FineTuneState, lemma_table
+from albert_srl.training.finetune import FineTuneState, finetune_optimizer, lemma_table, training_loss
 from albert_srl.training.loop import Trainer
+from albert_srl.training.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"
@@ -433,3 +435,26 @@ def test_chinese_data_with_a_small_vocabulary_is_one_clear_error(tmp_path, capsy
     assert main(["train", str(TINY), "--set", *overrides]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"albert-srl: error: {chinese}") and "vocab_size" in err and "Traceback" not in err
+
+
+def test_a_benchmark_reaches_the_optimizer_and_the_loss_of_a_step() -> None:
+    """benchmarks/train_speed.py takes these instead of rebuilding them: encoder and heads at their own
+    learning rates, no decay on biases, and the losses weighted by ``loss_weights``."""
+    config = TrainConfig(train_path="t", dev_path="d", output_dir="o", encoder_lr=1e-4, head_lr=1e-2)
+    config.loss_weights.sense, config.loss_weights.predicate = 0.5, 0.0
+    model = torch.nn.ModuleDict({"encoder": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 2)})
+    optimizer = finetune_optimizer(model, config)
+    groups = {(g["lr"], g["weight_decay"], len(g["params"])) for g in optimizer.param_groups}
+    assert groups == {(1e-2, 0.01, 1), (1e-2, 0.0, 1), (1e-4, 0.01, 1), (1e-4, 0.0, 1)}
+
+    class Stub(torch.nn.Module):
+        def forward(self, batch: Any) -> SRLOutput:
+            one = torch.ones(())
+            return SRLOutput(one, argument_loss=2 * one, sense_loss=4 * one, predicate_loss=8 * one)
+
+    class StubBatch:
+        def to(self, device: torch.device) -> StubBatch:
+            return self
+
+    loss = training_loss(Stub(), StubBatch(), config, Runtime(device=torch.device("cpu")))
+    assert loss.item() == 2 + 0.5 * 4 + 0.0 * 8

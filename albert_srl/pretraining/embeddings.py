@@ -35,6 +35,7 @@ from albert_srl.pretraining.corpus import Corpus, conll_lines, prepare_corpus, p
 from albert_srl.pretraining.export import add_run, data_section, export_encoder
 from albert_srl.pretraining.run import albert_config, held_out_documents
 from albert_srl.tokenizer import load_tokenizer
+from albert_srl.training.runtime import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def pretrain_embeddings(config: PretrainConfig) -> Path:
     tokenizer = load_tokenizer(tokenizer_dir)
     corpus = prepare_corpus(config, tokenizer_dir)
     training = range(corpus.documents - held_out_documents(config, corpus))
-    torch.manual_seed(config.seed)
+    seed_everything(config.seed)
     model = AlbertForPreTraining(albert_config(config, tokenizer, torch.device("cpu")))
     lines = chain(corpus_sentences(corpus, training), conll_token_ids(config.vocab_conll, tokenizer))
     embedding = model.albert.embeddings.word_embeddings

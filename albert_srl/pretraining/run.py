@@ -45,7 +45,7 @@ from albert_srl.pretraining.instances import (
 )
 from albert_srl.tokenizer import load_tokenizer
 from albert_srl.training.loop import LoopState, Trainer
-from albert_srl.training.runtime import Deadline, Runtime, build_optimizer, start_runtime
+from albert_srl.training.runtime import Deadline, Runtime, build_optimizer, seed_everything, start_runtime
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
     training = range(corpus.documents - held_out)
     log.info("corpus: %d documents (%d held out), %d tokens", corpus.documents, held_out, len(corpus.ids))
 
-    torch.manual_seed(config.seed)
+    seed_everything(config.seed)
     model = build_model(config, tokenizer, runtime.device).to(runtime.device)
     optimizer = build_optimizer(
         model, config.weight_decay, lambda name: config.learning_rate, betas=(0.9, 0.999), eps=1e-6

@@ -36,6 +36,7 @@ from albert_srl import formats
 from albert_srl.config import TrainConfig
 from albert_srl.data import Sentence
 from albert_srl.encoding import (
+    Batch,
     EncodedSentence,
     collate,
     encode,
@@ -114,10 +115,7 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime, on_evaluate: OnE
     data = prepare_data(config, train_sentences, tokenizer)
     model = build_model(config, data, tokenizer).to(runtime.device)
     total_steps = planned_steps(config, data, runtime)
-    encoder_lr, head_lr = config.encoder_lr, config.head_lr
-    optimizer = build_optimizer(
-        model, config.weight_decay, lambda name: encoder_lr if name.startswith("encoder.") else head_lr
-    )
+    optimizer = finetune_optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, round(config.warmup_ratio * total_steps), total_steps
     )
@@ -281,10 +279,8 @@ def train_epoch(
 
     def loss_of(index: int) -> torch.Tensor:
         share = [data.train[i] for i in batches[index][runtime.rank :: runtime.world_size]]
-        batch = collate(share, tokenizer, model_config, label_index, sense_index).to(runtime.device)
-        with runtime.autocast():
-            output = trainer.trainable(batch)
-        loss = weighted_loss(output, config)
+        batch = collate(share, tokenizer, model_config, label_index, sense_index)
+        loss = training_loss(trainer.trainable, batch, config, runtime)
         if runtime.world_size > 1:  # every head in every step's graph: DDP needs no unused-parameter search
             loss = loss + 0.0 * sum(p.view(-1)[0] for p in trainer.trainable.parameters())
         nonlocal last
@@ -298,6 +294,25 @@ def train_epoch(
 
     trainer.run_epoch(state, len(batches), loss_of, f"epoch {state.epoch + 1}", show_loss)
     return state.loss_sum / state.loss_batches if state.loss_batches else 0.0
+
+
+def finetune_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with the encoder at ``encoder_lr`` and the heads at ``head_lr``."""
+    return build_optimizer(
+        model,
+        config.weight_decay,
+        lambda name: config.encoder_lr if name.startswith("encoder.") else config.head_lr,
+    )
+
+
+def training_loss(
+    model: torch.nn.Module, batch: Batch, config: TrainConfig, runtime: Runtime
+) -> torch.Tensor:
+    """The objective of one batch (moved to the run's device): the forward pass under the run's autocast,
+    its losses weighted by ``loss_weights`` (``weighted_loss``)."""
+    with runtime.autocast():
+        output = model(batch.to(runtime.device))
+    return weighted_loss(output, config)
 
 
 def weighted_loss(output: SRLOutput, config: TrainConfig) -> torch.Tensor:

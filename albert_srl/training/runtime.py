@@ -9,7 +9,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from albert_srl.config import RunConfig
-from albert_srl.model import resolve_device
+from albert_srl.model import autocast, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Runtime:
         return self.rank == 0
 
     def autocast(self) -> AbstractContextManager[Any]:
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.bf16 else nullcontext()
+        return autocast(self.device, self.bf16)
 
     def barrier(self) -> None:
         if self.world_size > 1:
@@ -87,6 +87,8 @@ def start_runtime(config: RunConfig) -> Runtime:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (CUDA's too): the one seeding of a run, done
+    before its model is built (fine-tuning adds the DDP rank to the config's seed)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
