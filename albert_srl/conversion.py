@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.tokenizer import load_tokenizer, save_vocabulary_files
+from albert_srl.tokenizer import VOCABULARY_FILES, load_tokenizer, save_vocabulary_files
 
 log = logging.getLogger(__name__)
 
@@ -266,4 +267,80 @@ layers, hidden size {conversion.hidden_size}), {how}.
 - Source: `{source}` (`{name}`), licence: {source_licence(source)}.
 - Source weights: `model.safetensors`, sha256 `{conversion.source_sha256}`.
 - Tokenizer: the source's own files, unchanged.
+"""
+
+
+# ---------------------------------------------------------------------------------------------------
+# An albert-srl model's encoder, on its own
+
+
+def export_encoder(model_dir: str | Path, out: str | Path, dtype: torch.dtype | None = None) -> Path:
+    """Write the encoder of the albert-srl model directory ``model_dir`` as a Hugging Face encoder
+    directory ``out`` that ``AutoModel.from_pretrained`` (and ``encoder.pretrained``) loads: the model's
+    ``encoder.*`` tensors without their prefix, its config's ``encoder`` section as ``config.json``, its
+    tokenizer files and a card. ``dtype`` casts the floating tensors (``None`` keeps them as stored).
+    Raises ``SRLFormatError`` naming the file that is not an albert-srl model's."""
+    model_dir, out = Path(model_dir), Path(out)
+    config = srl_encoder_config(model_dir)
+    check_weights_file(model_dir)
+    state = encoder_state(load_file(str(model_dir / WEIGHTS)), model_dir / WEIGHTS, dtype)
+    if dtype is not None:
+        config["dtype"] = str(dtype).removeprefix("torch.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    save_file(state, str(out / WEIGHTS), {"format": "pt"})
+    tokenizer = load_tokenizer(model_dir)
+    tokenizer.save_pretrained(out)
+    save_vocabulary_files(tokenizer, out)
+    for name in VOCABULARY_FILES:  # the model's own vocabulary files, whichever it holds
+        if (model_dir / name).is_file():
+            shutil.copyfile(model_dir / name, out / name)
+    (out / "README.md").write_text(export_card(model_dir, config, len(state)), encoding="utf-8")
+    log.info("exported the encoder of %s into %s (%d tensors)", model_dir, out, len(state))
+    return out
+
+
+def srl_encoder_config(model_dir: Path) -> dict:
+    """The ``encoder`` section of an albert-srl model's ``config.json`` (a Hugging Face config)."""
+    path = model_dir / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SRLFormatError(str(path), None, f"cannot read the model's config: {error}") from None
+    encoder = config.get("encoder") if isinstance(config, dict) else None
+    if (
+        not isinstance(config, dict)
+        or config.get("model_type") != "albert-srl"
+        or not isinstance(encoder, dict)
+    ):
+        raise SRLFormatError(str(path), None, "not an albert-srl model config (model_type, encoder)")
+    return dict(encoder)
+
+
+def encoder_state(
+    state: dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None
+) -> dict[str, torch.Tensor]:
+    """The ``encoder.*`` tensors without the prefix, floating ones cast to ``dtype`` when given."""
+    kept = {}
+    for key, value in state.items():
+        if key.startswith("encoder."):
+            cast = dtype is not None and value.is_floating_point()
+            kept[key.removeprefix("encoder.")] = (value.to(dtype) if cast else value).contiguous()
+    if not kept:
+        raise SRLFormatError(str(path), None, "no encoder.* tensors: not an albert-srl model's weights")
+    return kept
+
+
+def export_card(model_dir: Path, config: dict, tensors: int) -> str:
+    kind = config.get("model_type", "albert")
+    return f"""---
+library_name: transformers
+tags: [{kind}, albert-srl]
+---
+
+# The encoder of `{model_dir.name}`
+
+The {kind} encoder of the albert-srl model `{model_dir}` ({tensors} tensors, its `encoder.*` weights),
+written by `albert_srl.conversion.export_encoder` with the model's own tokenizer files. It was fine-tuned
+for semantic role labelling as part of that model: see the model's card for where it came from.
 """

@@ -1,16 +1,22 @@
 """The GPU recipe behind ``benchmarks/gpu_run.sh`` (docs/gpu.md): prepare here, run there, rehearse here.
 
-    gpu_run.sh --prepare [--from DIR]   here, beforehand: builds the git-ignored carry folder ``.gpu/``
-    gpu_run.sh [--minutes 9]            on the GPU machine (carry ``.gpu``): the run, then one tarball
-    gpu_run.sh --dry-run                here or in CI: the same steps on this CPU, tiny, about a minute
+    gpu_run.sh --prepare [--encoder DIR] [--pretrain]   here, beforehand: builds the carry folder .gpu/
+    gpu_run.sh [--minutes 9]                            on the GPU machine (carry .gpu): one run
+    gpu_run.sh --dry-run [--pretrain]                   here or in CI: the same steps on this CPU, tiny
 
-The run installs the carried wheels, continues pretraining the encoder it was prepared for (the shipped
-``albert_srl/models/encoder`` when present, else ``--from DIR``, else a fresh one) for most of the budget,
-fine-tunes on EWT train, scores EWT dev (gold predicates and end to end), times tagging (batched float32
-and bf16 against the per-predicate loop) and packs the fine-tuned model, the encoder, the logs and
-``metrics.json`` into ``gpu-result.tar.gz`` under ``$OUT`` (with ``gpu_run.log`` and ``metrics.json``
-beside it). Every step is a child process (the CLI and the benchmarks, as a user runs them), with its
-share of the budget as ``--max-minutes``; nothing reaches the network.
+The run fine-tunes the converted all-MiniLM-L6-v2 encoder (``albert-srl convert-encoder``'s output,
+``runs/minilm-albert``) on EWT train with the shipped recipe ``configs/ewt-minilm.yaml`` (bigger batches,
+more epochs), scores EWT dev (gold predicates and end to end), times tagging, and packs the fine-tuned
+model (its encoder in bf16), the logs and ``metrics.json`` into ``gpu-result.tar.gz``, split into parts
+of at most 15 MiB under ``$OUT`` (with ``gpu_run.log`` and ``metrics.json`` beside them).
+
+What travels (the checkout, the shipped model included, plus ``.gpu/``) must stay within 64 MiB.
+``--prepare`` carries the converted encoder in float32 where it fits, else in bf16 (the run casts it
+back), else starts from the shipped model's own encoder (its ``encoder.*`` tensors, exported on the GPU
+machine: nothing carried) when that model was fine-tuned from the same encoder; else it fails. With
+``--pretrain`` the encoder first continues masked-LM pretraining on packed Wikipedia text (as much as
+fits). Every step is a child process (the CLI and the benchmarks, as a user runs them), with its share
+of the budget as ``--max-minutes``; nothing reaches the network.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from itertools import islice
 from pathlib import Path
@@ -31,12 +38,35 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-SHIPPED_ENCODER = Path("albert_srl/models/encoder")
+SHIPPED_MODEL = Path("albert_srl/models/default")
+CONVERTED = Path("runs/minilm-albert")  # albert-srl convert-encoder's output (configs/ewt-minilm.yaml)
 PRETRAIN_CONFIG = Path("configs/gpu-pretrain.yaml")
-FINETUNE_CONFIG = Path("configs/ewt.yaml")
-RESULT = "gpu-result.tar.gz"
-MAX_RESULT_BYTES = 16 * 2**20  # what one file back from the GPU machine may weigh
+FINETUNE_CONFIG = Path("configs/ewt-minilm.yaml")
 PLAN = "plan.json"
+WEIGHTS = "model.safetensors"
+
+# What may travel to the GPU machine: the checkout and the carry folder together.
+TRAVEL_LIMIT = 64 * 2**20
+PLAN_ALLOWANCE = 64 * 2**10  # plan.json, written after the sizes are known
+TEXT_MARGIN_MIB = 1.0  # packed text is sized by an estimate: this much is kept free
+MIN_TEXT_MIB = 1.0  # less text than this is not worth pretraining on
+# What may come back: at most 8 files, 16 MiB each, 64 MiB together (the tarball's parts, the log and
+# metrics.json); one MiB is kept for the log's growth after the last pack.
+RESULT = "gpu-result.tar.gz"
+PART_BYTES = 15 * 2**20
+BACK_FILES, BACK_BYTES = 8, 63 * 2**20
+
+# The encoder's sizes that must agree for the shipped model's encoder to be the converted one, trained.
+ENCODER_SHAPE = (
+    "model_type",
+    "vocab_size",
+    "embedding_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_hidden_groups",
+    "num_attention_heads",
+    "intermediate_size",
+)
 
 # Project dependencies the GPU image lacks and the run imports (checked by the dry run, which blocks
 # everything else the image lacks): carried as wheels for its Python 3.12.
@@ -63,18 +93,13 @@ WHEEL_PLATFORMS = (
 
 # Each step ends by this fraction of the budget (the rest: scoring, timing, packing); the overheads are
 # the minutes a step spends outside its training loop (start-up, loading, compile warm-up, export).
-PRETRAIN_ENDS, FINETUNE_ENDS = 0.62, 0.84
+PRETRAIN_ENDS, FINETUNE_ENDS = 0.40, 0.84
 PRETRAIN_OVERHEAD, FINETUNE_OVERHEAD = 0.06, 0.04
 
-# The dry run: tiny text, data and model; steps capped so that CI stays quick.
+# Continued pretraining of an already pretrained encoder: a fine-tuning-sized rate, not a fresh one's.
+PRETRAINED_PRETRAIN = ["learning_rate=1.0e-4", "warmup_steps=100"]
+# The dry run: tiny text, data and encoder; steps capped so that CI stays quick.
 TINY_PRETRAIN = [
-    "encoder.vocab_size=300",
-    "encoder.embedding_size=16",
-    "encoder.hidden_size=32",
-    "encoder.num_hidden_layers=2",
-    "encoder.num_attention_heads=2",
-    "encoder.intermediate_size=64",
-    "encoder.max_position_embeddings=64",
     "max_length=64",
     "max_tokens=1024",
     "max_steps=6",
@@ -85,62 +110,190 @@ TINY_PRETRAIN = [
     "compile=false",
     "device=cpu",
     "num_threads=2",
-    "vocab_paragraphs=300",
-    "vocab_conll=[]",
 ]
 TINY_FINETUNE = ["epochs=1", "max_tokens=1024", "device=cpu", "num_threads=2"]
-# The GPU's fine-tuning: bigger batches than the CPU's 1,024 subwords, a pretrained encoder's rate.
-GPU_FINETUNE = [
-    "epochs=8",
-    "max_tokens=4096",
-    "encoder_lr=2.0e-4",
-    "head_lr=1.0e-3",
-    "device=cuda",
-    "num_threads=null",
-    "bf16=null",
-]
+# The GPU's fine-tuning: configs/ewt-minilm.yaml (encoder_lr 1e-4, head_lr 1e-3, fusion_layers 2, the
+# syntax head) with twice its 1,024-subword batches and twice its 4 epochs: as many updates, on more
+# examples each; patience 2 ends it early, --max-minutes at its share of the budget.
+GPU_FINETUNE = ["epochs=8", "max_tokens=2048", "device=cuda", "num_threads=null", "bf16=null"]
+# The dry run's converted encoder: a random BERT of these sizes over a WordPiece vocabulary trained on
+# the tiny EWT train words (fusion_layers 2 needs more than 2 layers).
+TINY_BERT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 256,
+}
 GPU_TAG_MODES = "batched-gold,bf16-gold,loop-gold,bf16-predicted"
 TINY_TAG_MODES = "bf16-gold,loop-gold"
 
 log = logging.getLogger("gpu_run")
 
 
+class PrepareError(RuntimeError):
+    """What --prepare cannot do (over the 64 MiB, no encoder to start from): one line, exit 1."""
+
+
 # ---------------------------------------------------------------------------------------------------
-# --prepare: the carry folder
+# --prepare: the start and the carry folder
 
 
-def prepare(data: Path, source: Path | None, text_mib: float, tiny: bool) -> dict[str, Any]:
-    """Fill ``data`` with what the run needs that the checkout lacks: the packed text (with the start
-    encoder's vocabulary), EWT train/dev, the wheels, and ``plan.json`` saying where the run starts."""
-    data.mkdir(parents=True, exist_ok=True)
+def prepare(data: Path, encoder: Path, pretrain: bool, text_mib: float, tiny: bool) -> dict[str, Any]:
+    """Fill ``data`` with what the run needs that the checkout lacks: EWT train/dev, the wheels, the
+    start encoder when it is carried, packed text with ``pretrain``, and ``plan.json``. Raises
+    ``PrepareError`` when no start fits or the total is over ``TRAVEL_LIMIT``."""
     started = time.perf_counter()
-    start = choose_start(data, source)
-    log.info("the run will start from %s", start["description"])
-    plan: dict[str, Any] = {"created": now(), "tiny": tiny, "start": start}
+    check_encoder(encoder)
+    for name in ("start", "packed", "tokenizer", PLAN):  # an earlier preparation's
+        remove(data / name)
+    data.mkdir(parents=True, exist_ok=True)
+    plan: dict[str, Any] = {"created": now(), "tiny": tiny, "pretrain": pretrain}
     plan["ewt"] = copy_ewt(data / "ewt", tiny)
-    plan["packed"] = pack_text(data, start, text_mib, tiny)
     plan["wheels"] = [] if tiny else download_wheels(data / "wheels")
+    checkout = tracked_bytes()
+    room = TRAVEL_LIMIT - checkout - folder_bytes(data) - PLAN_ALLOWANCE
+    start = choose_start(encoder, REPO / SHIPPED_MODEL, room)
+    log.info("start: %s", start["reason"])
+    place_start(start, data)
+    plan["start"] = start
+    if pretrain:
+        text_room = (room - start["carried_bytes"]) / 2**20 - TEXT_MARGIN_MIB
+        plan["packed"] = pack_for_start(data, start, min(text_mib, text_room), tiny)
     (data / PLAN).write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
     plan["bytes"] = folder_bytes(data)
-    log.info("prepared %s in %.0f s: %.1f MiB", data, time.perf_counter() - started, plan["bytes"] / 2**20)
+    total = plan["bytes"] + checkout
+    log.info(
+        "prepared %s in %.0f s: carry folder %.1f MiB + checkout %.1f MiB = %.1f MiB (the limit is %d MiB)",
+        data,
+        time.perf_counter() - started,
+        plan["bytes"] / 2**20,
+        checkout / 2**20,
+        total / 2**20,
+        TRAVEL_LIMIT // 2**20,
+    )
+    if total > TRAVEL_LIMIT:
+        raise PrepareError(
+            f"what travels would be {total / 2**20:.1f} MiB (carry folder {plan['bytes'] / 2**20:.1f} +"
+            f" checkout {checkout / 2**20:.1f}), over the {TRAVEL_LIMIT // 2**20} MiB limit"
+        )
     return plan
 
 
-def choose_start(data: Path, source: Path | None) -> dict[str, Any]:
-    """The shipped encoder when the checkout has one, else a copy of ``source`` (a pretraining run's
-    output) in ``data/start``, else a fresh encoder with a vocabulary trained into ``data/tokenizer``."""
-    shutil.rmtree(data / "start", ignore_errors=True)
-    if (REPO / SHIPPED_ENCODER / "config.json").exists():
-        return {"kind": "shipped", "encoder": str(SHIPPED_ENCODER), "description": f"{SHIPPED_ENCODER}"}
-    if source is not None:
-        if not (source / "config.json").exists():
-            raise SystemExit(f"--from {source}: no encoder there (config.json)")
-        (data / "start").mkdir()
-        for path in source.iterdir():  # the export's files; not its checkpoints or packing
-            if path.is_file():
-                shutil.copy2(path, data / "start" / path.name)
-        return {"kind": "run", "encoder": str(data / "start"), "description": f"{source} (copied)"}
-    return {"kind": "fresh", "encoder": None, "description": "a fresh encoder (configs/gpu-pretrain.yaml)"}
+def choose_start(encoder: Path, shipped: Path, room: int) -> dict[str, Any]:
+    """Where fine-tuning starts, given ``room`` bytes left for carrying it: the converted encoder in
+    float32, else in bf16, else the shipped model's own encoder when it is the converted one trained
+    (same sizes and vocabulary), else ``PrepareError``. The dict says which, and why."""
+    check_encoder(encoder)
+    full, half = encoder_bytes(encoder, halve=False), encoder_bytes(encoder, halve=True)
+    room_mib, full_mib, half_mib = room / 2**20, full / 2**20, half / 2**20
+    converted = {"kind": "converted", "source": str(encoder), "encoder": "start"}
+    if full <= room:
+        reason = f"the converted encoder {encoder} in float32 ({full_mib:.1f} MiB of {room_mib:.1f} MiB left)"
+        return {**converted, "dtype": "float32", "carried_bytes": full, "reason": reason}
+    if half <= room:
+        reason = (
+            f"the converted encoder {encoder} in bf16 ({half_mib:.1f} MiB; float32's {full_mib:.1f} MiB does"
+            f" not fit the {room_mib:.1f} MiB left beside the checkout); the run casts it back to float32"
+        )
+        return {**converted, "dtype": "bfloat16", "carried_bytes": half, "reason": reason}
+    mismatch = encoder_mismatch(shipped, encoder)
+    if mismatch is None:
+        model = inside_checkout(shipped)
+        reason = (
+            f"the shipped model's own encoder ({model}, fine-tuned from {encoder}; exported on the GPU"
+            f" machine, nothing carried): the converted encoder does not fit the {room_mib:.1f} MiB left"
+            f" beside the checkout, even in bf16 ({half_mib:.1f} MiB)"
+        )
+        digest = file_digest(shipped / WEIGHTS)
+        return {"kind": "shipped", "source": str(model), "encoder": None, "dtype": "float32",
+                "carried_bytes": 0, "reason": reason, "shipped_sha256": digest}  # fmt: skip
+    raise PrepareError(
+        f"the converted encoder {encoder} does not fit the {room_mib:.1f} MiB left beside the checkout, even"
+        f" in bf16 ({half_mib:.1f} MiB), and the shipped model's encoder is not it ({mismatch})"
+    )
+
+
+def check_encoder(encoder: Path) -> None:
+    """``PrepareError`` unless ``encoder`` holds an encoder's config and safetensors weights."""
+    if not (encoder / "config.json").is_file() or not (encoder / WEIGHTS).is_file():
+        raise PrepareError(
+            f"no converted encoder in {encoder}: make it with albert-srl convert-encoder (docs/model.md,"
+            " configs/ewt-minilm.yaml), or name one with --encoder DIR"
+        )
+
+
+def encoder_bytes(encoder: Path, halve: bool) -> int:
+    """Bytes the encoder directory's files weigh, with its float32 tensors halved when ``halve``."""
+    from safetensors import safe_open
+
+    total = folder_bytes(encoder)
+    if halve:
+        with safe_open(str(encoder / WEIGHTS), "pt") as weights:
+            for key in weights.keys():  # noqa: SIM118 (safe_open is no mapping)
+                piece = weights.get_slice(key)
+                if piece.get_dtype() == "F32":
+                    count = 1
+                    for size in piece.get_shape():
+                        count *= size
+                    total -= 2 * count
+    return total
+
+
+def encoder_mismatch(shipped: Path, encoder: Path) -> str | None:
+    """``None`` when the shipped model's encoder has the converted encoder's sizes and vocabulary, else
+    what differs."""
+    from albert_srl.conversion import srl_encoder_config
+    from albert_srl.errors import SRLFormatError
+    from albert_srl.tokenizer import load_tokenizer
+
+    try:
+        ours = srl_encoder_config(shipped)
+    except SRLFormatError as error:
+        return str(error)
+    theirs = json.loads((encoder / "config.json").read_text(encoding="utf-8"))
+    differ = [key for key in ENCODER_SHAPE if ours.get(key) != theirs.get(key)]
+    if differ:
+        shown = ", ".join(f"{key} {ours.get(key)} against {theirs.get(key)}" for key in differ[:3])
+        return shown + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+    if load_tokenizer(shipped).get_vocab() != load_tokenizer(encoder).get_vocab():
+        return "another vocabulary"
+    return None
+
+
+def place_start(start: dict[str, Any], data: Path) -> None:
+    """Copy a converted start into ``data/start`` (its weights in ``start['dtype']``)."""
+    if start["kind"] != "converted":
+        return
+    copy_encoder(Path(start["source"]), data / "start", start["dtype"])
+    start["carried_bytes"] = folder_bytes(data / "start")
+
+
+def copy_encoder(source: Path, out: Path, dtype: str) -> None:
+    """An encoder directory's files (not its checkpoints) into ``out``, floating weights in ``dtype``."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.is_file() and path.name != WEIGHTS:
+            shutil.copy2(path, out / path.name)
+    cast_weights(source / WEIGHTS, out / WEIGHTS, dtype)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    (out / "config.json").write_text(
+        json.dumps({**config, "dtype": dtype}, indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def cast_weights(source: Path, target: Path, dtype: str, prefix: str = "") -> None:
+    """``source``'s safetensors with its floating tensors under ``prefix`` cast to ``dtype``."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    wanted = getattr(torch, dtype)
+    state = load_file(str(source))
+    for key, value in state.items():
+        if key.startswith(prefix) and value.is_floating_point():
+            state[key] = value.to(wanted).contiguous()
+    save_file(state, str(target), {"format": "pt"})
 
 
 def copy_ewt(out: Path, tiny: bool) -> dict[str, str]:
@@ -161,33 +314,42 @@ def copy_ewt(out: Path, tiny: bool) -> dict[str, str]:
     return files
 
 
-def pack_text(data: Path, start: dict[str, Any], text_mib: float, tiny: bool) -> dict[str, Any]:
-    """Pack Wikipedia text into ``data/packed`` with the start encoder's vocabulary (a fresh start's is
-    trained first into ``data/tokenizer``), about ``text_mib`` MiB of shards spread over the files."""
-    from albert_srl.config import load_pretrain_config
-    from albert_srl.pretraining.corpus import prepare_corpus, prepare_tokenizer
+def pack_for_start(data: Path, start: dict[str, Any], text_mib: float, tiny: bool) -> dict[str, Any]:
+    """Packed text for ``--pretrain``, with the start encoder's vocabulary (the shipped model's, from a
+    scratch export, when it starts there)."""
+    if text_mib < MIN_TEXT_MIB and not tiny:
+        raise PrepareError(
+            f"--pretrain: {text_mib:.1f} MiB is left for packed text beside {start['kind']} start, below the"
+            f" {MIN_TEXT_MIB:.0f} MiB worth pretraining on: prepare without --pretrain"
+        )
+    if start["kind"] == "converted":
+        return pack_text(data, data / "start", text_mib, tiny)
+    from albert_srl.conversion import export_encoder
 
-    shutil.rmtree(data / "packed", ignore_errors=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        tokenizer = export_encoder(REPO / SHIPPED_MODEL, Path(scratch) / "encoder")
+        return pack_text(data, tokenizer, text_mib, tiny)
+
+
+def pack_text(data: Path, tokenizer: Path, text_mib: float, tiny: bool) -> dict[str, Any]:
+    """Pack Wikipedia text into ``data/packed`` with the vocabulary of the encoder directory
+    ``tokenizer``: about ``text_mib`` MiB of shards spread over the five files."""
+    from albert_srl.config import load_pretrain_config
+    from albert_srl.pretraining.corpus import prepare_corpus
+
     # ~560 tokens a Wikipedia document, ~1.4 bytes a token in the compressed shards (measured on the
     # five shared files with a 16,000-piece vocabulary: 69.1 M tokens in 95 MB)
-    per_file = 30 if tiny else int(text_mib * 2**20 / (1.4 * 560 * 5))
-    overrides = [f"packed_dir={data / 'packed'}", f"max_documents={per_file}"]
+    per_file = 30 if tiny else max(1, int(text_mib * 2**20 / (1.4 * 560 * 5)))
+    overrides = [f"packed_dir={data / 'packed'}", f"max_documents={per_file}", *PRETRAINED_PRETRAIN]
     if tiny:
         overrides += [*TINY_PRETRAIN, f"text_paths=[{SHARED / 'pretrain' / 'wikipedia-000.txt.gz'}]"]
-    if start["encoder"] is not None:
-        overrides.append(f"encoder.pretrained={start['encoder']}")
-    else:
-        shutil.rmtree(data / "tokenizer", ignore_errors=True)
-        overrides.append(f"encoder.tokenizer={data / 'tokenizer'}")
-        if not tiny:  # 200,000 paragraphs take minutes more and make much the same 8,000 pieces
-            overrides.append("vocab_paragraphs=50000")
-    start["overrides"] = overrides  # the run's pretraining config is the one the text was packed for
-    overrides = [*overrides, f"output_dir={data / 'scratch'}"]
-    config = load_pretrain_config(REPO / PRETRAIN_CONFIG, overrides)
-    corpus = prepare_corpus(config, prepare_tokenizer(config))
+    packing = [*overrides, f"encoder.pretrained={tokenizer}", f"output_dir={data / 'scratch'}"]
+    config = load_pretrain_config(REPO / PRETRAIN_CONFIG, packing)
+    corpus = prepare_corpus(config, tokenizer)
     shutil.rmtree(data / "scratch", ignore_errors=True)
     packed = {"documents_per_file": per_file, "documents": corpus.documents, "tokens": len(corpus.ids)}
     packed["bytes"] = folder_bytes(data / "packed")
+    packed["overrides"] = overrides  # the run's pretraining config is the one the text was packed for
     log.info(
         "packed %d documents, %d tokens, %.1f MiB", corpus.documents, len(corpus.ids), packed["bytes"] / 2**20
     )
@@ -220,6 +382,34 @@ def download_wheels(out: Path) -> list[str]:
     log.info("downloading wheels: %s", " ".join(pins))
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return sorted(path.name for path in out.glob("*.whl"))
+
+
+def tiny_converted_encoder(ewt_train: Path, out: Path) -> Path:
+    """The dry run's converted encoder: a random BERT (``TINY_BERT``) over a WordPiece vocabulary trained
+    on the tiny EWT train words, through ``albert-srl convert-encoder``'s function into ``out``."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from albert_srl import formats
+    from albert_srl.conversion import convert_encoder
+
+    bert = out.with_name(f"{out.name}-bert")
+    shutil.rmtree(bert, ignore_errors=True)
+    lines = [" ".join(sentence.words) for sentence in formats.read(ewt_train)]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(lines, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
+    tokenizer.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
+    fast = BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")  # fmt: skip
+    fast.save_pretrained(bert)
+    torch.manual_seed(13)
+    BertModel(BertConfig(vocab_size=len(fast), **TINY_BERT)).save_pretrained(bert)
+    shutil.rmtree(out, ignore_errors=True)
+    return convert_encoder(bert, out).directory
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -289,9 +479,11 @@ def run(data: Path, out: Path, work: Path, minutes: float, dry_run: bool) -> int
     try:
         install_wheels(recipe)
         describe_machine(recipe)
-        pretrain_step(recipe)
-        pack(recipe)  # something comes back even if a later step runs out of time
-        finetune_step(recipe)
+        encoder = start_step(recipe)
+        if recipe.plan["pretrain"]:
+            encoder = pretrain_step(recipe, encoder)
+            pack(recipe)  # something comes back even if a later step runs out of time
+        finetune_step(recipe, encoder)
         pack(recipe)
         score_step(recipe)
         timing_step(recipe)
@@ -374,15 +566,32 @@ def describe_machine(recipe: Run) -> None:
         raise StepFailed("no CUDA device: the real run needs the GPU (use --dry-run on a CPU)")
 
 
-def pretrain_step(recipe: Run) -> None:
-    """Continue (or start) pretraining until ``PRETRAIN_ENDS`` of the budget."""
-    start = recipe.plan["start"]
-    shipped = (REPO / SHIPPED_ENCODER / "config.json").exists()
-    if shipped and start["kind"] != "shipped":
-        log.warning(
-            "%s exists but .gpu was prepared for %s: run --prepare again", SHIPPED_ENCODER, start["kind"]
-        )
-    overrides = [*start["overrides"], f"output_dir={recipe.work / 'encoder'}"]
+def start_step(recipe: Run) -> Path:
+    """The start encoder in float32 in ``work/start``: the carried converted encoder cast back, or the
+    shipped model's encoder exported from the checkout."""
+    import torch
+
+    from albert_srl.conversion import export_encoder
+
+    start, target = recipe.plan["start"], recipe.work / "start"
+    started = time.perf_counter()
+    if start["kind"] == "converted":
+        copy_encoder(recipe.data / start["encoder"], target, "float32")
+    else:
+        if file_digest(REPO / SHIPPED_MODEL / WEIGHTS) != start["shipped_sha256"]:
+            log.warning("%s changed since --prepare: starting from the one here", SHIPPED_MODEL)
+        export_encoder(REPO / SHIPPED_MODEL, target, dtype=torch.float32)
+    seconds = round(time.perf_counter() - started, 1)
+    recipe.metrics["steps"]["start"] = seconds
+    recipe.metrics["start"] = {key: start[key] for key in ("kind", "source", "dtype", "reason")}
+    log.info("start encoder in %s after %.1f s: %s", target, seconds, start["reason"])
+    return target
+
+
+def pretrain_step(recipe: Run, encoder: Path) -> Path:
+    """Continue pretraining the start encoder until ``PRETRAIN_ENDS`` of the budget (``--pretrain``)."""
+    output = recipe.work / "encoder"
+    overrides = [*recipe.plan["packed"]["overrides"], f"encoder.pretrained={encoder}", f"output_dir={output}"]
     minutes = recipe.minutes_until(PRETRAIN_ENDS, PRETRAIN_OVERHEAD)
     recipe.step(
         "pretrain",
@@ -398,7 +607,7 @@ def pretrain_step(recipe: Run) -> None:
             str(minutes),
         ],
     )
-    record = json.loads((recipe.work / "encoder" / "pretraining.json").read_text(encoding="utf-8"))
+    record = json.loads((output / "pretraining.json").read_text(encoding="utf-8"))
     this_run = record["runs"][-1]
     speed = this_run["tokens_seen"] / max(this_run["seconds"], 1e-9)
     recipe.metrics["pretraining"] = {
@@ -414,16 +623,17 @@ def pretrain_step(recipe: Run) -> None:
         speed,
         this_run["held_out"],
     )
+    return output
 
 
-def finetune_step(recipe: Run) -> None:
-    """Fine-tune the new encoder on EWT train until ``FINETUNE_ENDS`` of the budget."""
+def finetune_step(recipe: Run, encoder: Path) -> None:
+    """Fine-tune ``encoder`` on EWT train with configs/ewt-minilm.yaml until ``FINETUNE_ENDS``."""
     ewt = recipe.plan["ewt"]
     overrides = [
         f"train_path={ewt['train']}",
         f"dev_path={ewt['dev']}",
         f"output_dir={recipe.work / 'model'}",
-        f"encoder.pretrained={recipe.work / 'encoder'}",
+        f"encoder.pretrained={encoder}",
         "checkpoint_every=null",
         *(TINY_FINETUNE if recipe.plan["tiny"] else GPU_FINETUNE),
     ]
@@ -445,24 +655,27 @@ def finetune_step(recipe: Run) -> None:
     epochs = [json.loads(line) for line in (recipe.work / "model" / "metrics.jsonl").read_text().splitlines()]
     best = max(epochs, key=lambda epoch: epoch["f1"])
     recipe.metrics["finetune"] = {"epochs": epochs, "best_epoch": best["epoch"], "best_f1": best["f1"]}
+    log.info("fine-tuning: %d epochs, best dev F1 %.2f (epoch %d)", len(epochs), best["f1"], best["epoch"])
     note_gpu_minutes(recipe)
 
 
 def note_gpu_minutes(recipe: Run) -> None:
-    """Say in the fine-tuned model's card where and in how many minutes it was made."""
+    """Say in the fine-tuned model's card where, from what and in how many minutes it was made."""
     card = recipe.work / "model" / "best" / "README.md"
-    steps, pretraining, device = (
-        recipe.metrics["steps"],
-        recipe.metrics["pretraining"],
-        recipe.metrics["device"],
-    )
-    minutes = (steps["pretrain"] + steps["finetune"]) / 60
+    steps, device = recipe.metrics["steps"], recipe.metrics["device"]
+    minutes = (steps.get("pretrain", 0.0) + steps["finetune"]) / 60
+    pretraining = recipe.metrics.get("pretraining")
+    then = "no pretraining"
+    if pretraining is not None:
+        then = (
+            f"{steps['pretrain'] / 60:.1f} minutes of continued pretraining ({pretraining['tokens_seen']:,}"
+            f" tokens at {pretraining['tokens_per_second']:,} tokens/s)"
+        )
     note = (
         f"\n## Made by benchmarks/gpu_run.sh\n\n{minutes:.1f} minutes on {device} (torch"
-        f" {recipe.metrics['torch']}, {now()}), wall clock: {steps['pretrain'] / 60:.1f} minutes of"
-        f" pretraining ({pretraining['tokens_seen']:,} tokens at {pretraining['tokens_per_second']:,}"
-        f" tokens/s; {pretraining['in_all']['tokens_seen']:,} tokens in all, by the encoder's"
-        f" `pretraining.json`), then {steps['finetune'] / 60:.1f} minutes of fine-tuning.\n"
+        f" {recipe.metrics['torch']}, {now()}), wall clock, starting from"
+        f" {recipe.metrics['start']['reason']}: {then}, then {steps['finetune'] / 60:.1f} minutes of"
+        f" fine-tuning ({FINETUNE_CONFIG}).\n"
     )
     card.write_text(card.read_text(encoding="utf-8") + note, encoding="utf-8")
 
@@ -519,15 +732,20 @@ def timing_step(recipe: Run) -> None:
     log.info("tagging sentences/s on EWT dev: %s", speeds)
 
 
+# ---------------------------------------------------------------------------------------------------
+# What comes back
+
+
 def pack(recipe: Run) -> None:
-    """The tarball under ``out``: model, encoder (its export, no checkpoints), logs, metrics; with
-    ``gpu_run.log``'s copy and ``metrics.json`` beside it. Refuses to leave one over 16 MiB."""
+    """The tarball, split into ``RESULT.00``, ``.01`` ... under ``out``: the fine-tuned model (its
+    encoder in bf16), a pretrained encoder's config and record, logs, metrics; ``gpu_run.log``'s copy
+    and ``metrics.json`` beside them. Leaves the earlier parts when the new ones would not come back."""
     out, work = recipe.out, recipe.work
     out.mkdir(parents=True, exist_ok=True)
     (work / "metrics.json").write_text(json.dumps(recipe.metrics, indent=2) + "\n", encoding="utf-8")
     shutil.copy2(work / "metrics.json", out / "metrics.json")
-    staging = out / f".{RESULT}.tmp"
-    with tarfile.open(staging, "w:gz") as tar:
+    tarball = work / RESULT
+    with tarfile.open(tarball, "w:gz") as tar:
         for name in ("metrics.json", "dev_scores.json", "tag_speed.json", "logs"):
             if (work / name).exists():
                 tar.add(work / name, arcname=name)
@@ -535,38 +753,85 @@ def pack(recipe: Run) -> None:
         if (out / "gpu_run.log").exists():
             tar.add(out / "gpu_run.log", arcname="logs/gpu_run.log")
         if (work / "model" / "best").exists():
-            tar.add(work / "model" / "best", arcname="model")
+            tar.add(bf16_model(work / "model" / "best", work / "model-bf16"), arcname="model")
             tar.add(work / "model" / "metrics.jsonl", arcname="model-metrics.jsonl")
-        if (work / "encoder" / "config.json").exists():
-            for path in sorted((work / "encoder").iterdir()):
-                if path.is_file():
-                    tar.add(path, arcname=f"encoder/{path.name}")
-    size = staging.stat().st_size
-    if size > MAX_RESULT_BYTES:
+        for name in ("config.json", "pretraining.json", "README.md"):  # not the pretrained weights
+            if (work / "encoder" / name).exists():
+                tar.add(work / "encoder" / name, arcname=f"encoder/{name}")
+    beside = sum(
+        (out / name).stat().st_size for name in ("gpu_run.log", "metrics.json") if (out / name).exists()
+    )
+    parts = -(-tarball.stat().st_size // PART_BYTES)
+    if tarball.stat().st_size + beside > BACK_BYTES or parts + 2 > BACK_FILES:
         log.error(
-            "%s would be %.1f MiB, over the 16 MiB a returned file may weigh: not written",
+            "%s would be %.1f MiB in %d parts, over what may come back (%d files, %d MiB): not written",
             RESULT,
-            size / 2**20,
+            tarball.stat().st_size / 2**20,
+            parts,
+            BACK_FILES,
+            BACK_BYTES // 2**20,
         )
-        staging.unlink()
         return
-    os.replace(staging, out / RESULT)
-    log.info("packed %s (%.1f MiB)", out / RESULT, size / 2**20)
+    written = split_file(tarball, out, PART_BYTES)
+    log.info("packed %s.* in %d parts (%.1f MiB)", out / RESULT, len(written), tarball.stat().st_size / 2**20)
+
+
+def bf16_model(model: Path, out: Path) -> Path:
+    """A copy of the model directory ``model`` in ``out`` with its ``encoder.*`` tensors in bf16 (the
+    heads stay float32): what comes back, at half the size; ``from_pretrained`` casts it back."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for path in model.iterdir():
+        if path.is_file() and path.name != WEIGHTS:
+            shutil.copy2(path, out / path.name)
+    cast_weights(model / WEIGHTS, out / WEIGHTS, "bfloat16", prefix="encoder.")
+    return out
+
+
+def split_file(path: Path, out: Path, part_bytes: int) -> list[Path]:
+    """``path`` cut into ``out/NAME.00``, ``.01`` ... of at most ``part_bytes`` each (``cat`` joins
+    them), replacing the parts an earlier call wrote."""
+    staged = []
+    with path.open("rb") as source:
+        for index, block in enumerate(iter(lambda: source.read(part_bytes), b"")):
+            part = out / f".{path.name}.{index:02d}.tmp"
+            part.write_bytes(block)
+            staged.append(part)
+    for old in out.glob(f"{path.name}.[0-9][0-9]"):
+        old.unlink()
+    written = [part.with_name(part.name[1:].removesuffix(".tmp")) for part in staged]
+    for part, target in zip(staged, written, strict=True):
+        os.replace(part, target)
+    return written
 
 
 # ---------------------------------------------------------------------------------------------------
 # The command
 
 
+def remove(path: Path) -> None:
+    """Delete a file or a folder, if there."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def file_digest(path: Path) -> str:
+    from albert_srl.conversion import file_sha256
+
+    return file_sha256(path)
 
 
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -574,18 +839,31 @@ def main() -> int:
     action.add_argument("--prepare", action="store_true", help="build the carry folder here, beforehand")
     action.add_argument("--dry-run", action="store_true", help="the whole recipe, tiny, on this CPU")
     parser.add_argument(
-        "--from",
-        dest="source",
+        "--encoder",
         type=Path,
-        help="--prepare: continue this pretraining run's encoder when none is shipped",
+        default=CONVERTED,
+        help=f"--prepare: the converted encoder to fine-tune (default {CONVERTED})",
     )
-    parser.add_argument("--data", type=Path, help="the carry folder (default .gpu; a dry run's: WORK/data)")
+    parser.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="--prepare / --dry-run: continue pretraining the encoder before fine-tuning (packs text)",
+    )
+    parser.add_argument("--data", type=Path, help="the carry folder (default .gpu; a dry run's: WORK-data)")
     parser.add_argument("--out", type=Path, help="where the results go (default $OUT, else WORK/out)")
     parser.add_argument("--work", type=Path, help="scratch folder of the run (default /tmp/gpu-run)")
     parser.add_argument("--minutes", type=float, help="time budget (default 9; dry run 1)")
-    parser.add_argument("--text-mib", type=float, default=30.0, help="--prepare: MiB of packed text")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--text-mib",
+        type=float,
+        default=30.0,
+        help="--prepare --pretrain: at most this many MiB of packed text",
+    )
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     work = args.work or (REPO / "runs" / "gpu-dry-run" if args.dry_run else Path("/tmp/gpu-run"))
     out = args.out or Path(os.environ.get("OUT") or work / "out")
     out.mkdir(parents=True, exist_ok=True)
@@ -596,25 +874,36 @@ def main() -> int:
         handlers=[logging.StreamHandler(), logging.FileHandler(out / "gpu_run.log", mode="w")],
     )
     os.chdir(REPO)  # paths inside the checkout are kept relative: the GPU machine has it elsewhere
-    if args.prepare:
-        data = inside_checkout(args.data or REPO / ".gpu")
-        plan = prepare(data, args.source, args.text_mib, tiny=False)
-        checkout = tracked_bytes()
-        log.info(
-            "carry folder %.1f MiB + checkout %.1f MiB = %.1f MiB (the limit is 64 MiB)",
-            plan["bytes"] / 2**20,
-            checkout / 2**20,
-            (plan["bytes"] + checkout) / 2**20,
+    try:
+        if args.prepare:
+            prepare(
+                inside_checkout(args.data or REPO / ".gpu"), args.encoder, args.pretrain, args.text_mib, False
+            )
+            return 0
+        data = inside_checkout(
+            args.data or (work.parent / f"{work.name}-data" if args.dry_run else REPO / ".gpu")
         )
-        return 0 if plan["bytes"] + checkout < 64 * 2**20 else 1
-    data = inside_checkout(
-        args.data or (work.parent / f"{work.name}-data" if args.dry_run else REPO / ".gpu")
-    )
-    if args.dry_run:
-        shutil.rmtree(data, ignore_errors=True)
-        prepare(data, None, 0.0, tiny=True)
-        os.environ["GPU_RUN_START"] = str(time.time())  # the budget is the run's, as on the GPU machine
+        if args.dry_run:
+            rehearse_preparation(data, work, args.pretrain)
+    except PrepareError as error:
+        log.error("--prepare failed: %s", error)
+        return 1
     return run(data, out, work, args.minutes or (1.0 if args.dry_run else 9.0), args.dry_run)
+
+
+def rehearse_preparation(data: Path, work: Path, pretrain: bool) -> None:
+    """The dry run's --prepare: tiny EWT, a tiny converted encoder, tiny text with ``pretrain``."""
+    shutil.rmtree(data, ignore_errors=True)
+    encoder = tiny_converted_encoder(
+        prepare_tiny_train(work.parent / f"{work.name}-ewt"), work.parent / f"{work.name}-encoder"
+    )
+    prepare(data, encoder, pretrain, 0.0, tiny=True)
+    os.environ["GPU_RUN_START"] = str(time.time())  # the budget is the run's, as on the GPU machine
+
+
+def prepare_tiny_train(folder: Path) -> Path:
+    """The tiny EWT train sentences the dry run's vocabulary is trained on."""
+    return Path(copy_ewt(folder, tiny=True)["train"])
 
 
 def inside_checkout(path: Path) -> Path:

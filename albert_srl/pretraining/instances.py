@@ -141,14 +141,15 @@ class Vocabulary:
     sep_id: int
     pad_id: int
     mask_id: int
-    word_start: np.ndarray  # bool (size,): the piece begins a word ("▁…"); special pieces count as starts
+    word_start: np.ndarray  # bool (size,): the piece begins a word; special pieces count as starts
     random_ids: np.ndarray  # ids a random replacement is drawn from (no special pieces)
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any) -> Vocabulary:
         pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         special = set(tokenizer.all_special_ids)
-        word_start = np.array([p.startswith("▁") or i in special for i, p in enumerate(pieces)])
+        starts = word_start_pieces(tokenizer, pieces)
+        word_start = np.array([start or i in special for i, start in enumerate(starts)])
         return cls(
             size=len(tokenizer),
             cls_id=tokenizer.cls_token_id,
@@ -158,6 +159,16 @@ class Vocabulary:
             word_start=word_start,
             random_ids=np.array([i for i in range(len(tokenizer)) if i not in special]),
         )
+
+
+def word_start_pieces(tokenizer: Any, pieces: list[str]) -> list[bool]:
+    """Which pieces begin a word: in a WordPiece vocabulary every piece but the continuations ("##…"),
+    else the pieces marked as starting one (SentencePiece's "▁…", byte-level BPE's "Ġ…")."""
+    model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
+    if type(model).__name__ == "WordPiece":
+        prefix = model.continuing_subword_prefix
+        return [not piece.startswith(prefix) for piece in pieces]
+    return [piece.startswith(("▁", "Ġ")) for piece in pieces]
 
 
 def mask_ngrams(
