@@ -16,16 +16,14 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from albert_srl.config import PretrainConfig
 from albert_srl.files import commit
-
-if TYPE_CHECKING:
-    from albert_srl.pretraining.run import PretrainState
+from albert_srl.pretraining.state import PretrainState
 
 log = logging.getLogger(__name__)
 

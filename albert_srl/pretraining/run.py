@@ -18,7 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +43,12 @@ from albert_srl.pretraining.instances import (
     epoch_plan,
     make_pairs,
 )
+from albert_srl.pretraining.state import PretrainState
 from albert_srl.tokenizer import load_tokenizer
-from albert_srl.training.loop import LoopState, Trainer
+from albert_srl.training.loop import Trainer
 from albert_srl.training.runtime import Deadline, Runtime, build_optimizer, seed_everything, start_runtime
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PretrainState(LoopState):
-    """The pretraining loop's position and running numbers; saved as JSON in every checkpoint."""
-
-    tokens_seen: int = 0  # non-padding subwords trained on
-    last: dict[str, float] = field(default_factory=dict)  # training loss/accuracies, last report
-    held_out: dict[str, float] = field(default_factory=dict)  # at the end of training
 
 
 def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
