@@ -28,6 +28,7 @@ from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json
 from albert_srl.lemma import lemmatize
 from albert_srl.model import Decoded, ModelConfig, SRLModel, autocast, model_config_from_json, resolve_device
+from albert_srl.settings import setting_of
 from albert_srl.spans import spans_from_bio
 from albert_srl.tokenizer import Tokenizer, load_tokenizer, save_vocabulary_files
 
@@ -38,6 +39,9 @@ DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 # reported and skipped: tagging time and memory grow with the square of a sentence's length.
 MAX_SENTENCE_WORDS = 512
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
+# The lemma table (predicate word form -> roleset lemma) has its own file; a model saved before it did
+# keeps the table inline in config.json (``srl.lemmas``), and still loads.
+LEMMAS = "lemmas.json"
 
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -134,6 +138,8 @@ class SRLTagger:
             raise SRLFormatError(
                 str(config_path), None, f"not an albert-srl model config: {message}"
             ) from None
+        if (directory / LEMMAS).is_file():
+            config = replace(config, lemmas=read_lemmas(directory / LEMMAS))
         weights_path = directory / WEIGHTS
         if not weights_path.exists():
             raise SRLFormatError(
@@ -165,13 +171,14 @@ class SRLTagger:
         return cls(model.to(resolve_device(device)), tokenizer, card, bf16)
 
     def save_pretrained(self, directory: str | Path, card: str | None = None) -> Path:
-        """Write ``config.json``, ``model.safetensors``, the tokenizer files and the model card."""
+        """Write ``config.json``, ``lemmas.json``, ``model.safetensors``, the tokenizer files and the card."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         values = self.config.to_dict()
-        encoder = values.pop("encoder")
+        encoder, lemmas = values.pop("encoder"), values.pop("lemmas")
         config = {"model_type": "albert-srl", "srl": values, "encoder": encoder}
         (out / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / LEMMAS).write_text(json.dumps(lemmas, indent=0, ensure_ascii=False) + "\n", encoding="utf-8")
         # Shared (tied) tensors are stored once per name: safetensors refuses aliasing storage.
         state = {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
         save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
@@ -492,6 +499,15 @@ def is_word_list(item: Any) -> bool:
 def describe(items: list[Any]) -> str:
     """``"a list of str and list"``: the kinds of items a rejected ``tag`` input holds."""
     return f"a list of {' and '.join(sorted({type(item).__name__ for item in items}))}"
+
+
+def read_lemmas(path: Path) -> dict[str, str]:
+    """A model directory's lemma table, checked as ``ModelConfig.lemmas`` is (a JSON object of strings)."""
+    try:
+        values = parse_json(path.read_text(encoding="utf-8"), path)
+        return setting_of(ModelConfig, "lemmas").check(values, str(path))  # type: ignore[no-any-return]
+    except UnicodeDecodeError as error:
+        raise SRLFormatError(str(path), None, f"not UTF-8 text: {error}") from None
 
 
 def check_vocabulary(tokenizer: Tokenizer, model: SRLModel, directory: Path) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
 from albert_srl.cli import main
+from albert_srl.errors import SRLFormatError
 from albert_srl.tagger import DEFAULT_MODEL, SRLTagger
 
 SENTENCE = "The committee approved the new budget on Tuesday."
@@ -58,3 +61,32 @@ def test_the_default_model_keeps_predicates_to_words_that_can_be_one(default_tag
     (possessive,) = default_tagger.tag("Apple's chief executive wrote a letter to the board.")
     found = {f.predicate.text for f in possessive.frames}
     assert "wrote" in found and not found & {"Apple", "'s"}
+
+
+def test_the_lemma_table_has_its_own_file_and_an_inline_one_still_loads(
+    default_tagger: SRLTagger, tmp_path: Path
+) -> None:
+    config = json.loads((DEFAULT_MODEL / "config.json").read_text(encoding="utf-8"))
+    assert "lemmas" not in config["srl"] and (DEFAULT_MODEL / "config.json").stat().st_size < 16_384
+    table = json.loads((DEFAULT_MODEL / "lemmas.json").read_text(encoding="utf-8"))
+    assert default_tagger.config.lemmas == table and table["approved"] == "approve"
+
+    saved = default_tagger.save_pretrained(tmp_path / "saved")
+    assert json.loads((saved / "lemmas.json").read_text(encoding="utf-8")) == table
+    assert SRLTagger.from_pretrained(saved).config.lemmas == table
+
+    old = tmp_path / "old"  # a model saved before lemmas.json: the table inline in config.json
+    shutil.copytree(DEFAULT_MODEL, old)
+    (old / "lemmas.json").unlink()
+    config["srl"]["lemmas"] = {**table, "okayed": "okay"}
+    (old / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert SRLTagger.from_pretrained(old).config.lemmas["okayed"] == "okay"
+
+
+def test_a_bad_lemma_file_is_one_error_naming_it(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    (model / "lemmas.json").write_text('{"approved": 3}', encoding="utf-8")
+    with pytest.raises(SRLFormatError, match="lemmas must be a mapping of str") as caught:
+        SRLTagger.from_pretrained(model)
+    assert caught.value.path == str(model / "lemmas.json")
