@@ -162,7 +162,7 @@ def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path)
         body = {"sentences": [words * 14] * 30}  # 3,360 words: minutes of work on a CPU
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(httpx.post, f"http://127.0.0.1:{port}/v1/tag", json=body, timeout=300)
-            wait_until(lambda: health(port)["unanswered"] >= 1, 60, "the long request reaching the worker")
+            wait_until(lambda: health(port).get("unanswered", 0) >= 1, 60, "the long request arriving")
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)  # a request of minutes must not hold the shutdown
             try:
