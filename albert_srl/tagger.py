@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from albert_srl.config import TagOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
 from albert_srl.errors import SRLFormatError
@@ -30,6 +31,7 @@ from albert_srl.lemma import lemmatize
 from albert_srl.model import Decoded, ModelConfig, SRLModel, autocast, model_config_from_json, resolve_device
 from albert_srl.settings import setting_of
 from albert_srl.spans import spans_from_bio
+from albert_srl.text import BadLine, TextSentence
 from albert_srl.tokenizer import Tokenizer, load_tokenizer, save_vocabulary_files
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
 # Words of one sentence that ``tag_stream`` tags; longer "sentences" (a table, a list run together) are
 # reported and skipped: tagging time and memory grow with the square of a sentence's length.
-MAX_SENTENCE_WORDS = 512
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 # The lemma table (predicate word form -> roleset lemma) has its own file; a model saved before it did
 # keeps the table inline in config.json (``srl.lemmas``), and still loads.
@@ -101,7 +102,6 @@ class SRLTagger:
         self.tokenizer = tokenizer
         self.card = card
         self.bf16 = bf16  # bfloat16 autocast while tagging; None: on CUDA only
-        self.overlap: bool | None = None  # prepare the next batch while decoding; None: on CUDA only
 
     @property
     def config(self) -> ModelConfig:
@@ -195,7 +195,7 @@ class SRLTagger:
         self,
         inputs: str | Sequence[str] | Sequence[Sequence[str]] | Sequence[Sentence],
         predicates: Sequence[Sequence[int] | None] | None = None,
-        max_tokens: int = 8192,
+        max_tokens: int = TagOptions.max_tokens,
     ) -> list[Sentence]:
         """Tag text or sentences; returns one ``Sentence`` with its frames per sentence, in input order.
 
@@ -232,7 +232,9 @@ class SRLTagger:
                 wanted[i] = indices
             return self._tag_arguments(sentences, pieces, [list(p or ()) for p in wanted], max_tokens)
 
-    def find_predicates(self, sentences: Sequence[Sentence], max_tokens: int = 8192) -> list[list[int]]:
+    def find_predicates(
+        self, sentences: Sequence[Sentence], max_tokens: int = TagOptions.max_tokens
+    ) -> list[list[int]]:
         """The word indices of the predicates the model finds in each sentence."""
         self.model.eval()
         with_words = [s for s in sentences if s.words]
@@ -247,7 +249,7 @@ class SRLTagger:
         chunk: int = 256,
         progress: bool = False,
         gold_predicates: bool = True,
-        max_tokens: int = 8192,
+        max_tokens: int = TagOptions.max_tokens,
     ) -> Iterator[Sentence]:
         """Tag sentences read from a corpus, streaming ``chunk`` at a time: with their gold predicates, or
         (``gold_predicates=False``) with the predicates the model finds itself. Tagged predicates keep
@@ -282,29 +284,27 @@ class SRLTagger:
 
     def tag_stream(
         self,
-        items: Iterable[Any],
-        batch_size: int = 64,
-        max_tokens: int = 8192,
+        items: Iterable[TextSentence | BadLine],
+        batch_size: int = TagOptions.batch_size,
+        max_tokens: int = TagOptions.max_tokens,
         path: str = "<input>",
-        max_words: int = MAX_SENTENCE_WORDS,
-    ) -> Iterator[Sentence | Any]:
+        max_words: int = TagOptions.max_words,
+    ) -> Iterator[Sentence | BadLine]:
         """Tag a stream of ``text.TextSentence`` (and ``text.BadLine``) ``batch_size`` sentences at a time.
 
         Yields tagged ``Sentence`` objects and the ``BadLine`` items, in input order. A sentence the model
         fails on, or one of more than ``max_words`` words, is yielded as a ``BadLine`` naming its line,
         and the run goes on.
         """
-        from albert_srl.text import BadLine
-
-        buffer: list[Any] = []
+        buffer: list[TextSentence | BadLine] = []
         pending = 0
         try:
             for item in items:
-                if hasattr(item, "words") and len(item.words) > max_words:
+                if isinstance(item, TextSentence) and len(item.words) > max_words:
                     reason = f"a sentence of {len(item.words):,} words is over the limit of {max_words:,}"
                     item = BadLine(path, item.line, reason)
                 buffer.append(item)
-                pending += hasattr(item, "words")
+                pending += isinstance(item, TextSentence)
                 if pending >= batch_size:
                     yield from self._tag_buffer(buffer, max_tokens, path)
                     buffer, pending = [], 0
@@ -313,10 +313,10 @@ class SRLTagger:
             raise
         yield from self._tag_buffer(buffer, max_tokens, path)
 
-    def _tag_buffer(self, buffer: list[Any], max_tokens: int, path: str) -> Iterator[Sentence | Any]:
-        from albert_srl.text import BadLine
-
-        sentences = [item for item in buffer if not isinstance(item, BadLine)]
+    def _tag_buffer(
+        self, buffer: list[TextSentence | BadLine], max_tokens: int, path: str
+    ) -> Iterator[Sentence | BadLine]:
+        sentences = [item for item in buffer if isinstance(item, TextSentence)]
         try:
             tagged = iter(self._tag_text_sentences(sentences, max_tokens))
         except (RuntimeError, ValueError, IndexError) as error:
@@ -325,15 +325,15 @@ class SRLTagger:
         for item in buffer:
             yield item if isinstance(item, BadLine) else next(tagged)
 
-    def _tag_text_sentences(self, sentences: list[Any], max_tokens: int) -> list[Sentence]:
+    def _tag_text_sentences(self, sentences: list[TextSentence], max_tokens: int) -> list[Sentence]:
         return self.tag(
             [s.to_sentence() for s in sentences], [s.predicates for s in sentences], max_tokens=max_tokens
         )
 
-    def _tag_one_by_one(self, sentences: list[Any], max_tokens: int, path: str) -> list[Any]:
-        from albert_srl.text import BadLine
-
-        out: list[Any] = []
+    def _tag_one_by_one(
+        self, sentences: list[TextSentence], max_tokens: int, path: str
+    ) -> list[Sentence | BadLine]:
+        out: list[Sentence | BadLine] = []
         for sentence in sentences:
             try:
                 out.extend(self._tag_text_sentences([sentence], max_tokens))
@@ -408,9 +408,8 @@ class SRLTagger:
         """Decode the units of ``sentences`` in length-sorted token-budget batches; yields (sentence
         indices, decoded), the decoded rows being those sentences' units in order.
 
-        With ``overlap`` (the default on CUDA) a CPU thread collates the next batch, into pinned memory
-        on CUDA, while the device decodes the current one. On a CPU the two would compete for the same
-        cores, so there batches are prepared in turn.
+        Where ``prepares_ahead`` (on CUDA) a CPU thread collates the next batch, into pinned memory, while
+        the device decodes the current one.
         """
         labels = {label: i for i, label in enumerate(self.config.labels)}
         senses = {sense: i for i, sense in enumerate(self.config.senses)}
@@ -421,8 +420,7 @@ class SRLTagger:
             return batch.pin_memory() if cuda else batch
 
         batches = make_batches(sentences, self.config, max_tokens)
-        overlap = cuda if self.overlap is None else self.overlap
-        with ThreadPoolExecutor(max_workers=1) if overlap else nullcontext() as pool:
+        with ThreadPoolExecutor(max_workers=1) if prepares_ahead(self.device) else nullcontext() as pool:
             pending = pool.submit(prepare, batches[0]) if pool and batches else None
             for k, ids in enumerate(batches):
                 batch = pending.result() if pending else prepare(ids)
@@ -494,6 +492,12 @@ TAG_INPUTS = (
 
 def is_word_list(item: Any) -> bool:
     return isinstance(item, (list, tuple)) and all(isinstance(word, str) for word in item)
+
+
+def prepares_ahead(device: torch.device) -> bool:
+    """Whether tagging collates the next batch on a thread while ``device`` decodes: on CUDA; on a CPU the
+    two would compete for the same cores, so there batches are prepared in turn."""
+    return device.type == "cuda"
 
 
 def describe(items: list[Any]) -> str:
