@@ -181,16 +181,72 @@ class PredictRequest(BaseModel):
     sentence: str = Field(examples=["President Bush nominated two judges on Tuesday."])
 
 
+# The answers, in the jsonl schema (docs/formats.md): declared so that the OpenAPI schema describes the
+# frames. A key the server leaves out (a lemma it does not know) stays out: ``response_model_exclude_unset``.
+
+
+class ArgumentOut(BaseModel):
+    """An argument: its role, words ``[start, end)``, text and (raw text in) its characters."""
+
+    role: str = Field(examples=["ARG0"])
+    start: int
+    end: int
+    text: str
+    char_start: int | None = None
+    char_end: int | None = None
+
+
+class PredicateOut(BaseModel):
+    """The predicate word, its roleset lemma and sense (``nominate.01``)."""
+
+    index: int
+    text: str
+    lemma: str | None = None
+    sense: str | None = None
+
+
+class FrameOut(BaseModel):
+    """One predicate and its arguments; ``tags`` are BIO tags over the sentence's words."""
+
+    predicate: PredicateOut
+    arguments: list[ArgumentOut]
+    tags: list[str] | None = None
+
+
+class SentenceOut(BaseModel):
+    """A tagged sentence: its text (from raw text), words, frames and word offsets into the request text."""
+
+    text: str | None = None
+    char_start: int | None = None
+    words: list[str]
+    frames: list[FrameOut]
+    offsets: list[tuple[int, int]] | None = None
+    pos: list[str] | None = None
+    doc_id: str | None = None
+    part: str | None = None
+    dependency: bool | None = None
+
+
 class TagResponse(BaseModel):
     """One object of the jsonl schema (``text``, ``words``, ``frames``) per input sentence."""
 
-    sentences: list[dict[str, Any]]
+    sentences: list[SentenceOut]
+
+
+class VerbOut(BaseModel):
+    """AllenNLP's frame: the verb, the sentence with its arguments bracketed, and BIO tags."""
+
+    verb: str
+    description: str = Field(examples=["[ARG0: President Bush] [V: nominated] [ARG1: two judges]"])
+    tags: list[str]
+    index: int
+    sense: str | None = None
 
 
 class PredictResponse(BaseModel):
     """AllenNLP's predictor output: a ``verbs`` entry (``verb``, ``description``, ``tags``) per frame."""
 
-    verbs: list[dict[str, Any]]
+    verbs: list[VerbOut]
     words: list[str]
 
 
@@ -305,7 +361,7 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
             "unanswered": len(batcher.jobs),
         }
 
-    @app.post("/v1/tag", response_model=TagResponse)
+    @app.post("/v1/tag", response_model=TagResponse, response_model_exclude_unset=True)
     async def tag(request: TagRequest, connection: Request, format: AnswerFormat = "json") -> Any:
         """Tag raw ``text`` or tokenized ``sentences``; one jsonl-schema object per sentence, or with
         ``?format=html`` the frames drawn as HTML by ``albert_srl.render`` (what the demo page shows)."""
@@ -331,7 +387,7 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
             return HTMLResponse(render_fragment(tagged))
         return {"sentences": [sentence_to_json(sentence) for sentence in tagged]}
 
-    @app.post("/predict", response_model=PredictResponse)
+    @app.post("/predict", response_model=PredictResponse, response_model_exclude_unset=True)
     async def predict(request: PredictRequest, connection: Request) -> dict[str, Any]:
         """AllenNLP's SRL predictor: the ``sentence`` is tokenized as one sentence, predicates found."""
         check_text(request.sentence, "sentence", limits)
