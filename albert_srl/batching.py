@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from albert_srl.data import Frame, Sentence
-from albert_srl.settings import setting
+from albert_srl.settings import setting, setting_of
 
 logger = logging.getLogger(__name__)
 
@@ -358,8 +358,9 @@ def clamp(value: float, low: float, high: float) -> float:
 
 
 DISCONNECT_POLL_S = 0.25  # how often a waiting handler checks that its client is still there
-# Bounds the batcher keeps whatever its limits say (the settings' own ranges are checked where they are read).
-MAX_WAIT_S = 10.0
-MAX_BATCH_WORDS = 1_000_000
-MIN_BATCH_S = 0.001
-MAX_BATCH_S = 3600.0
+# Bounds the batcher keeps whatever its limits say: the limits' declared ranges (``serve`` checks them; a
+# ``Batcher`` built in code may be given anything).
+MAX_WAIT_S = float(setting_of(ServeLimits, "batch_wait_ms").high or 0) / 1000
+MAX_BATCH_WORDS = int(setting_of(ServeLimits, "batch_words").high or 0)
+MIN_BATCH_S = float(setting_of(ServeLimits, "batch_ms").low or 0) / 1000
+MAX_BATCH_S = float(setting_of(ServeLimits, "batch_ms").high or 0) / 1000

@@ -86,7 +86,9 @@ class RequestGuard:
     is not declared JSON (415) or one that trickles in slower than ``body_timeout_s`` allows (408), and
     hands the app the body it has read."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, body_timeout_s: float = ServeLimits.body_timeout_s
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.body_timeout_s = body_timeout_s

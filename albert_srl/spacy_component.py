@@ -28,7 +28,9 @@ from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span, Token
 
+from albert_srl.config import TagOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.settings import check_instance
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +162,11 @@ class AlbertSRL(Pipe):
         nlp: Language,
         name: str = FACTORY,
         model: str | None = None,
-        batch_size: int = 64,
-        max_tokens: int = 8192,
+        batch_size: int = TagOptions.batch_size,
+        max_tokens: int = TagOptions.max_tokens,
         device: str = "cpu",
     ) -> None:
-        if batch_size < 1 or max_tokens < 1:
-            raise ValueError(f"batch_size and max_tokens must be positive, not {batch_size} and {max_tokens}")
+        check_instance(TagOptions(batch_size=batch_size, max_tokens=max_tokens), name)
         self.vocab = nlp.vocab
         self.name = name
         self.model_path = model
@@ -232,7 +233,12 @@ class AlbertSRL(Pipe):
 
 @Language.factory(
     FACTORY,
-    default_config={"model": None, "batch_size": 64, "max_tokens": 8192, "device": "cpu"},
+    default_config={
+        "model": None,
+        "batch_size": TagOptions.batch_size,
+        "max_tokens": TagOptions.max_tokens,
+        "device": "cpu",
+    },
     assigns=["doc._.frames", "doc._.srl_data", "span._.frames", "token.is_sent_start"],
 )
 def make_albert_srl(
