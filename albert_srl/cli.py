@@ -212,8 +212,9 @@ def add_setting(parser: argparse.ArgumentParser, cls: type, key: str, *flags: st
     """
     declared = setting_of(cls, key)
     names = flags or (f"--{declared.name.replace('_', '-')}",)
-    default = "" if declared.required or declared.default is None else f" (default {declared.default})"
-    kwargs.setdefault("help", declared.doc + default)
+    notes = [] if declared.required or declared.default is None else [f"default {declared.default}"]
+    notes += [declared.range_text()] if declared.range_text() else []
+    kwargs.setdefault("help", declared.doc + (f" ({'; '.join(notes)})" if notes else ""))
     if declared.choices:
         kwargs.setdefault("choices", declared.choices)
     else:

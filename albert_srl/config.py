@@ -1,10 +1,12 @@
-"""Training configuration: a YAML file read into plain dataclasses, checked before any training starts.
+"""The settings of every command, each declared once (``albert_srl.settings``): the training and pretraining
+configs, YAML files read into plain dataclasses and checked before any training starts, and the options
+of ``tag``, ``tune`` and ``serve`` (whose flags ``cli`` derives from them).
 
-A config is data: every key is a field below, with its default. ``--set key=value`` overrides use
-dotted keys (``encoder.hidden_size=256``) and YAML scalars (``epochs=3``, ``bf16=null``). An unknown key,
-a wrong type or a missing file raises ``ConfigError`` naming the key, the config file and, where the key
-came from the file, its line. Relative paths are taken from the current directory (the repository root
-for the shipped configs).
+A config is data: every key is a field below, with its default, range and doc (docs/configuration.md).
+``--set key=value`` overrides use dotted keys (``encoder.hidden_size=256``) and YAML scalars (``epochs=3``,
+``bf16=null``). An unknown key, a wrong type, a value out of range or a missing file raises
+``ConfigError`` naming the key, the config file and, where the key came from the file, its line.
+Relative paths are taken from the current directory (the repository root for the shipped configs).
 """
 
 from __future__ import annotations
@@ -270,7 +272,7 @@ class TuneOptions:
 class ServeAddress:
     """Where ``serve`` listens (its limits are ``ServeLimits``)."""
 
-    host: str = setting("127.0.0.1", doc="interface to listen on (the default: loopback only)")
+    host: str = setting("127.0.0.1", doc="interface to listen on (loopback only by default)")
     port: int = setting(8000, low=0, high=65_535, doc="TCP port (0: any free one)")
 
 

@@ -85,7 +85,7 @@ def test_a_flag_default_is_the_declared_one() -> None:
     serve_flags = {action.dest: action for action in commands["serve"]._actions}
     for declared in settings_of(ServeLimits):
         assert declared.key in serve_flags, f"serve has no flag for {declared.key}"
-        assert f"(default {declared.default})" in serve_flags[declared.key].help
+        assert f"(default {declared.default}; {declared.range_text()})" in serve_flags[declared.key].help
     tag_flags = {action.dest: action for action in commands["tag"]._actions}
     assert {s.key for s in settings_of(TagOptions)} <= tag_flags.keys()
 
