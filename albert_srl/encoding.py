@@ -272,14 +272,20 @@ def collate(
     config: Preprocessing,
     label_index: dict[str, int],
     sense_index: dict[str, int],
+    windows_of: Batch | None = None,
 ) -> Batch:
     """Encode the units of ``sentences`` into a ``Batch``; ``config`` is the model's ``ModelConfig``.
-    Only the tokenizer's special ids are read: the sentences are tokenized already.
+    Only the tokenizer's special ids are read: the sentences are tokenized already. With ``windows_of``
+    the batch's windows start with that batch's, in its order, so states computed for its windows serve
+    this batch too (the predicates found in a batch are tagged on the states that found them).
 
     Unknown tags (a dev label unseen in training) become ``O``; unknown senses become ``-``.
     """
     instances = [unit for sentence in sentences for unit in sentence.units]
     rows = _Rows()
+    if windows_of is not None:
+        for ids, mask in zip(windows_of.input_ids.tolist(), windows_of.attention_mask.tolist(), strict=True):
+            rows.windows[tuple(ids[: sum(mask)])] = len(rows.windows)
     max_words = max(len(inst.words) for inst in instances)
     word_row = torch.zeros(len(instances), max_words, dtype=torch.long)
     word_position = torch.zeros(len(instances), max_words, dtype=torch.long)

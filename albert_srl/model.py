@@ -285,13 +285,19 @@ class SRLModel(nn.Module):
         self.register_buffer("predicate_pos_mask", allowed, persistent=False)
         self.crf = ConstrainedCRF(config.labels) if config.head == "crf" else None
 
-    def unit_states(self, batch: Batch) -> torch.Tensor:
-        """Encoder states of every unit row: (U, S, H)."""
+    def lower_states(self, batch: Batch) -> torch.Tensor | None:
+        """The states of every window after the lower layers (R, S, H); ``None`` with early fusion."""
+        if not self.late:
+            return None
+        hidden = layers.embed(self.encoder, batch.input_ids)
+        return layers.run_layers(self.encoder, self.lower, hidden, batch.attention_mask)
+
+    def unit_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder states of every unit row: (U, S, H). ``lower`` (from ``lower_states``) saves the lower
+        layers where they ran already on these windows."""
         if not self.late:
             return self.encode_whole(batch)
-        hidden = layers.embed(self.encoder, batch.input_ids)
-        hidden = layers.run_layers(self.encoder, self.lower, hidden, batch.attention_mask)
-        hidden = hidden[batch.unit_row]
+        hidden = (lower if lower is not None else self.lower_states(batch))[batch.unit_row]
         if self.predicate_mark is not None:
             hidden = hidden + self.predicate_mark(batch.predicate_mark)
         return layers.run_layers(self.encoder, self.upper, hidden, batch.attention_mask[batch.unit_row])
@@ -309,9 +315,9 @@ class SRLModel(nn.Module):
             inputs["token_type_ids"] = batch.token_type_ids
         return self.encoder(**inputs).last_hidden_state
 
-    def word_states(self, batch: Batch) -> torch.Tensor:
+    def word_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
         """Encoder states of each word's first subword: (B, W, H)."""
-        hidden = self.unit_states(batch)  # (U, S, H)
+        hidden = self.unit_states(batch, lower)  # (U, S, H)
         rows, width, size = hidden.shape
         flat = batch.word_row * width + batch.word_position  # (B, W)
         states = hidden.reshape(rows * width, size)[flat.reshape(-1)].reshape(*flat.shape, size)
@@ -360,9 +366,9 @@ class SRLModel(nn.Module):
         return SRLOutput(total, argument_loss, sense_loss, predicate_loss, pos_loss)
 
     @torch.no_grad()
-    def decode(self, batch: Batch) -> Decoded:
+    def decode(self, batch: Batch, lower: torch.Tensor | None = None) -> Decoded:
         """Best tags (constrained Viterbi or argmax), senses and predicate flags, all on tensors."""
-        states = self.word_states(batch)
+        states = self.word_states(batch, lower)
         size, width = batch.word_mask.shape
         tags = torch.zeros(size, width, dtype=torch.long, device=states.device)
         senses = torch.zeros(size, dtype=torch.long, device=states.device)

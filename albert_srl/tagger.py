@@ -223,14 +223,26 @@ class SRLTagger:
                     )
         pieces = self._tokenize(sentences)
         self.model.eval()
+        unknown = [i for i, p in enumerate(wanted) if p is None and sentences[i].words]
+        known = sorted(set(range(len(sentences))) - set(unknown))
         with torch.inference_mode():
-            unknown = [i for i, p in enumerate(wanted) if p is None and sentences[i].words]
-            found = self._identify_predicates(
+            tagged = dict(
+                zip(
+                    known,
+                    self._tag_arguments(
+                        [sentences[i] for i in known],
+                        [pieces[i] for i in known],
+                        [list(wanted[i] or ()) for i in known],
+                        max_tokens,
+                    ),
+                    strict=True,
+                )
+            )
+            found = self._tag_end_to_end(
                 [sentences[i] for i in unknown], [pieces[i] for i in unknown], max_tokens
             )
-            for i, indices in zip(unknown, found, strict=True):
-                wanted[i] = indices
-            return self._tag_arguments(sentences, pieces, [list(p or ()) for p in wanted], max_tokens)
+            tagged.update(zip(unknown, found, strict=True))
+        return [tagged[i] for i in range(len(sentences))]
 
     def find_predicates(
         self, sentences: Sequence[Sentence], max_tokens: int = TagOptions.max_tokens
@@ -452,21 +464,66 @@ class SRLTagger:
         max_tokens: int,
     ) -> list[Sentence]:
         encoded = [
-            EncodedSentence(s.words, p, [Instance(s.words, index) for index in sorted(set(indices))])
+            with_predicates(EncodedSentence(s.words, p, []), indices)
             for s, p, indices in zip(sentences, pieces, predicates, strict=True)
         ]
         with_units = [i for i, e in enumerate(encoded) if e.units]
         frames: list[list[Frame]] = [[] for _ in sentences]
         for ids, decoded in self.decode_batches([encoded[i] for i in with_units], max_tokens):
-            tags, senses = decoded.tags.cpu().tolist(), decoded.senses.cpu().tolist()
-            row = 0
-            for i in (with_units[k] for k in ids):
-                for unit in encoded[i].units:
-                    labels = [self.config.labels[t] for t in tags[row][: len(unit.words)]]
-                    sense = self.config.senses[senses[row]]
-                    frames[i].append(self._frame(sentences[i], unit.predicate, labels, sense))
-                    row += 1
+            batch = [with_units[k] for k in ids]
+            tagged = self._frames(decoded, [encoded[i] for i in batch], [sentences[i] for i in batch])
+            for i, sentence_frames in zip(batch, tagged, strict=True):
+                frames[i] = sentence_frames
         return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)]
+
+    def _tag_end_to_end(
+        self, sentences: list[Sentence], pieces: list[list[list[int]]], max_tokens: int
+    ) -> list[Sentence]:
+        """Find each sentence's predicates and tag their arguments, batch by batch: the arguments are
+        tagged on the lower layers' states that found the predicates, so those layers run once."""
+        labels = {label: i for i, label in enumerate(self.config.labels)}
+        senses = {sense: i for i, sense in enumerate(self.config.senses)}
+        encoded = [
+            EncodedSentence(s.words, p, [Instance(s.words, None)])
+            for s, p in zip(sentences, pieces, strict=True)
+        ]
+        frames: list[list[Frame]] = [[] for _ in sentences]
+        for ids in make_batches(encoded, self.config, max_tokens):
+            finding = collate([encoded[i] for i in ids], self.tokenizer, self.config, labels, senses)
+            on_device = finding.to(self.device)
+            with self.autocast():
+                lower = self.model.lower_states(on_device)
+                flags = self.model.decode(on_device, lower).predicate_flags.cpu()
+            found = [
+                flags[row, : len(encoded[i].words)].nonzero().squeeze(1).tolist() for row, i in enumerate(ids)
+            ]
+            tagging = [(i, with_predicates(encoded[i], f)) for i, f in zip(ids, found, strict=True) if f]
+            if not tagging:
+                continue
+            units = [unit for _, unit in tagging]
+            batch = collate(units, self.tokenizer, self.config, labels, senses, windows_of=finding)
+            with self.autocast():
+                decoded = self.model.decode(batch.to(self.device), lower)
+            tagged = self._frames(decoded, units, [sentences[i] for i, _ in tagging])
+            for (i, _), sentence_frames in zip(tagging, tagged, strict=True):
+                frames[i] = sentence_frames
+        return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)]
+
+    def _frames(
+        self, decoded: Decoded, encoded: list[EncodedSentence], sentences: list[Sentence]
+    ) -> list[list[Frame]]:
+        """The frames of each sentence from ``decoded``, whose rows are the sentences' units in order."""
+        tags, senses = decoded.tags.cpu().tolist(), decoded.senses.cpu().tolist()
+        rows = iter(range(len(tags)))
+        out: list[list[Frame]] = []
+        for sentence, item in zip(sentences, encoded, strict=True):
+            found = []
+            for unit in item.units:
+                row = next(rows)
+                labels = [self.config.labels[t] for t in tags[row][: len(unit.words)]]
+                found.append(self._frame(sentence, unit.predicate, labels, self.config.senses[senses[row]]))
+            out.append(found)
+        return out
 
     def _frame(self, sentence: Sentence, index: int, tags: list[str], sense: str) -> Frame:
         word = sentence.words[index]
@@ -482,6 +539,12 @@ class SRLTagger:
                 )
             arguments.append(argument)
         return Frame(predicate, arguments)
+
+
+def with_predicates(sentence: EncodedSentence, predicates: Iterable[int]) -> EncodedSentence:
+    """The sentence with one unit a predicate (in word order, each once)."""
+    units = [Instance(sentence.words, index) for index in sorted(set(predicates))]
+    return EncodedSentence(sentence.words, sentence.pieces, units)
 
 
 TAG_INPUTS = (

@@ -3,6 +3,7 @@ type that runs in parts; and late fusion runs the lower layers once a sentence (
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel
 from albert_srl import layers
 from albert_srl.encoding import EncodedSentence, Instance, collate
 from albert_srl.model import ModelConfig, SRLModel
+from albert_srl.tagger import SRLTagger
+from albert_srl.tokenizer import load_tokenizer
 
 SIZES = {"vocab_size": 50, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32}
 
@@ -88,3 +91,29 @@ def test_late_fusion_runs_the_lower_layers_once_for_all_predicates_of_a_sentence
     # The two lower layers each ran once, on the sentence's one window; the top layer on its four units.
     assert rows_seen == [("lower", 1), ("lower", 1), ("upper", 4)]
     assert decoded.tags.shape == (4, 6)
+
+
+def test_tagging_without_predicates_finds_and_tags_them_on_one_lower_pass(tiny_tokenizer_dir: Path) -> None:
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(tiny_tokenizer_dir)
+    encoder = {
+        **SIZES,
+        "vocab_size": len(tokenizer),
+        "embedding_size": 8,
+        "num_hidden_layers": 3,
+        "num_hidden_groups": 3,
+    }
+    config = ModelConfig(
+        labels=["O", "B-V", "I-V", "B-ARG0", "I-ARG0"], senses=["-"], fusion_layers=1, encoder=encoder
+    )
+    model = SRLModel(config).eval()
+    with torch.no_grad():  # every word a predicate, so the argument stage has work
+        model.predicate_head.bias.copy_(torch.tensor([-10.0, 10.0]))
+    calls: list[tuple[str, int]] = []
+    model.lower[0].register_forward_hook(lambda _m, args, _o: calls.append(("lower", args[0].shape[0])))
+    model.upper[0].register_forward_hook(lambda _m, args, _o: calls.append(("upper", args[0].shape[0])))
+    sentences = [["The", "board", "met", "."], ["She", "said", "so", "."], ["Thanks", "!"]]
+    tagged = SRLTagger(model, tokenizer).tag(sentences)
+    assert [len(s.frames) for s in tagged] == [4, 4, 2]
+    # One lower pass for the three sentences; the top layer once unmarked (finding), once per predicate.
+    assert calls == [("lower", 3), ("upper", 3), ("upper", 10)]

@@ -238,9 +238,9 @@ def test_bf16_autocast_tags_like_float32(
     seen: list[bool] = []
     decode = model.decode
 
-    def spy(batch: object) -> object:
+    def spy(batch: object, lower: object = None) -> object:
         seen.append(torch.is_autocast_enabled("cpu"))
-        return decode(batch)
+        return decode(batch, lower)
 
     monkeypatch.setattr(model, "decode", spy)
     expected = trained_tiny_tagger.tag(words)
@@ -257,7 +257,8 @@ def test_preparing_the_next_batch_meanwhile_changes_nothing(
     trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     words = [sentence.words for sentence in tiny_sentences] * 3
-    expected = trained_tiny_tagger.tag(words, max_tokens=64)  # many small batches
+    predicates = gold_predicates(tiny_sentences) * 3  # tagging given predicates prepares batches ahead
+    expected = trained_tiny_tagger.tag(words, predicates, max_tokens=64)  # many small batches
     overlapping = SRLTagger(trained_tiny_tagger.model, trained_tiny_tagger.tokenizer)
     monkeypatch.setattr(tagger_module, "prepares_ahead", lambda device: True)  # as on CUDA
     threads: set[str] = set()
@@ -268,7 +269,7 @@ def test_preparing_the_next_batch_meanwhile_changes_nothing(
         return collate_in_tagger(*args, **kwargs)
 
     monkeypatch.setattr(tagger_module, "collate", spy)
-    got = overlapping.tag(words, max_tokens=64)
+    got = overlapping.tag(words, predicates, max_tokens=64)
     assert threading.main_thread().name not in threads  # every batch was prepared on the worker thread
     assert [[(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in got] == [
         [(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in expected
