@@ -133,6 +133,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     if args.shard and "-" in files:
         raise SRLFormatError("<stdin>", None, "--shard needs files to split, not standard input")
     refuse_input_as_output(args.output, files)
+    options = TagOptions(**given(args, *(s.name for s in settings_of(TagOptions))))
     tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
     out_format = "conll12" if args.format == "conll" else args.format
     skipped, failed = 0, 0
@@ -141,7 +142,6 @@ def cmd_tag(args: argparse.Namespace) -> int:
         for path in files:
             items = (
                 iter_text_sentences(sys.stdin.buffer, args.input, "<stdin>")
-    options = TagOptions(**given(args, *(s.name for s in settings_of(TagOptions))))
                 if path == "-"
                 else iter_text_file(path, args.input, shard=args.shard)
             )
@@ -186,14 +186,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_shard(value: str) -> tuple[int, int]:
-    """``"2/8"`` -> ``(2, 8)``."""
-    try:
-        index, count = (int(part) for part in value.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, not {value!r}") from None
-    if not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f"shard {value}: need 0 <= I < N")
 def with_max_minutes(args: argparse.Namespace) -> list[str]:
     """``--set`` overrides with ``--max-minutes`` last: the config's own checks see it."""
     extra = [] if args.max_minutes is None else [f"max_minutes={args.max_minutes!r}"]
@@ -233,6 +225,14 @@ def flag_type(declared: Setting) -> Any:
     return parse
 
 
+def parse_shard(value: str) -> tuple[int, int]:
+    """``"2/8"`` -> ``(2, 8)``."""
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/4, not {value!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"shard {value}: need 0 <= I < N")
     return index, count
 
 
@@ -377,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         " written into a fresh encoder's embedding (minutes on a CPU)",
     )
     pretrain.set_defaults(run=cmd_pretrain)
+
     return parser
 
 
