@@ -46,8 +46,8 @@ class EncoderConfig:
     """The ALBERT encoder, the same description for fine-tuning and for pretraining.
 
     ``pretrained`` is a local directory (or, for fine-tuning, a hub id when the hub is reachable) holding
-    an encoder and its tokenizer, or ``shipped`` for the pretrained encoder in the package; the sizes
-    below are then its own (and, for pretraining, its dropout: a pretraining run with ``pretrained``
+    an encoder and its tokenizer (e.g. all-MiniLM-L6-v2 converted by ``albert-srl convert-encoder``); the
+    sizes below are then its own (and, for pretraining, its dropout: a pretraining run with ``pretrained``
     continues that encoder's training with its vocabulary). Without it the encoder starts from random
     weights of the sizes given here, and ``tokenizer`` names a tokenizer directory. When that is unset, a
     SentencePiece model of ``vocab_size`` pieces is trained on the run's text (fine-tuning: the training
@@ -58,9 +58,7 @@ class EncoderConfig:
     same ranges when a model directory is loaded.
     """
 
-    pretrained: str | None = setting(
-        None, doc="encoder directory, hub id or `shipped`; its sizes replace those below"
-    )
+    pretrained: str | None = setting(None, doc="encoder directory or hub id; its sizes replace those below")
     tokenizer: str | None = setting(
         None, doc="tokenizer directory of a fresh encoder (unset: one is trained)"
     )
@@ -308,7 +306,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     Raises ``ConfigError`` (an ``SRLFormatError``) naming the config file and the bad key.
     """
     config = load_dataclass(TrainConfig, path, overrides)
-    resolve_shipped_encoder(config.encoder)
+    refuse_shipped_encoder(config.encoder, str(path))
     check_encoder_sizes(config, str(path))
     check_paths(config, str(path))
     return config
@@ -317,7 +315,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
 def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> PretrainConfig:
     """Read a pretraining config from YAML with dotted ``key=value`` overrides; check its input files."""
     config = load_dataclass(PretrainConfig, path, overrides)
-    resolve_shipped_encoder(config.encoder)
+    refuse_shipped_encoder(config.encoder, str(path))
     source = str(path)
     if not config.text_paths and not config.text_conll:
         raise ConfigError(source, None, "text_paths and text_conll are both empty: no text to learn from")
@@ -383,18 +381,19 @@ def _pretrained_positions(config: PretrainConfig, source: str) -> int:
     return int(settings.get("max_position_embeddings", 512))
 
 
-# ``encoder.pretrained: shipped`` names the pretrained encoder inside the package, wherever it is installed.
+# ``encoder.pretrained: shipped`` named a pretrained (word2vec) encoder in the package until the shipped
+# model moved to all-MiniLM-L6-v2 (2026-12); the name now says where a start comes from instead.
 SHIPPED_ENCODER = "shipped"
 
 
-def shipped_encoder_dir() -> Path:
-    """The pretrained (not fine-tuned) encoder that ships with the package."""
-    return Path(__file__).resolve().parent / "models" / "encoder"
-
-
-def resolve_shipped_encoder(encoder: EncoderConfig) -> None:
+def refuse_shipped_encoder(encoder: EncoderConfig, source: str) -> None:
     if encoder.pretrained == SHIPPED_ENCODER:
-        encoder.pretrained = str(shipped_encoder_dir())
+        raise ConfigError(
+            source,
+            None,
+            "encoder.pretrained: shipped: the package no longer holds a separate pretrained encoder; "
+            "convert all-MiniLM-L6-v2 with albert-srl convert-encoder (docs/model.md) and name its directory",
+        )
 
 
 def check_paths(config: TrainConfig, source: str) -> None:

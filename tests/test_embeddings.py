@@ -14,7 +14,7 @@ import torch
 from transformers import AlbertModel
 
 from albert_srl.cli import main
-from albert_srl.config import load_config, shipped_encoder_dir
+from albert_srl.config import ConfigError, load_config
 from albert_srl.model import encoder_from_pretrained
 from albert_srl.pretraining.embeddings import embedding_matrix
 from albert_srl.tokenizer import load_tokenizer
@@ -136,12 +136,7 @@ def test_masked_lm_pretraining_continues_from_the_embeddings(text: Path, tmp_pat
     assert record["steps"] == 2 and record["runs"][0]["stage"].startswith("embeddings")
 
 
-def test_the_shipped_encoder_is_one_config_line_away():
-    config = load_config(REPO / "configs" / "ewt-encoder.yaml", ["train_path=corpora/sample.gold_conll",
-                         "dev_path=corpora/sample.gold_conll"])  # fmt: skip
-    assert Path(config.encoder.pretrained) == shipped_encoder_dir()
-    encoder = encoder_from_pretrained(config.encoder.pretrained)
-    tokenizer = load_tokenizer(config.encoder.pretrained)
-    assert encoder.config.vocab_size == len(tokenizer)
-    ids = tokenizer("The committee approved the budget.", add_special_tokens=False)["input_ids"]
-    assert tokenizer.unk_token_id not in ids
+def test_the_removed_shipped_encoder_is_one_clear_error():
+    with pytest.raises(ConfigError, match="convert-encoder") as caught:
+        load_config(REPO / "configs" / "ewt.yaml", ["encoder.pretrained=shipped"])
+    assert caught.value.path == str(REPO / "configs" / "ewt.yaml")

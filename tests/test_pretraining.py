@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -13,9 +14,9 @@ import pytest
 import torch
 from conftest import latest_checkpoint
 from safetensors.torch import load_file
-from transformers import AlbertConfig, AlbertModel
+from transformers import AlbertConfig, AlbertForPreTraining, AlbertModel
 
-from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config, shipped_encoder_dir
+from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import write
@@ -486,19 +487,29 @@ def test_conll_text_is_packed_a_document_per_conll_document(tokenizer_dir: Path,
     assert tokenizer.decode(first.tolist()) == " ".join(sentences[0].words)
 
 
-def test_self_pretraining_continues_the_shipped_encoder_on_conll_text(tmp_path: Path, monkeypatch):
+def test_self_pretraining_continues_an_encoder_on_conll_text(
+    tmp_path: Path, tokenizer_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.chdir(REPO)
+    start = tmp_path / "start"  # a fresh tiny encoder with the test vocabulary, as a hub directory
+    sizes = {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    AlbertForPreTraining(
+        AlbertConfig(vocab_size=len(load_tokenizer(tokenizer_dir)), intermediate_size=64, **sizes)
+    ).save_pretrained(start)
+    load_tokenizer(tokenizer_dir).save_pretrained(start)
+    shutil.copy(tokenizer_dir / "spiece.model", start / "spiece.model")
     conll_fixture(tmp_path / "train.gold_conll")
     config = load_pretrain_config(
         REPO / "configs" / "pretrain-ewt-self.yaml",
         [f"text_conll=[{tmp_path / 'train.gold_conll'}]", f"output_dir={tmp_path / 'self'}", "max_steps=2",
-         "max_tokens=256", "max_length=64", "eval_documents=1", "checkpoint_every=0", "num_threads=1"],
+         "max_tokens=256", "max_length=64", "eval_documents=1", "checkpoint_every=0", "num_threads=1",
+         f"encoder.pretrained={start}"],
     )  # fmt: skip
-    assert config.text_paths == [] and config.encoder.pretrained == str(shipped_encoder_dir())
+    assert config.text_paths == []
     output = pretrain(config, resume=False)
     record = json.loads((output / "pretraining.json").read_text(encoding="utf-8"))
     assert record["runs"][-1]["text"] == [str(tmp_path / "train.gold_conll")]
-    assert record["steps"] == 2  # the shipped encoder saw no masked-LM step before
+    assert record["steps"] == 2  # the start saw no masked-LM step before
     assert "a document per CoNLL document" in (output / "README.md").read_text(encoding="utf-8")
 
 
