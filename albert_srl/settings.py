@@ -147,20 +147,17 @@ def settings_of(cls: type, prefix: str = "") -> list[Setting]:
         if dataclasses.is_dataclass(hint):
             found.extend(settings_of(typing.cast(type, hint), f"{key}."))
             continue
-        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-        meta = f.metadata
-        found.append(
-            Setting(
-                key,
-                hint,
-                default,
-                meta.get("doc", ""),
-                meta.get("low"),
-                meta.get("high"),
-                meta.get("above", False),
-            )
-        )
+        found.append(declared(f, hint, key))
     return found
+
+
+def declared(f: dataclasses.Field[Any], hint: Any, key: str) -> Setting:
+    """The ``Setting`` a dataclass field declares (a plain field declares its type alone)."""
+    default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    meta = f.metadata
+    return Setting(
+        key, hint, default, meta.get("doc", ""), meta.get("low"), meta.get("high"), meta.get("above", False)
+    )
 
 
 def setting_of(cls: type, key: str) -> Setting:
@@ -289,7 +286,7 @@ def build(
                 raise ConfigError(source, line, f"{key} must be a section of keys, not {value!r}")
             kwargs[name] = build(typing.cast(type, hint), value, source, lines, f"{key}.")
         else:
-            kwargs[name] = _declared(f, hint, key).check(value, source, line)
+            kwargs[name] = declared(f, hint, key).check(value, source, line)
     return cls(**kwargs)
 
 
@@ -300,14 +297,6 @@ def check_instance(instance: Any, source: str) -> None:
         for part in found.key.split("."):
             value = getattr(value, part)
         found.check(value, source)
-
-
-def _declared(f: dataclasses.Field[Any], hint: Any, key: str) -> Setting:
-    meta = f.metadata
-    default = f.default if f.default_factory is dataclasses.MISSING else dataclasses.MISSING
-    return Setting(
-        key, hint, default, meta.get("doc", ""), meta.get("low"), meta.get("high"), meta.get("above", False)
-    )
 
 
 def as_float(value: Any) -> Any:
