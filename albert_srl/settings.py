@@ -94,11 +94,6 @@ class Setting:
         return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()
 
     @property
-    def optional(self) -> bool:
-        """``None`` is allowed (the annotation is ``X | None``)."""
-        return type(None) in typing.get_args(self.hint)
-
-    @property
     def scalar(self) -> type | None:
         """``int``, ``float``, ``bool`` or ``str`` for a setting with one such value, else ``None``."""
         hint = _without_none(self.hint)
