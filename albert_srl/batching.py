@@ -338,17 +338,28 @@ class Batcher:
         """In the worker thread: the predicates found (``find`` units) or the frames tagged (``frame``
         units), one result a unit, in order."""
         finds = [unit for unit in units if unit.predicate is None]
-        frames = [unit for unit in units if unit.predicate is not None]
         found = self.tagger.find_predicates([u.job.sentences[u.sentence] for u in finds]) if finds else []
+        # The frame units of one sentence go to the tagger as one sentence with those predicates: it
+        # encodes a sentence's lower layers once for all of them.
+        sentences: dict[tuple[int, int], list[Unit]] = {}
+        for unit in units:
+            if unit.predicate is not None:
+                sentences.setdefault((id(unit.job), unit.sentence), []).append(unit)
+        groups = list(sentences.values())
         tagged = (
-            self.tagger.tag([u.job.sentences[u.sentence] for u in frames], [[u.predicate] for u in frames])
-            if frames
+            self.tagger.tag(
+                [group[0].job.sentences[group[0].sentence] for group in groups],
+                [[unit.predicate for unit in group] for group in groups],
+            )
+            if groups
             else []
         )
-        if len(found) != len(finds) or len(tagged) != len(frames):
+        if len(found) != len(finds) or len(tagged) != len(groups):
             raise RuntimeError("the tagger returned another number of sentences than it was given")
-        by_unit = {id(u): r for u, r in zip(finds, found, strict=True)}
-        by_unit.update({id(u): s.frames for u, s in zip(frames, tagged, strict=True)})
+        by_unit: dict[int, Any] = {id(u): r for u, r in zip(finds, found, strict=True)}
+        for group, sentence in zip(groups, tagged, strict=True):
+            frames = {frame.predicate.index: frame for frame in sentence.frames}
+            by_unit.update({id(unit): [frames[unit.predicate]] for unit in group})
         return [by_unit[id(unit)] for unit in units]
 
 

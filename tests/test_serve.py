@@ -268,6 +268,17 @@ def test_a_batch_of_found_and_given_predicates_tags_each_right() -> None:
     assert len(tagger.calls) < 6
 
 
+def test_the_predicates_of_one_sentence_reach_the_tagger_as_one_sentence() -> None:
+    """A sentence and its predicates are the tagger's unit of work: its lower layers run once for all."""
+    tagger = StandInTagger()
+    with TestClient(create_app(tagger, ServeLimits(batch_wait_ms=50))) as client:
+        body = {"sentences": [["a", "b", "c", "d"]], "predicates": [[3, 0, 2]]}
+        response = client.post("/v1/tag", json=body)
+    assert response.status_code == 200
+    assert [f["predicate"]["index"] for f in response.json()["sentences"][0]["frames"]] == [0, 2, 3]
+    assert tagger.calls == [1]  # one sentence with its three predicates, not three sentences
+
+
 def test_batch_word_budget_closes_a_batch_early() -> None:
     # A wait (and a time budget) far longer than the test: only the word budget can close these batches
     # (a broken one shows as one batch of four, after half a minute). The predicates are given, so every
