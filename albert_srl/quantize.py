@@ -1,0 +1,112 @@
+"""int8 on the CPU: a loaded model's encoder linear layers quantized dynamically, in place.
+
+Dynamic quantization stores a linear layer's weight in int8, one scale per output channel, and quantizes
+its input on the fly, one scale per call; the matrix product runs in int8 (fbgemm). It applies after
+loading (``SRLTagger.from_pretrained(..., int8=True)``), on the CPU only. A quantized model is never
+saved: ``save_pretrained`` of an int8 tagger is refused, and the model directory keeps its float weights.
+
+What stays float, and why (``benchmarks/int8.py``, docs/benchmarks.md "int8 on the CPU"): the heads
+(argument, sense, predicate, part of speech, pair) are a sliver of the time; per-tensor weights cost
+about 4 dev F1 and per-channel ones about 1.7, most of it from torch's 7-bit inputs (``reduce_range``,
+which keeps CPUs without VNNI from overflowing 16-bit sums). With VNNI (``vpdpbusd`` sums in 32 bits)
+the inputs use all 8 bits (``FullRangeLinear``), and the cost falls to about 0.2.
+
+``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao, but torchao 0.18's
+``quantize_`` runs its int8 layers slower than float on a CPU in eager mode (fast only under
+``torch.compile``, tens of seconds a shape), so this module keeps the torch one and silences its
+deprecation warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Collection
+
+import torch
+from torch import nn
+from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+from albert_srl import layers
+
+log = logging.getLogger(__name__)
+
+# Linear layers left in float. A layer's name ends with one of these, or it is one of the model's
+# top ``KEEP_TOP_LAYERS`` transformer layers (docs/benchmarks.md: what each choice costs).
+KEEP_FLOAT: tuple[str, ...] = ()
+KEEP_TOP_LAYERS = 0
+
+
+def quantizable(
+    model: nn.Module, keep_float: Collection[str] = KEEP_FLOAT, keep_top: int = KEEP_TOP_LAYERS
+) -> list[str]:
+    """The names of the encoder's ``nn.Linear`` modules that ``quantize_int8`` quantizes: every one but
+    those whose name ends with a ``keep_float`` entry and those inside the top ``keep_top`` layers. The
+    heads (argument, sense, predicate, part of speech, pair) read the encoder's states and stay float."""
+    encoder = model.encoder  # type: ignore[attr-defined]
+    top: list[nn.Module] = layers.transformer_layers(encoder)[-keep_top:] if keep_top > 0 else []
+    kept = {id(m) for layer in top for m in layer.modules()}
+    return [
+        f"encoder.{name}"
+        for name, module in encoder.named_modules()
+        if isinstance(module, nn.Linear)
+        and id(module) not in kept
+        and not any(name.endswith(suffix) for suffix in keep_float)
+    ]
+
+
+def quantize_int8(
+    model: nn.Module,
+    names: Collection[str] | None = None,
+    per_channel: bool = True,
+    full_range: bool | None = None,
+) -> list[str]:
+    """Quantize ``model``'s linear layers ``names`` (default: ``quantizable(model)``) to dynamic int8 in
+    place, for inference on the CPU; returns their names. ``full_range``: 8-bit inputs (``None``: where
+    the CPU has VNNI, else torch's 7). The model must be on the CPU and is not trainable afterwards.
+    Never save the result: tagging reads it, the model directory stays float."""
+    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
+
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        raise ValueError("int8 quantization runs on the CPU: load the model with device='cpu'")
+    names = list(quantizable(model) if names is None else names)
+    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+    with warnings.catch_warnings():
+        # torch.ao.quantization says it is deprecated (module docstring), and so are its qint8 tensors.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao\..*")
+        warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated.*")
+        warnings.filterwarnings("ignore", message=r".*quantize_per_(tensor|channel).*deprecated.*")
+        quantize_dynamic(model, dict.fromkeys(names, qconfig), dtype=torch.qint8, inplace=True)
+    if full_range is None:
+        full_range = has_vnni()
+        if not full_range:
+            log.warning(
+                "this CPU has no AVX-512 VNNI: int8 layers take 7-bit inputs, which cost about 1-2 dev F1 "
+                "where 8-bit ones cost 0.0-0.2 (docs/benchmarks.md)"
+            )
+    if full_range:
+        modules = dict(model.named_modules())
+        for name in names:
+            modules[name].__class__ = FullRangeLinear
+    log.debug("int8: %d linear layers quantized, %d-bit inputs", len(names), 8 if full_range else 7)
+    return names
+
+
+def has_vnni() -> bool:
+    """Whether the CPU sums 8-bit products in 32 bits (AVX-512 VNNI), where 8-bit inputs cannot overflow."""
+    check = getattr(torch.cpu, "_is_vnni_supported", None)
+    return bool(check()) if check is not None else False
+
+
+def is_quantized(module: nn.Module) -> bool:
+    """A dynamically quantized int8 linear layer."""
+    return isinstance(module, DynamicLinear)
+
+
+class FullRangeLinear(DynamicLinear):
+    """A dynamic int8 linear layer whose inputs use all 8 bits; torch's use 7 (``reduce_range``), which
+    keeps CPUs without VNNI from overflowing 16-bit sums, at twice the rounding error."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        packed = self._packed_params._packed_params
+        return torch.ops.quantized.linear_dynamic(x, packed, reduce_range=False).to(x.dtype)

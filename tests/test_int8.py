@@ -1,0 +1,189 @@
+"""int8 on the CPU (``albert_srl.quantize``): the encoder's linear layers become dynamic int8 layers, the
+heads stay float, and a tiny tagger tags its sentences as it does in float, with early and late fusion."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import TinyTaggerFactory, tiny_model_config
+from torch import nn
+
+from albert_srl import layers
+from albert_srl.data import Sentence
+from albert_srl.model import SRLModel
+from albert_srl.quantize import FullRangeLinear, is_quantized, quantizable, quantize_int8
+from albert_srl.tagger import SRLTagger
+
+SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample.gold_conll"
+HEADS = ("argument_head", "sense_head", "predicate_head", "pos_head", "pair.0")
+
+
+def frames_of(sentences: list[Sentence]) -> list[list[tuple[int, list[str] | None, str | None]]]:
+    return [
+        [(f.predicate.index, f.tags(len(s.words)), f.predicate.sense) for f in s.frames] for s in sentences
+    ]
+
+
+def gold_predicates(sentences: list[Sentence]) -> list[list[int]]:
+    return [[f.predicate.index for f in s.frames] for s in sentences]
+
+
+def linear_names(model: nn.Module) -> list[str]:
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+@pytest.fixture(scope="module")
+def late_tagger(make_tiny_tagger: TinyTaggerFactory) -> SRLTagger:
+    """Late fusion (the shipped architecture's kind): the top layer per predicate, with the pos head."""
+    tagger, _ = make_tiny_tagger(steps=150, fusion_layers=1, syntax_head=True)
+    return tagger
+
+
+@pytest.mark.parametrize("kind", ["early", "late"])
+def test_int8_tags_the_tiny_sentences_as_float_does(
+    kind: str, trained_tiny_tagger: SRLTagger, late_tagger: SRLTagger, tiny_sentences: list[Sentence]
+) -> None:
+    float_tagger = trained_tiny_tagger if kind == "early" else late_tagger
+    predicates = gold_predicates(tiny_sentences)
+    expected = float_tagger.tag(tiny_sentences, predicates)
+    assert frames_of(expected) == frames_of(
+        tiny_sentences
+    )  # float knows them: the comparison means something
+    int8 = copy.deepcopy(float_tagger)
+    quantize_int8(int8.model)
+    assert frames_of(int8.tag(tiny_sentences, predicates)) == frames_of(expected)
+    words = [s.words for s in tiny_sentences]
+    assert frames_of(int8.tag(words)) == frames_of(float_tagger.tag(words))  # predicates found alike
+
+
+def test_the_encoder_linear_layers_are_int8_and_the_heads_float(late_tagger: SRLTagger) -> None:
+    model = copy.deepcopy(late_tagger.model)
+    encoder_linear = [n for n in linear_names(model) if n.startswith("encoder.")]
+    names = quantize_int8(model)
+    assert sorted(names) == sorted(encoder_linear) and names
+    modules = dict(model.named_modules())
+    assert all(is_quantized(modules[name]) for name in names)
+    heads = [name for name in HEADS if name in modules]
+    assert "pos_head" in heads
+    assert all(type(modules[name]) is nn.Linear for name in heads)
+    # The layer lists late fusion runs hold the same, now quantized, modules.
+    assert all(is_quantized(layer.albert_layers[0].ffn) for layer in model.upper + model.lower)
+    assert is_quantized(model.encoder.encoder.embedding_hidden_mapping_in)
+
+
+def test_layers_kept_float_by_name_and_from_the_top(
+    tiny_sentences: list[Sentence], tiny_encoder_config: dict[str, Any]
+) -> None:
+    """Two layers of their own (``num_hidden_groups`` 2, as converted encoders have): the top one and
+    the embedding mapping stay float, the lower layer is quantized."""
+    config = tiny_model_config(tiny_sentences, {**tiny_encoder_config, "num_hidden_groups": 2})
+    model = SRLModel(config).eval()
+    top = layers.transformer_layers(model.encoder)[-1]
+    top_linear = {id(m) for m in top.modules() if isinstance(m, nn.Linear)}
+    kept = quantizable(model, keep_float=("embedding_hidden_mapping_in",), keep_top=1)
+    modules = dict(model.named_modules())
+    assert kept and all(id(modules[name]) not in top_linear for name in kept)
+    assert not any(name.endswith("embedding_hidden_mapping_in") for name in kept)
+    encoder_linear = [n for n in linear_names(model) if n.startswith("encoder.")]
+    assert len(top_linear) == 6 and len(kept) == len(encoder_linear) - 1 - 6
+    quantize_int8(model, kept)
+    lower, top = layers.transformer_layers(model.encoder)
+    assert sum(map(is_quantized, lower.modules())) == 6 and not any(map(is_quantized, top.modules()))
+    assert sum(type(m) is nn.Linear for m in top.modules()) == 6
+
+
+def test_full_range_layers_are_closer_to_float_than_torchs_7_bit_inputs() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256)).eval()
+    x = torch.randn(8, 16, 64) * 3
+    expected = model(x)
+    errors = {}
+    for full_range in (False, True):
+        quantized = copy.deepcopy(model)
+        quantize_int8(quantized, ["0"], full_range=full_range)
+        assert isinstance(quantized[0], FullRangeLinear) == full_range and is_quantized(quantized[0])
+        errors[full_range] = (quantized(x) - expected).pow(2).mean().item()
+    assert errors[True] < errors[False] / 2
+
+
+def test_quantizing_a_model_off_the_cpu_is_refused() -> None:
+    model = nn.Sequential(nn.Linear(4, 4)).to("meta")
+    with pytest.raises(ValueError, match="CPU"):
+        quantize_int8(model, ["0"])
+
+
+def test_from_pretrained_int8_quantizes_and_is_never_saved(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence], tmp_path: Path
+) -> None:
+    directory = trained_tiny_tagger.save_pretrained(tmp_path / "float")
+    tagger = SRLTagger.from_pretrained(directory, int8=True)
+    assert tagger.int8 and is_quantized(tagger.model.encoder.encoder.embedding_hidden_mapping_in)
+    assert type(tagger.model.argument_head) is nn.Linear
+    predicates = gold_predicates(tiny_sentences)
+    assert frames_of(tagger.tag(tiny_sentences, predicates)) == frames_of(tiny_sentences)
+    with pytest.raises(ValueError, match="int8 tagger is not saved"):
+        tagger.save_pretrained(tmp_path / "int8")
+    assert not (tmp_path / "int8").exists()
+    assert not SRLTagger.from_pretrained(directory).int8  # float unless asked
+
+
+def test_int8_on_a_gpu_or_with_bf16_is_refused(trained_tiny_tagger: SRLTagger) -> None:
+    model = copy.deepcopy(trained_tiny_tagger.model)
+    with pytest.raises(ValueError, match="int8 and bf16"):
+        SRLTagger(model, trained_tiny_tagger.tokenizer, bf16=True, int8=True)
+    assert type(model.encoder.encoder.embedding_hidden_mapping_in) is nn.Linear  # left as it was
+    with pytest.raises(ValueError, match="CPU"):
+        SRLTagger(model.to("meta"), trained_tiny_tagger.tokenizer, int8=True)
+
+
+def test_predict_and_tag_int8_flags_quantize_and_tag_as_float(
+    trained_tiny_tagger: SRLTagger,
+    tiny_sentences: list[Sentence],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from albert_srl import quantize
+    from albert_srl.cli import main
+
+    directory = trained_tiny_tagger.save_pretrained(tmp_path / "model")
+    words = tmp_path / "words.txt"
+    words.write_text("".join(" ".join(s.words) + "\n" for s in tiny_sentences), encoding="utf-8")
+    calls: list[int] = []
+
+    def counted(model: nn.Module, *args: Any, **kwargs: Any) -> list[str]:
+        calls.append(1)
+        return quantize_int8(model, *args, **kwargs)
+
+    monkeypatch.setattr(quantize, "quantize_int8", counted)
+    outputs = {}
+    for flags in ([], ["--int8"]):
+        name = "int8" if flags else "float"
+        predicted = tmp_path / f"{name}.gold_conll"
+        assert main(["predict", str(directory), str(SAMPLE), "-o", str(predicted), "-q", *flags]) == 0
+        text = tmp_path / f"{name}.jsonl"
+        tagged = ["tag", str(words), "--input", "tokenized", "--model", str(directory), "-q"]
+        assert main([*tagged, "--format", "jsonl", "-o", str(text), *flags]) == 0
+        outputs[name] = (predicted.read_text(), text.read_text())
+    assert len(calls) == 2  # once for predict --int8, once for tag --int8
+    assert all("ARG1" in output for output in outputs["float"])  # frames with arguments, in both
+    assert outputs["int8"] == outputs["float"]
+
+
+def test_without_vnni_inputs_are_7_bit_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from albert_srl import quantize
+
+    for vnni in (True, False):
+        monkeypatch.setattr(quantize, "has_vnni", lambda vnni=vnni: vnni)
+        model = nn.Sequential(nn.Linear(8, 8)).eval()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="albert_srl.quantize"):
+            quantize_int8(model, ["0"])
+        assert isinstance(model[0], FullRangeLinear) == vnni and is_quantized(model[0])
+        assert ("no AVX-512 VNNI" in caplog.text) == (not vnni)
