@@ -47,6 +47,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_encoder(args: argparse.Namespace) -> int:
+    from albert_srl.conversion import convert_encoder
+
+    done = convert_encoder(args.source, args.output, args.embedding_size, args.sha256)
+    print(done.directory)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from albert_srl import scorer
 
@@ -384,6 +392,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrain.set_defaults(run=cmd_pretrain)
 
+    convert_encoder = commands.add_parser(
+        "convert-encoder", help="convert a BERT encoder directory into an ALBERT one (safetensors only)"
+    )
+    convert_encoder.add_argument(
+        "source", help="a BERT encoder directory: config.json, model.safetensors, tokenizer"
+    )
+    convert_encoder.add_argument("output", help="the ALBERT encoder directory to write")
+    convert_encoder.add_argument(
+        "--embedding-size",
+        type=int,
+        metavar="E",
+        help="factorized embedding size (default: the hidden size, which converts exactly)",
+    )
+    convert_encoder.add_argument("--sha256", metavar="HEX", help="the digest model.safetensors must have")
+    convert_encoder.set_defaults(run=cmd_convert_encoder)
     return parser
 
 

@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--dev-sentences", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--config", default=str(ROOT / "configs" / "ewt.yaml"), help="the base training config")
+    parser.add_argument("--config", default=str(ROOT / "configs" / "ewt.yaml"), help="base training config")
     parser.add_argument(
         "--dev", default=str(ROOT.parent / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz")
     )

@@ -1,12 +1,16 @@
 """Tagging speed on EWT dev: our batched ``SRLTagger.tag`` against a per-sentence, per-predicate loop in
-the style of the archived AllenNLP predictor (one forward pass per predicate), same weights, same machine.
+the style of the archived AllenNLP predictor (one forward pass per predicate), same weights, same machine;
+and, side by side in the same run, other models (``--compare NAME=DIR``: an early-fusion model of the
+same encoder, the previous shipped model).
 
 Run by hand (never by CI):
     python benchmarks/tag_speed.py [--model DIR] [--dev PATH] [--device cpu|cuda] [--limit N]
                                    [--modes batched-gold,bf16-gold,...] [--json PATH]
+                                   [--compare "early fusion=DIR" ...]
 Each row runs in its own process so that its peak memory is its own. Prints one table, and the time the
 encoder alone takes on the same batches (the upper bound of any tagger built on it). ``--modes`` runs
-some rows only (benchmarks/gpu_run.py's GPU timing); ``--json`` also writes the rows as JSON.
+some rows only (benchmarks/gpu_run.py's GPU timing); ``--json`` also writes the rows as JSON. A compared
+model runs the batched rows only; every speed-up is against the loop on ``--model``'s weights.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from albert_srl.encoding import Instance, collate, make_batches
+from albert_srl.encoding import Instance, collate, encode, make_batches
 from albert_srl.formats import read
 from albert_srl.tagger import SRLTagger
 
@@ -45,13 +49,25 @@ def per_predicate_loop(tagger: SRLTagger, words: list[list[str]], predicates: li
     with torch.inference_mode():
         for i, sentence in enumerate(words):
             if predicates is None:
-                batch = collate([Instance(sentence, None)], tagger.tokenizer, config, labels, senses)
+                batch = collate(
+                    encode(tagger.tokenizer, [Instance(sentence, None)]),
+                    tagger.tokenizer,
+                    config,
+                    labels,
+                    senses,
+                )
                 flags = model.decode(batch.to(tagger.device)).predicate_flags[0, : len(sentence)]
                 found = flags.nonzero().squeeze(1).tolist()
             else:
                 found = predicates[i]
             for index in found:
-                batch = collate([Instance(sentence, index)], tagger.tokenizer, config, labels, senses)
+                batch = collate(
+                    encode(tagger.tokenizer, [Instance(sentence, index)]),
+                    tagger.tokenizer,
+                    config,
+                    labels,
+                    senses,
+                )
                 model.decode(batch.to(tagger.device))
                 frames += 1
     return frames
@@ -64,9 +80,10 @@ def encoder_only(tagger: SRLTagger, words: list[list[str]], predicates: list[lis
     labels = {label: i for i, label in enumerate(config.labels)}
     senses = {sense: i for i, sense in enumerate(config.senses)}
     instances = [Instance(w, i) for w, indices in zip(words, predicates, strict=True) for i in indices]
+    sentences = encode(tagger.tokenizer, instances)
     batches = [
-        collate([instances[i] for i in ids], tagger.tokenizer, config, labels, senses).to(tagger.device)
-        for ids in make_batches(instances, tagger.tokenizer, config, 8192)
+        collate([sentences[i] for i in ids], tagger.tokenizer, config, labels, senses).to(tagger.device)
+        for ids in make_batches(sentences, config, 8192)
     ]
     with torch.inference_mode():
         tagger.model.word_states(batches[0])  # warm-up
@@ -108,6 +125,14 @@ def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | N
     }
 
 
+def run_child(mode: str, model: str | None, args: argparse.Namespace) -> dict[str, float]:
+    """One row in a fresh process, so that its peak memory is its own."""
+    command = [sys.executable, __file__, "--mode", mode, "--dev", args.dev, "--device", args.device]
+    command += ["--model", model] if model else []
+    command += ["--limit", str(args.limit)] if args.limit else []
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -118,6 +143,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N sentences")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated rows to run (default all)")
     parser.add_argument("--json", help="also write the rows (sentences, frames, seconds...) to this file")
+    parser.add_argument(
+        "--compare", action="append", default=[], metavar="NAME=DIR", help="another model's batched rows"
+    )
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one row, in a child process
     args = parser.parse_args()
     if args.mode:
@@ -127,12 +155,11 @@ def main() -> None:
     unknown = sorted(set(modes) - set(MODES))
     if unknown:
         parser.error(f"unknown modes {', '.join(unknown)}; choose from {', '.join(MODES)}")
-    rows = {}
-    for mode in modes:
-        command = [sys.executable, __file__, "--mode", mode, "--dev", args.dev, "--device", args.device]
-        command += ["--model", args.model] if args.model else []
-        command += ["--limit", str(args.limit)] if args.limit else []
-        rows[mode] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    rows = {mode: run_child(mode, args.model, args) for mode in modes}
+    compared = {
+        name: {mode: run_child(mode, directory, args) for mode in modes if mode.startswith("batched")}
+        for name, _, directory in (item.partition("=") for item in args.compare)
+    }
     first = next(iter(rows.values()))
     print(
         f"EWT dev, {first['sentences']} sentences; model {first['parameters'] / 1e6:.1f} M parameters; "
@@ -151,8 +178,20 @@ def main() -> None:
                 f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | "
                 f"{row['sentences'] / row['seconds']:,.1f} | {speedup} | {row['rss_mib']:.0f} |"
             )
+    for name, model_rows in compared.items():
+        for mode, row in model_rows.items():
+            kind = mode.rsplit("-", 1)[1]
+            loop = rows.get(f"loop-{kind}")
+            speedup = f"{loop['seconds'] / row['seconds']:.1f}x" if loop else "-"
+            label = f"{name}: SRLTagger.tag (batched), {row['parameters'] / 1e6:.1f} M"
+            rate = row["sentences"] / row["seconds"]
+            print(
+                f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | {rate:,.1f} | {speedup} | "
+                f"{row['rss_mib']:.0f} |"
+            )
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": args.device, "rows": rows}, indent=2) + "\n")
+        document = {"device": args.device, "rows": rows, "compared": compared}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
     if "encoder-gold" not in rows or "batched-gold" not in rows:
         return
     encoder, batched = rows["encoder-gold"]["seconds"], rows["batched-gold"]["seconds"]
