@@ -7,7 +7,6 @@ marked, so one pass a sentence finds all its predicates).
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
@@ -29,6 +28,7 @@ from albert_srl.config import (
 from albert_srl.crf import ConstrainedCRF
 from albert_srl.encoding import POS_TAGS, Batch
 from albert_srl.errors import SRLFormatError
+from albert_srl.quiet import quiet_transformers
 from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
 
 
@@ -199,18 +199,8 @@ def encoder_from_pretrained(path: str) -> PreTrainedModel:
     # A pretrained encoder directory holds its MLM/SOP heads too: transformers' table of the weights it
     # skips is expected here, not news, and so is its tensor-parallel plan's note that a model loaded on
     # one device shards nothing (errors still raise).
-    loggers = [logging.getLogger(f"transformers.{name}") for name in QUIET_LOADERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
+    with quiet_transformers("modeling_utils", "distributed.tensor_parallel"):
         return without_pooler(AutoModel.from_pretrained(path, config=config))
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-QUIET_LOADERS = ("modeling_utils", "distributed.tensor_parallel")
 
 
 def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:

@@ -24,6 +24,7 @@ import sentencepiece as spm
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from albert_srl.errors import SRLFormatError
+from albert_srl.quiet import quiet_transformers
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,13 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
             f"missing: a tokenizer directory needs one of {', '.join(VOCABULARY_FILES)}",
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True)
-        if _is_byte_level(tokenizer):
-            tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True, add_prefix_space=True)
+        # A model directory's config.json is albert-srl's, not a transformers model's: no news either.
+        with quiet_transformers("configuration_utils"):
+            tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True)
+            if _is_byte_level(tokenizer):
+                tokenizer = AutoTokenizer.from_pretrained(
+                    str(directory), use_fast=True, add_prefix_space=True
+                )
     except Exception as error:  # transformers raises many kinds for a damaged file; all mean the same here
         raise SRLFormatError(str(path), None, f"cannot load the tokenizer: {_first_line(error)}") from None
     if not tokenizer.is_fast:
