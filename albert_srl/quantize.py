@@ -5,11 +5,16 @@ its input on the fly, one scale per call; the matrix product runs in int8 (fbgem
 loading (``SRLTagger.from_pretrained(..., int8=True)``), on the CPU only. A quantized model is never
 saved: ``save_pretrained`` of an int8 tagger is refused, and the model directory keeps its float weights.
 
-What stays float, and why (``benchmarks/int8.py``, docs/benchmarks.md "int8 on the CPU"): the heads
-(argument, sense, predicate, part of speech, pair) are a sliver of the time; per-tensor weights cost
-about 4 dev F1 and per-channel ones about 1.7, most of it from torch's 7-bit inputs (``reduce_range``,
-which keeps CPUs without VNNI from overflowing 16-bit sums). With VNNI (``vpdpbusd`` sums in 32 bits)
-the inputs use all 8 bits (``FullRangeLinear``), and the cost falls to about 0.2.
+What stays float, and why (``benchmarks/int8.py``, docs/benchmarks.md "int8 on the CPU"):
+
+- the embedding mapping (ALBERT's ``embedding_hidden_mapping_in``, ELECTRA's ``embeddings_project``): its
+  output is the first layer's residual stream, so its rounding reaches every layer; quantized, it cost
+  up to 2 dev F1 more, and it is a sliver of the time (once a sentence, one square matrix);
+- the heads (argument, sense, predicate, part of speech, pair): a sliver of the time too.
+
+Weights are int8 per output channel (per-tensor ones cost about 2.5 F1 more), and inputs use all 8 bits
+where the CPU has VNNI (``FullRangeLinear``): torch's dynamic layers use 7 (``reduce_range``, which
+keeps CPUs without VNNI from overflowing 16-bit sums), and that cost 1-2.5 F1.
 
 ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao, but torchao 0.18's
 ``quantize_`` runs its int8 layers slower than float on a CPU in eager mode (fast only under
@@ -31,9 +36,9 @@ from albert_srl import layers
 
 log = logging.getLogger(__name__)
 
-# Linear layers left in float. A layer's name ends with one of these, or it is one of the model's
-# top ``KEEP_TOP_LAYERS`` transformer layers (docs/benchmarks.md: what each choice costs).
-KEEP_FLOAT: tuple[str, ...] = ()
+# Encoder linear layers left in float: those whose name ends with one of these (the embedding mapping),
+# and those of the top ``KEEP_TOP_LAYERS`` transformer layers (docs/benchmarks.md: what each choice costs).
+KEEP_FLOAT: tuple[str, ...] = ("embedding_hidden_mapping_in", "embeddings_project")
 KEEP_TOP_LAYERS = 0
 
 

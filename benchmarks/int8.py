@@ -8,8 +8,9 @@ machine's other work slows a run but seldom all of them.
 
 Run by hand (never by CI), from the repository root:
     python benchmarks/int8.py MODEL_DIR [MODEL_DIR ...] [--dev-sentences 500] [--repeats 3]
-                              [--only VARIANT ...]
-Prints one markdown table per model.
+                              [--only VARIANT ...] [--compare VARIANT]
+Prints one markdown table per model. ``--compare`` measures speed alone: float and the variant tag in
+turn, ``--repeats`` rounds, and the median of the rounds' speed-ups is printed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import copy
 import logging
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from itertools import islice
@@ -53,8 +55,10 @@ def ffn_only(model: nn.Module) -> list[str]:
     return [n for n in quantizable(model) if n.endswith(("ffn", "ffn_output", "intermediate.dense"))]
 
 
-# name -> (the linear layers quantized, per-channel weights, 8-bit activations (else torch's 7))
-VARIANTS: dict[str, tuple[Names, bool, bool]] = {
+# name -> (the linear layers quantized, per-channel weights, 8-bit activations (else torch's 7; None: 8
+# where the CPU has VNNI, as int8=True does))
+VARIANTS: dict[str, tuple[Names, bool, bool | None]] = {
+    "int8=True (the shipped choice)": (quantizable, True, None),
     "all linear, per-tensor": (every_linear, False, False),
     "all linear, per-channel": (every_linear, True, False),
     "encoder, per-tensor": (encoder_but(), False, False),
@@ -62,6 +66,17 @@ VARIANTS: dict[str, tuple[Names, bool, bool]] = {
     "encoder, per-channel, 8-bit activations": (encoder_but(), True, True),
     "encoder, per-tensor, 8-bit activations": (encoder_but(), False, True),
     "all linear, per-channel, 8-bit activations": (every_linear, True, True),
+    "encoder, per-channel, 8-bit activations, mapping float": (
+        encoder_but("embedding_hidden_mapping_in"),
+        True,
+        True,
+    ),
+    "encoder, per-channel, 8-bit activations, top layer float": (encoder_but(top=1), True, True),
+    "encoder, per-channel, 8-bit activations, mapping and FFN output float": (
+        encoder_but("embedding_hidden_mapping_in", "ffn_output", "output.dense"),
+        True,
+        True,
+    ),
     "encoder, per-channel, 8-bit activations, FFN output float": (
         encoder_but("ffn_output", "output.dense"),
         True,
@@ -136,6 +151,28 @@ def measure(path: str, dev: list[Sentence], variants: list[str], repeats: int) -
     )
 
 
+def compare(path: str, dev: list[Sentence], name: str, rounds: int) -> None:
+    """Float and one variant tagging in turn, ``rounds`` times each: the speed-up of each round and their
+    median (a shared machine slows both sides of a round alike)."""
+    base = SRLTagger.from_pretrained(path, device="cpu")
+    names, per_channel, full_range = VARIANTS[name]
+    int8 = copy.deepcopy(base)
+    quantize_int8(int8.model, names(int8.model), per_channel=per_channel, full_range=full_range)
+    print(f"\n{path}: float against {name!r}, {len(dev)} dev sentences, {rounds} rounds, 1 thread\n")
+    print("| round | float sent/s (wall / CPU) | int8 sent/s (wall / CPU) | x (wall / CPU) |")
+    print("| ---: | ---: | ---: | ---: |")
+    ratios: list[tuple[float, float]] = []
+    for k in range(rounds):
+        (fw, fc), (qw, qc) = speed(base, dev, 1), speed(int8, dev, 1)
+        ratios.append((qw / fw, qc / fc))
+        print(
+            f"| {k + 1} | {fw:.1f} / {fc:.1f} | {qw:.1f} / {qc:.1f} | {qw / fw:.2f} / {qc / fc:.2f} |",
+            flush=True,
+        )
+    wall, cpu = (statistics.median(r[i] for r in ratios) for i in (0, 1))
+    print(f"\nmedian speed-up: {wall:.2f}x wall, {cpu:.2f}x CPU (load average {os.getloadavg()[0]:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -145,6 +182,11 @@ def main() -> None:
     parser.add_argument("--dev-sentences", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", choices=list(VARIANTS), help="these variants (default: all)")
+    parser.add_argument(
+        "--compare",
+        choices=list(VARIANTS),
+        help="instead of the table: float and this variant in turn, --repeats rounds (speed only)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(1)
@@ -155,7 +197,10 @@ def main() -> None:
     )
     dev = list(islice(read(args.dev), args.dev_sentences))
     for path in args.models:
-        measure(path, dev, args.only or list(VARIANTS), args.repeats)
+        if args.compare:
+            compare(path, dev, args.compare, args.repeats)
+        else:
+            measure(path, dev, args.only or list(VARIANTS), args.repeats)
 
 
 if __name__ == "__main__":
