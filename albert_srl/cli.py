@@ -33,10 +33,6 @@ BF16_HELP = (
     "bfloat16 autocast on the CPU too (default: on CUDA only); 2-3x faster where the CPU has AVX-512 BF16 "
     "or AMX, slower where it has not; scores change by hundredths (docs/benchmarks.md)"
 )
-INT8_HELP = (
-    "int8 encoder on the CPU: its linear layers quantized after loading; about 1.4x faster with one "
-    "thread, dev F1 within 0.3 of float (docs/benchmarks.md); not with --bf16"
-)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -122,7 +118,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from albert_srl.tagger import SRLTagger
 
     refuse_input_as_output(args.output, [args.input])
-    tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None, int8=args.int8)
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
     in_format = args.from_ or detect_format(args.input)
     skipped: list[SRLFormatError] = []
     sentences = read(args.input, in_format, on_error=lambda error: report_skipped(error, skipped))
@@ -146,7 +142,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         raise SRLFormatError("<stdin>", None, "--shard needs files to split, not standard input")
     refuse_input_as_output(args.output, files)
     options = TagOptions(**given(args, *(s.name for s in settings_of(TagOptions))))
-    tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None, int8=args.int8)
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
     out_format = "conll12" if args.format == "conll" else args.format
     skipped, failed = 0, 0
     progress = tqdm(unit=" sentences", disable=args.quiet or not sys.stderr.isatty())
@@ -324,7 +320,6 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--to", choices=FORMATS, help="output format (default: the input's)")
     add_setting(predict, RunConfig, "device")
     predict.add_argument("--bf16", action="store_true", help=BF16_HELP)
-    predict.add_argument("--int8", action="store_true", help=INT8_HELP)
     predict.add_argument(
         "--find-predicates",
         action="store_true",
@@ -365,7 +360,6 @@ def build_parser() -> argparse.ArgumentParser:
         add_setting(tag, TagOptions, name)
     add_setting(tag, RunConfig, "device")
     tag.add_argument("--bf16", action="store_true", help=BF16_HELP)
-    tag.add_argument("--int8", action="store_true", help=INT8_HELP)
     tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tag.set_defaults(run=cmd_tag)
 

@@ -1,20 +1,23 @@
 """int8 on the CPU: a loaded model's encoder linear layers quantized dynamically, in place.
 
 Dynamic quantization stores a linear layer's weight in int8, one scale per output channel, and quantizes
-its input on the fly, one scale per call; the matrix product runs in int8 (fbgemm). It applies after
-loading (``SRLTagger.from_pretrained(..., int8=True)``), on the CPU only. A quantized model is never
-saved: ``save_pretrained`` of an int8 tagger is refused, and the model directory keeps its float weights.
+its input on the fly, one scale per call; the matrix product runs in int8 (fbgemm). It applies to a
+loaded float model, on the CPU only, and a quantized model is never saved (its packed weights are no
+safetensors; the model directory keeps its float weights).
 
-What stays float, and why (``benchmarks/int8.py``, docs/benchmarks.md "int8 on the CPU"):
+Not an option of ``SRLTagger`` or the command line: measured by ``benchmarks/int8.py`` on the shipped
+recipe's checkpoints it tags about 1.6x faster with one thread, and costs 0.02-0.20 dev F1 on the first
+500 EWT dev sentences but 0.35 on the whole dev set for the newest checkpoint (and 1.9 on a weakly
+trained ablation model): not reliably within the 0.3 that issue 26 allows (docs/benchmarks.md, "int8 on
+the CPU"). It is kept for that benchmark and for a quantization-aware fine-tuning attempt.
 
-- the embedding mapping (ALBERT's ``embedding_hidden_mapping_in``, ELECTRA's ``embeddings_project``): its
-  output is the first layer's residual stream, so its rounding reaches every layer; quantized, it cost
-  up to 2 dev F1 more, and it is a sliver of the time (once a sentence, one square matrix);
-- the heads (argument, sense, predicate, part of speech, pair): a sliver of the time too.
-
-Weights are int8 per output channel (per-tensor ones cost about 2.5 F1 more), and inputs use all 8 bits
-where the CPU has VNNI (``FullRangeLinear``): torch's dynamic layers use 7 (``reduce_range``, which
-keeps CPUs without VNNI from overflowing 16-bit sums), and that cost 1-2.5 F1.
+What is quantized: every linear layer of the encoder; the heads (argument, sense, predicate, part of
+speech, pair) stay float, a sliver of the time. Weights are int8 per output channel (per-tensor ones
+cost 1-3 F1 more), and inputs use all 8 bits where the CPU has VNNI (``FullRangeLinear``): torch's
+dynamic layers use 7 (``reduce_range``, which keeps CPUs without VNNI from overflowing 16-bit sums), and
+that cost 1-3 F1. Keeping the embedding mapping float (``keep_float``) helped one weak model and hurt
+the shipped recipe's checkpoints on the whole dev set; keeping the top layers, the attention output or
+the FFN output float cost more than 8-bit inputs and kept less speed.
 
 ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao, but torchao 0.18's
 ``quantize_`` runs its int8 layers slower than float on a CPU in eager mode (fast only under
@@ -36,9 +39,9 @@ from albert_srl import layers
 
 log = logging.getLogger(__name__)
 
-# Encoder linear layers left in float: those whose name ends with one of these (the embedding mapping),
-# and those of the top ``KEEP_TOP_LAYERS`` transformer layers (docs/benchmarks.md: what each choice costs).
-KEEP_FLOAT: tuple[str, ...] = ("embedding_hidden_mapping_in", "embeddings_project")
+# Encoder linear layers left in float: those whose name ends with one of these, and those of the top
+# ``KEEP_TOP_LAYERS`` transformer layers (none by default; docs/benchmarks.md: what each choice costs).
+KEEP_FLOAT: tuple[str, ...] = ()
 KEEP_TOP_LAYERS = 0
 
 

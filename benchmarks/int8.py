@@ -56,9 +56,8 @@ def ffn_only(model: nn.Module) -> list[str]:
 
 
 # name -> (the linear layers quantized, per-channel weights, 8-bit activations (else torch's 7; None: 8
-# where the CPU has VNNI, as int8=True does))
+# where the CPU has VNNI, as quantize_int8 does by default))
 VARIANTS: dict[str, tuple[Names, bool, bool | None]] = {
-    "int8=True (the shipped choice)": (quantizable, True, None),
     "all linear, per-tensor": (every_linear, False, False),
     "all linear, per-channel": (every_linear, True, False),
     "encoder, per-tensor": (encoder_but(), False, False),
