@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from albert_srl import __version__
-from albert_srl.batching import ServeLimits
 from albert_srl.config import RunConfig, ServeAddress, TagOptions, TuneOptions
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import READERS
+from albert_srl.serving.batching import ServeLimits
 from albert_srl.settings import Setting, setting_of, settings_of
 
 FORMATS = list(READERS)
@@ -115,7 +115,7 @@ def report_skipped(error: SRLFormatError, skipped: list[SRLFormatError]) -> None
 def cmd_predict(args: argparse.Namespace) -> int:
     from albert_srl.files import refuse_input_as_output
     from albert_srl.formats import detect_format, read, write
-    from albert_srl.tagger import SRLTagger
+    from albert_srl.inference.tagger import SRLTagger
 
     refuse_input_as_output(args.output, [args.input])
     tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None)
@@ -134,8 +134,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
     from albert_srl.files import open_output, refuse_input_as_output
     from albert_srl.formats import sentence_writer
-    from albert_srl.tagger import SRLTagger
-    from albert_srl.text import BadLine, iter_text_file, iter_text_sentences
+    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.inference.text import BadLine, iter_text_file, iter_text_sentences
 
     files = args.files or ["-"]
     if args.shard and "-" in files:
@@ -177,7 +177,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from albert_srl.serve import serve
+    from albert_srl.serving.serve import serve
 
     limits = ServeLimits(**given(args, *(s.name for s in settings_of(ServeLimits))))
     address = ServeAddress(**given(args, "host", "port"))

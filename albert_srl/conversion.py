@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.tokenizer import VOCABULARY_FILES, load_tokenizer, save_vocabulary_files
+from albert_srl.inference.tokenizer import VOCABULARY_FILES, load_tokenizer, save_vocabulary_files
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ fails while the page and the declarations differ.
 
 from __future__ import annotations
 
-from albert_srl.batching import ServeLimits
 from albert_srl.config import PretrainConfig, ServeAddress, TagOptions, TrainConfig, TuneOptions
-from albert_srl.model import EncoderChecks, ModelConfig
+from albert_srl.inference.model import EncoderChecks, ModelConfig
+from albert_srl.serving.batching import ServeLimits
 from albert_srl.settings import reference_markdown
 
 TITLE = "Configuration reference"
@@ -44,7 +44,7 @@ SECTIONS: list[tuple[str, str, type]] = [
     ("Serving: where `albert-srl serve` listens", "Flags of `serve` (docs/serving.md).", ServeAddress),
     (
         "Serving: `ServeLimits`",
-        "Flags of `serve`, and the fields of `albert_srl.serve.ServeLimits`.",
+        "Flags of `serve`, and the fields of `albert_srl.serving.serve.ServeLimits`.",
         ServeLimits,
     ),
     (

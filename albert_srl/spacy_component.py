@@ -108,7 +108,7 @@ def sentence_bounds(doc: Doc) -> list[tuple[int, int]]:
 
 def set_sentence_starts(doc: Doc) -> None:
     """Mark the first token at or after each sentence start that albert-srl's splitter finds."""
-    from albert_srl.text import split_text
+    from albert_srl.inference.text import split_text
 
     starts = [sentence.offsets[0][0] for sentence in split_text(doc.text) if sentence.words]
     pending = 0
@@ -179,7 +179,7 @@ class AlbertSRL(Pipe):
     def tagger(self) -> Any:
         """The ``SRLTagger``, loaded on first use."""
         if self._tagger is None:
-            from albert_srl.tagger import SRLTagger
+            from albert_srl.inference.tagger import SRLTagger
 
             log.info("%s: loading %s", self.name, self.model_path or "the shipped model")
             self._tagger = SRLTagger.from_pretrained(self.model_path, device=self.device)
@@ -225,7 +225,7 @@ class AlbertSRL(Pipe):
 
     def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "AlbertSRL":
         """Load the model that ``to_disk`` wrote into ``path``."""
-        from albert_srl.tagger import SRLTagger
+        from albert_srl.inference.tagger import SRLTagger
 
         self._tagger = SRLTagger.from_pretrained(Path(path) / MODEL_DIR, device=self.device)
         return self

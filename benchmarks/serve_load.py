@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import httpx
 
-from albert_srl.serve import ServeLimits, serve, text_sentences
+from albert_srl.serving.serve import ServeLimits, serve, text_sentences
 
 SENTENCES = [
     "President Bush nominated two judges on Tuesday.",
@@ -106,7 +106,7 @@ async def load(port: int, clients: int, seconds: float) -> tuple[list[float], li
 
 def offline_sentences_per_s(model: str | None, count: int) -> float:
     """Sentences/s of one batched ``tagger.tag`` call over ``count`` of the same sentences, in-process."""
-    from albert_srl.tagger import SRLTagger
+    from albert_srl.inference.tagger import SRLTagger
 
     tagger = SRLTagger.from_pretrained(model, device="cpu")
     sentences = [text_sentences(SENTENCES[i % len(SENTENCES)])[0] for i in range(count)]

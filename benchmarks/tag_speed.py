@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from albert_srl.encoding import Instance, collate, encode, make_batches
 from albert_srl.formats import read
-from albert_srl.tagger import SRLTagger
+from albert_srl.inference.encoding import Instance, collate, encode, make_batches
+from albert_srl.inference.tagger import SRLTagger
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
 MODES = [f"{tagger}-{kind}" for kind in ("gold", "predicted") for tagger in ("batched", "bf16", "loop")] + [

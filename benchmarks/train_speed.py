@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from albert_srl import encoding
 from albert_srl.config import TrainConfig, load_dataclass
+from albert_srl.inference import encoding
 from albert_srl.training.finetune import (
     build_model,
     finetune_optimizer,

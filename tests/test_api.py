@@ -11,7 +11,7 @@ import pytest
 
 import albert_srl
 from albert_srl.errors import SRLFormatError
-from albert_srl.tagger import DEFAULT_MODEL, SRLTagger, model_dir
+from albert_srl.inference.tagger import DEFAULT_MODEL, SRLTagger, model_dir
 
 
 def test_every_public_name_imports_from_the_top_level() -> None:

@@ -24,9 +24,9 @@ from conftest import serving  # noqa: E402
 from albert_srl import model as model_module  # noqa: E402
 from albert_srl import tagger as tagger_module  # noqa: E402
 from albert_srl.data import Sentence  # noqa: E402
-from albert_srl.serve import create_app  # noqa: E402
-from albert_srl.spans import bio_from_spans  # noqa: E402
-from albert_srl.tokenizer import load_tokenizer  # noqa: E402
+from albert_srl.inference.bio import bio_from_spans  # noqa: E402
+from albert_srl.inference.tokenizer import load_tokenizer  # noqa: E402
+from albert_srl.serving.serve import create_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEXT = "President Bush nominated two judges on Tuesday. The board approved the merger."

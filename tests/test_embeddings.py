@@ -15,9 +15,9 @@ from transformers import AlbertModel
 
 from albert_srl.cli import main
 from albert_srl.config import ConfigError, load_config
-from albert_srl.model import encoder_from_pretrained
+from albert_srl.inference.model import encoder_from_pretrained
+from albert_srl.inference.tokenizer import load_tokenizer
 from albert_srl.pretraining.embeddings import embedding_matrix
-from albert_srl.tokenizer import load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "pretrain-tiny.yaml"

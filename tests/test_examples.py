@@ -72,7 +72,7 @@ def test_stream_tag_writes_every_sentence_and_reports_a_bad_line(tmp_path, monke
 @pytest.fixture
 def server_url() -> Iterator[str]:
     """The shipped model served by uvicorn in a thread, as ``albert-srl serve`` serves it."""
-    from albert_srl.serve import create_app
+    from albert_srl.serving.serve import create_app
 
     with serving(create_app(SRLTagger.from_pretrained(device="cpu"))) as url:
         yield url

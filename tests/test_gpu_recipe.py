@@ -21,10 +21,10 @@ from transformers import AlbertModel
 from albert_srl.conversion import convert_encoder, export_encoder
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.model import SRLModel, encoder_from_pretrained
+from albert_srl.inference.model import SRLModel, encoder_from_pretrained
+from albert_srl.inference.tagger import SRLTagger
+from albert_srl.inference.tokenizer import VOCABULARY_FILES, load_tokenizer
 from albert_srl.pretraining.instances import Vocabulary
-from albert_srl.tagger import SRLTagger
-from albert_srl.tokenizer import VOCABULARY_FILES, load_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,8 +23,8 @@ import pytest
 from albert_srl.cli import main
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
-from albert_srl.tagger import DEFAULT_MODEL
-from albert_srl.text import iter_text_file
+from albert_srl.inference.tagger import DEFAULT_MODEL
+from albert_srl.inference.text import iter_text_file
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO / "corpora"
@@ -373,7 +373,7 @@ def test_sizes_in_range_that_cannot_be_allocated_are_one_error(tmp_path: Path) -
 def test_a_tokenizer_of_another_size_than_the_vocabulary_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from albert_srl.tokenizer import train_sentencepiece
+    from albert_srl.inference.tokenizer import train_sentencepiece
 
     model = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL, model)

@@ -1,5 +1,5 @@
-"""int8 on the CPU (``albert_srl.quantize``, measured by ``benchmarks/int8.py``; not an option of the
-tagger, docs/benchmarks.md says why): the encoder's linear layers become dynamic int8 layers, the heads
+"""int8 on the CPU (``albert_srl.inference.quantize``, measured by ``benchmarks/int8.py``; not an option of
+the tagger, docs/benchmarks.md says why): the encoder's linear layers become dynamic int8 layers, the heads
 stay float, and a tiny tagger tags its sentences as it does in float, with early and late fusion."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import torch
 from conftest import TinyTaggerFactory, tiny_model_config
 from torch import nn
 
-from albert_srl import layers
 from albert_srl.data import Sentence
-from albert_srl.model import SRLModel
-from albert_srl.quantize import FullRangeLinear, is_quantized, quantizable, quantize_int8
-from albert_srl.tagger import SRLTagger
+from albert_srl.inference import layers
+from albert_srl.inference.model import SRLModel
+from albert_srl.inference.quantize import FullRangeLinear, is_quantized, quantizable, quantize_int8
+from albert_srl.inference.tagger import SRLTagger
 
 HEADS = ("argument_head", "sense_head", "predicate_head", "pos_head", "pair.0")
 
@@ -119,13 +119,13 @@ def test_quantizing_a_model_off_the_cpu_is_refused() -> None:
 def test_without_vnni_inputs_are_7_bit_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from albert_srl import quantize
+    from albert_srl.inference import quantize
 
     for vnni in (True, False):
         monkeypatch.setattr(quantize, "has_vnni", lambda vnni=vnni: vnni)
         model = nn.Sequential(nn.Linear(8, 8)).eval()
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="albert_srl.quantize"):
+        with caplog.at_level(logging.WARNING, logger="albert_srl.inference.quantize"):
             quantize_int8(model, ["0"])
         assert isinstance(model[0], FullRangeLinear) == vnni and is_quantized(model[0])
         assert ("no AVX-512 VNNI" in caplog.text) == (not vnni)

@@ -1,5 +1,5 @@
-"""The encoder run in parts (``albert_srl.layers``) gives the whole encoder's output, for every encoder
-type that runs in parts; and late fusion runs the lower layers once a sentence (calls counted)."""
+"""The encoder run in parts (``albert_srl.inference.layers``) gives the whole encoder's output, for every
+encoder type that runs in parts; and late fusion runs the lower layers once a sentence (calls counted)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel
 
-from albert_srl import layers
-from albert_srl.encoding import EncodedSentence, Instance, collate
-from albert_srl.model import ModelConfig, SRLModel
-from albert_srl.tagger import SRLTagger
-from albert_srl.tokenizer import load_tokenizer
+from albert_srl.inference import layers
+from albert_srl.inference.encoding import EncodedSentence, Instance, collate
+from albert_srl.inference.model import ModelConfig, SRLModel
+from albert_srl.inference.tagger import SRLTagger
+from albert_srl.inference.tokenizer import load_tokenizer
 
 SIZES = {"vocab_size": 50, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32}
 

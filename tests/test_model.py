@@ -14,12 +14,18 @@ from safetensors.torch import load_file
 from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.data import Sentence
-from albert_srl.encoding import Instance, collate, instances_from_sentences
-from albert_srl.encoding import encode as tokenize_once
-from albert_srl.model import FUSED_GELU, ModelConfig, SRLModel, encoder_from_pretrained, fresh_encoder
+from albert_srl.inference.encoding import Instance, collate, instances_from_sentences
+from albert_srl.inference.encoding import encode as tokenize_once
+from albert_srl.inference.model import (
+    FUSED_GELU,
+    ModelConfig,
+    SRLModel,
+    encoder_from_pretrained,
+    fresh_encoder,
+)
+from albert_srl.inference.tagger import SRLTagger
+from albert_srl.inference.tokenizer import load_tokenizer
 from albert_srl.scorer import score
-from albert_srl.tagger import SRLTagger
-from albert_srl.tokenizer import load_tokenizer
 
 DEFAULT = ("segment", "crf")
 OTHER_MODES = [

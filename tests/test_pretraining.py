@@ -20,6 +20,7 @@ from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import write
+from albert_srl.inference.tokenizer import load_tokenizer, train_sentencepiece
 from albert_srl.pretraining import export_encoder, pretrain
 from albert_srl.pretraining.corpus import (
     document_sentences,
@@ -41,7 +42,6 @@ from albert_srl.pretraining.instances import (
     mask_ngrams,
 )
 from albert_srl.pretraining.run import build_model, learning_rate_schedule, pretraining_loss
-from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
 from albert_srl.training import loop
 from albert_srl.training.checkpoints import load_tensors
 from albert_srl.training.runtime import Deadline

@@ -13,8 +13,8 @@ import pytest
 
 from albert_srl import cli
 from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.inference.tagger import SRLTagger
 from albert_srl.render import STYLE_TAG, render_html, render_page
-from albert_srl.tagger import SRLTagger
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -197,7 +197,7 @@ def test_the_standalone_page_shows_the_spans_in_chromium(
 
 def test_the_server_answers_html_from_the_same_renderer(trained_tiny_tagger: SRLTagger) -> None:
     testclient = pytest.importorskip("fastapi.testclient")
-    from albert_srl.serve import create_app
+    from albert_srl.serving.serve import create_app
 
     with testclient.TestClient(create_app(trained_tiny_tagger)) as client:
         answer = client.post("/v1/tag", json={"text": TEXT}).json()

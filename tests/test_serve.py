@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from polling import wait_until
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.serve import ServeLimits, create_app
+from albert_srl.serving.serve import ServeLimits, create_app
 
 
 class StandInTagger:
@@ -116,7 +116,7 @@ def test_tag_text_splits_sentences_and_keeps_character_offsets(client: TestClien
 
 
 def test_the_real_tagger_answers_offsets_into_the_request_text() -> None:
-    from albert_srl.tagger import SRLTagger
+    from albert_srl.inference.tagger import SRLTagger
 
     text = "The committee met on Monday.  It approved the new budget on Tuesday."
     with TestClient(create_app(SRLTagger.from_pretrained(device="cpu"))) as real:

@@ -21,7 +21,7 @@ from polling import wait_until
 from test_serve import StandInTagger
 
 from albert_srl.data import Sentence
-from albert_srl.serve import Batcher, RequestGuard, ServeLimits, create_app
+from albert_srl.serving.serve import Batcher, RequestGuard, ServeLimits, create_app
 
 LIMITS = ServeLimits(max_sentences=8, max_words=10, max_request_words=20, batch_wait_ms=1)
 
@@ -183,7 +183,7 @@ def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path)
 # because a spinning event loop never reaches an ``asyncio`` timeout: only killing the process ends it.
 SPIN_CHECK = """
 import asyncio, sys
-from albert_srl.batching import Batcher, ServeLimits
+from albert_srl.serving.batching import Batcher, ServeLimits
 from albert_srl.data import Sentence
 
 class Echo:

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
-from albert_srl.serve import create_app
-from albert_srl.tagger import SRLTagger
+from albert_srl.inference.tagger import SRLTagger
+from albert_srl.serving.serve import create_app
 
 TEXT = "The board approved the plan. It rained."
 

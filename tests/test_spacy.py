@@ -22,9 +22,9 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from albert_srl.inference.tagger import SRLTagger
+from albert_srl.inference.text import split_text
 from albert_srl.spacy_component import AlbertSRL, DocFrame
-from albert_srl.tagger import SRLTagger
-from albert_srl.text import split_text
 
 TEXT = "President Bush nominated two judges on Tuesday. She said the court, she thinks, will rule soon."
 ISSUE_COMMAND = (

@@ -9,7 +9,7 @@ import sentencepiece as spm
 from conftest import TINY_VOCAB, fixture_text_lines
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.inference.tokenizer import load_tokenizer, train_sentencepiece
 
 # Not in the fixture text, but written with its characters.
 HELD_OUT = "Several farmers visited the new hospital near the river on Friday morning , she said ."

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.formats.common import OnError, write_json_lines
 from albert_srl.formats.jsonl import read_json_records
-from albert_srl.spans import spans_from_bio
+from albert_srl.inference.bio import spans_from_bio
 
 
 def read_allennlp(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:

@@ -27,7 +27,7 @@ from albert_srl.formats.common import (
     split_cells,
     write_rows,
 )
-from albert_srl.spans import BracketError, brackets_from_spans, spans_from_brackets
+from albert_srl.inference.bio import BracketError, brackets_from_spans, spans_from_brackets
 
 FIRST_ARGUMENT_COLUMN = 11  # 0-based: the eleven fixed columns come first
 

@@ -19,7 +19,7 @@ from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json, read_lines
 from albert_srl.formats.common import OnError, parse_each, write_json_lines
-from albert_srl.spans import spans_from_bio
+from albert_srl.inference.bio import spans_from_bio
 
 OPTIONAL_SENTENCE_KEYS = ("offsets", "pos", "doc_id", "part")  # written after "words" and "frames"
 

@@ -31,10 +31,10 @@ from transformers import AlbertForPreTraining
 
 from albert_srl.config import EmbeddingConfig, PretrainConfig
 from albert_srl.errors import SRLFormatError
+from albert_srl.inference.tokenizer import load_tokenizer
 from albert_srl.pretraining.corpus import Corpus, conll_lines, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, data_section, export_encoder
 from albert_srl.pretraining.run import albert_config, held_out_documents
-from albert_srl.tokenizer import load_tokenizer
 from albert_srl.training.runtime import seed_everything
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from transformers import AlbertConfig, AlbertForPreTraining, get_linear_schedule
 
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.model import FUSED_GELU
+from albert_srl.inference.model import FUSED_GELU
+from albert_srl.inference.tokenizer import load_tokenizer
 from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, encoder_card, export_encoder, read_record
 from albert_srl.pretraining.instances import (
@@ -44,7 +45,6 @@ from albert_srl.pretraining.instances import (
     make_pairs,
 )
 from albert_srl.pretraining.state import PretrainState
-from albert_srl.tokenizer import load_tokenizer
 from albert_srl.training.loop import Trainer
 from albert_srl.training.runtime import Deadline, Runtime, build_optimizer, seed_everything, start_runtime
 

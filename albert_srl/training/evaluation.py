@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 from albert_srl.config import TrainConfig
 from albert_srl.data import Sentence
-from albert_srl.encoding import sense_number
+from albert_srl.inference.encoding import sense_number
+from albert_srl.inference.tagger import SRLTagger
 from albert_srl.scorer import score
-from albert_srl.tagger import SRLTagger
 
 
 def evaluate(tagger: SRLTagger, dev: list[Sentence], config: TrainConfig) -> dict[str, float]:

@@ -22,8 +22,8 @@ from typing import Protocol
 import torch
 
 from albert_srl.data import Sentence
-from albert_srl.spans import bio_from_spans
-from albert_srl.tokenizer import Tokenizer
+from albert_srl.inference.bio import bio_from_spans
+from albert_srl.inference.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 

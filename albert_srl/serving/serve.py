@@ -37,14 +37,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from albert_srl import __version__
-from albert_srl.batching import Batcher, BatchFailed, Predicates, RequestError, ServeLimits, Tagger
 from albert_srl.config import ServeAddress
 from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
+from albert_srl.inference.text import split_text, tokenize_sentence
 from albert_srl.render import STYLE_TAG, render_fragment, render_legend
+from albert_srl.serving.batching import Batcher, BatchFailed, Predicates, RequestError, ServeLimits, Tagger
 from albert_srl.settings import check_instance
-from albert_srl.text import split_text, tokenize_sentence
 
 logger = logging.getLogger(__name__)
 
@@ -435,7 +435,7 @@ def serve(
     The address and the limits are checked first: a bad one raises ``ConfigError`` naming it."""
     import uvicorn
 
-    from albert_srl.tagger import SRLTagger
+    from albert_srl.inference.tagger import SRLTagger
 
     check_instance(ServeAddress(host=host, port=port), "serve")
     check_instance(limits or ServeLimits(), "serve")

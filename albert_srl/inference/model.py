@@ -16,7 +16,6 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
-from albert_srl import layers
 from albert_srl.config import (
     ALBERT_SIZES,
     EncoderConfig,
@@ -25,9 +24,10 @@ from albert_srl.config import (
     TrainConfig,
     check_encoder_shape,
 )
-from albert_srl.crf import ConstrainedCRF
-from albert_srl.encoding import POS_TAGS, Batch
 from albert_srl.errors import SRLFormatError
+from albert_srl.inference import layers
+from albert_srl.inference.crf import ConstrainedCRF
+from albert_srl.inference.encoding import POS_TAGS, Batch
 from albert_srl.quiet import quiet_transformers
 from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
 

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-from albert_srl import layers
+from albert_srl.inference import layers
 
 log = logging.getLogger(__name__)
 

@@ -24,19 +24,26 @@ from tqdm import tqdm
 
 from albert_srl.config import TagOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json
-from albert_srl.lemma import lemmatize
-from albert_srl.model import Decoded, ModelConfig, SRLModel, autocast, model_config_from_json, resolve_device
+from albert_srl.inference.bio import spans_from_bio
+from albert_srl.inference.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
+from albert_srl.inference.lemma import lemmatize
+from albert_srl.inference.model import (
+    Decoded,
+    ModelConfig,
+    SRLModel,
+    autocast,
+    model_config_from_json,
+    resolve_device,
+)
+from albert_srl.inference.text import BadLine, TextSentence
+from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer, save_vocabulary_files
 from albert_srl.settings import setting_of
-from albert_srl.spans import spans_from_bio
-from albert_srl.text import BadLine, TextSentence
-from albert_srl.tokenizer import Tokenizer, load_tokenizer, save_vocabulary_files
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).parent / "models" / "default"
+DEFAULT_MODEL = Path(__file__).parents[1] / "models" / "default"
 # Words of one sentence that ``tag_stream`` tags; longer "sentences" (a table, a list run together) are
 # reported and skipped: tagging time and memory grow with the square of a sentence's length.
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
@@ -387,7 +394,7 @@ class SRLTagger:
                 "tag(): predicates are word indices, so they need pre-tokenized input; pass the sentences "
                 "as lists of words, e.g. tag([['The', 'board', 'approved', 'it', '.']], predicates=[[2]])"
             )
-        from albert_srl.text import split_text
+        from albert_srl.inference.text import split_text
 
         sentences = []
         for index, text in enumerate(texts):
