@@ -21,9 +21,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 import httpx  # noqa: E402
 from conftest import serving  # noqa: E402
 
-from albert_srl import model as model_module  # noqa: E402
-from albert_srl import tagger as tagger_module  # noqa: E402
 from albert_srl.data import Sentence  # noqa: E402
+from albert_srl.inference import model as model_module  # noqa: E402
+from albert_srl.inference import tagger as tagger_module  # noqa: E402
 from albert_srl.inference.bio import bio_from_spans  # noqa: E402
 from albert_srl.inference.tokenizer import load_tokenizer  # noqa: E402
 from albert_srl.serving.serve import create_app  # noqa: E402

@@ -12,10 +12,10 @@ import pytest
 import torch
 from conftest import TinyTaggerFactory
 
-from albert_srl import tagger as tagger_module
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
+from albert_srl.inference import tagger as tagger_module
 from albert_srl.inference.encoding import Instance, collate, encode
 from albert_srl.inference.tagger import SRLTagger
 

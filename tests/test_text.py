@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from albert_srl import text as text_module
+from albert_srl.inference import text as text_module
 from albert_srl.inference.lemma import lemmatize
 from albert_srl.inference.text import (
     BadLine,
