@@ -324,6 +324,20 @@ def test_damaged_model_files_are_one_error_naming_the_file(
     assert code == 2 and message in err, err
 
 
+def test_a_garbage_sentencepiece_model_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    (model / "tokenizer.json").unlink()  # so that the tokenizer is built from spiece.model
+    (model / "spiece.model").write_bytes(bytes(range(256)) * 8)
+    code, err = run(["predict", str(model), str(CORPORA / "sample.jsonl"), "-q"], capsys)
+    (error,) = [line for line in err.splitlines() if line.startswith("albert-srl: error:")]
+    assert code == 2
+    reason = "cannot load the tokenizer: not a SentencePiece model (damaged?)"
+    assert error == f"albert-srl: error: {model / 'spiece.model'}: {reason}"
+
+
 def predict_in_child(model: Path, **options: Any) -> subprocess.CompletedProcess[str]:
     """``albert-srl predict MODEL sample.jsonl`` in a child process: one that hangs is killed at 120 s."""
     command = [

@@ -141,7 +141,10 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
                     str(directory), use_fast=True, add_prefix_space=True
                 )
     except Exception as error:  # transformers raises many kinds for a damaged file; all mean the same here
-        raise SRLFormatError(str(path), None, f"cannot load the tokenizer: {_first_line(error)}") from None
+        where, reason = str(path), _first_line(error)
+        if "tiktoken" in reason:  # transformers' last try at a *.model file that SentencePiece cannot parse
+            where, reason = str(next(path.glob("*.model"), path)), "not a SentencePiece model (damaged?)"
+        raise SRLFormatError(where, None, f"cannot load the tokenizer: {reason}") from None
     if not tokenizer.is_fast:
         raise SRLFormatError(str(path), None, "no fast tokenizer: word alignment needs tokenizer.json")
     if len(tokenizer) <= len(tokenizer.all_special_tokens):
