@@ -19,7 +19,6 @@ import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from albert_srl import formats
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines, replaced, write_atomic
-from albert_srl.inference.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +258,7 @@ def pack(
     return out
 
 
-def _tokenize_documents(documents: list[list[str]], tokenizer: Any, writer: ShardWriter) -> None:
+def _tokenize_documents(documents: list[list[str]], tokenizer: Tokenizer, writer: ShardWriter) -> None:
     flat = [s for d in documents for s in d]
     if not flat:
         return

@@ -31,7 +31,7 @@ from transformers import AlbertForPreTraining
 
 from albert_srl.config import EmbeddingConfig, PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tokenizer import load_tokenizer
+from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer
 from albert_srl.pretraining.corpus import Corpus, conll_lines, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, data_section, export_encoder
 from albert_srl.pretraining.run import albert_config, held_out_documents
@@ -94,7 +94,7 @@ def corpus_sentences(corpus: Corpus, documents: range) -> Iterator[np.ndarray]:
         yield corpus.ids[starts[sentence] : starts[sentence + 1]]
 
 
-def conll_token_ids(paths: Sequence[str], tokenizer: Any) -> Iterator[list[int]]:
+def conll_token_ids(paths: Sequence[str], tokenizer: Tokenizer) -> Iterator[list[int]]:
     """The token ids of every sentence of CoNLL training files (their words, space-joined)."""
     lines = list(conll_lines(paths))
     yield from tokenizer(lines, add_special_tokens=False)["input_ids"] if lines else []

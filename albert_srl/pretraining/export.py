@@ -23,6 +23,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from albert_srl.config import PretrainConfig
 from albert_srl.files import commit
+from albert_srl.inference.tokenizer import Tokenizer
 from albert_srl.pretraining.state import PretrainState
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ TOKENIZER_FILES = ("spiece.model", "tokenizer.json", "tokenizer_config.json", "s
 
 def export_encoder(
     model: PreTrainedModel,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     card: str,
     output: str | Path,
     record: dict[str, Any] | None = None,

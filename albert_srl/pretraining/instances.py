@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from albert_srl.config import PretrainConfig
+from albert_srl.inference.tokenizer import Tokenizer
 from albert_srl.pretraining.corpus import Corpus
 
 IGNORE = -100  # label of positions that are not predicted (transformers' convention)
@@ -145,7 +145,7 @@ class Vocabulary:
     random_ids: np.ndarray  # ids a random replacement is drawn from (no special pieces)
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any) -> Vocabulary:
+    def from_tokenizer(cls, tokenizer: Tokenizer) -> Vocabulary:
         pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         special = set(tokenizer.all_special_ids)
         starts = word_start_pieces(tokenizer, pieces)
@@ -161,7 +161,7 @@ class Vocabulary:
         )
 
 
-def word_start_pieces(tokenizer: Any, pieces: list[str]) -> list[bool]:
+def word_start_pieces(tokenizer: Tokenizer, pieces: list[str]) -> list[bool]:
     """Which pieces begin a word: in a WordPiece vocabulary every piece but the continuations ("##…"),
     else the pieces marked as starting one (SentencePiece's "▁…", byte-level BPE's "Ġ…")."""
     model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)

@@ -30,7 +30,7 @@ from transformers import AlbertConfig, AlbertForPreTraining, get_linear_schedule
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
 from albert_srl.inference.model import FUSED_GELU
-from albert_srl.inference.tokenizer import load_tokenizer
+from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer
 from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, encoder_card, export_encoder, read_record
 from albert_srl.pretraining.instances import (
@@ -89,7 +89,7 @@ def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
     return export_encoder(model, tokenizer, card, output, record)
 
 
-def build_model(config: PretrainConfig, tokenizer: Any, device: torch.device) -> AlbertForPreTraining:
+def build_model(config: PretrainConfig, tokenizer: Tokenizer, device: torch.device) -> AlbertForPreTraining:
     """A fresh ALBERT of the configured sizes, or the exported encoder ``encoder.pretrained`` (its heads
     fresh when the directory holds an ``AlbertModel`` alone); SDPA attention on CUDA, eager on CPU."""
     attention = "sdpa" if device.type == "cuda" else "eager"
@@ -115,7 +115,7 @@ def held_out_documents(config: PretrainConfig, corpus: Corpus) -> int:
     return min(config.eval_documents, corpus.documents // 10)
 
 
-def albert_config(config: PretrainConfig, tokenizer: Any, device: torch.device) -> AlbertConfig:
+def albert_config(config: PretrainConfig, tokenizer: Tokenizer, device: torch.device) -> AlbertConfig:
     """The ``AlbertConfig`` of a fresh encoder; SDPA attention on CUDA, eager on CPU."""
     return AlbertConfig(
         **config.encoder.albert_config(len(tokenizer)),
