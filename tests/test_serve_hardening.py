@@ -183,15 +183,18 @@ def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path)
 # because a spinning event loop never reaches an ``asyncio`` timeout: only killing the process ends it.
 SPIN_CHECK = """
 import asyncio, sys
+from albert_srl.data import Frame, Predicate, Sentence
 from albert_srl.serving.batching import Batcher, ServeLimits
-from albert_srl.data import Sentence
 
 class Echo:
     def find_predicates(self, sentences):
         return [[0] for _ in sentences]
 
-    def tag(self, sentences, predicates=None):
-        return sentences
+    def tag(self, sentences, predicates):
+        return [
+            Sentence(s.words, frames=[Frame(Predicate(i, s.words[i]), []) for i in indices])
+            for s, indices in zip(sentences, predicates)
+        ]
 
 async def answer(limits):
     batcher = Batcher(Echo(), limits)
