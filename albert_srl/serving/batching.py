@@ -359,7 +359,7 @@ class Batcher:
         by_unit: dict[int, Any] = {id(u): r for u, r in zip(finds, found, strict=True)}
         for group, sentence in zip(groups, tagged, strict=True):
             frames = {frame.predicate.index: frame for frame in sentence.frames}
-            by_unit.update({id(unit): [frames[unit.predicate]] for unit in group})
+            by_unit.update({id(u): [frames[u.predicate]] if u.predicate in frames else [] for u in group})
         return [by_unit[id(unit)] for unit in units]
 
 
