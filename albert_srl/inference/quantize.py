@@ -5,19 +5,20 @@ its input on the fly, one scale per call; the matrix product runs in int8 (fbgem
 loaded float model, on the CPU only, and a quantized model is never saved (its packed weights are no
 safetensors; the model directory keeps its float weights).
 
-Not an option of ``SRLTagger`` or the command line: measured by ``benchmarks/int8.py`` on the shipped
-recipe's checkpoints it tags about 1.6x faster with one thread, and costs 0.02-0.20 dev F1 on the first
-500 EWT dev sentences but 0.35 on the whole dev set for the newest checkpoint (and 1.9 on a weakly
-trained ablation model): not reliably within the 0.3 that issue 26 allows (docs/benchmarks.md, "int8 on
-the CPU"). It is kept for that benchmark and for a quantization-aware fine-tuning attempt.
+Not an option of ``SRLTagger`` or the command line: measured by ``benchmarks/int8.py`` it tags the
+shipped recipe's models about 1.5x faster with one thread, but its cost moves from checkpoint to
+checkpoint by more than the 0.3 dev F1 that issue 26 allows (the shipped model after epoch 2: 0.56 on
+the first 500 EWT dev sentences, 0.14 on the whole dev set; a step-2000 checkpoint: 0.20 and 0.35), and
+a few steps of quantization-aware fine-tuning did not help (docs/benchmarks.md, "int8 on the CPU").
 
 What is quantized: every linear layer of the encoder; the heads (argument, sense, predicate, part of
 speech, pair) stay float, a sliver of the time. Weights are int8 per output channel (per-tensor ones
 cost 1-3 F1 more), and inputs use all 8 bits where the CPU has VNNI (``FullRangeLinear``): torch's
-dynamic layers use 7 (``reduce_range``, which keeps CPUs without VNNI from overflowing 16-bit sums), and
-that cost 1-3 F1. Keeping the embedding mapping float (``keep_float``) helped one weak model and hurt
-the shipped recipe's checkpoints on the whole dev set; keeping the top layers, the attention output or
-the FFN output float cost more than 8-bit inputs and kept less speed.
+dynamic layers use 7 (``reduce_range``, which keeps CPUs without VNNI from overflowing 16-bit sums),
+which cost 0.9-2.3 F1 more on first-epoch checkpoints (nothing more after epoch 2). Keeping the
+embedding mapping float (``keep_float``) helped one weak model and hurt the shipped recipe's
+checkpoints on the whole dev set; keeping the top layers, the attention output or the FFN output float
+cost more than 8-bit inputs and kept less speed.
 
 ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao, but torchao 0.18's
 ``quantize_`` runs its int8 layers slower than float on a CPU in eager mode (fast only under
