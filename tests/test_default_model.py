@@ -23,13 +23,18 @@ def default_tagger() -> SRLTagger:
     return SRLTagger.from_pretrained()
 
 
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
 def test_the_default_model_is_a_small_pickle_free_directory() -> None:
     files = {path.name: path.stat().st_size for path in DEFAULT_MODEL.iterdir()}
-    assert {"config.json", "model.safetensors", "spiece.model", "tokenizer.json", "README.md"} <= set(files)
-    assert sum(files.values()) < 30 * 2**20
+    assert {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "README.md"} <= set(files)
+    assert "spiece.model" not in files  # a WordPiece vocabulary, never under SentencePiece's name
+    assert sum(files.values()) <= 50 * 10**6  # the repository's budget for shipped weights
     assert not [name for name in files if name.endswith((".bin", ".pt", ".pkl", ".pickle"))]
     card = (DEFAULT_MODEL / "README.md").read_text(encoding="utf-8")
-    assert "CC BY-SA" in card and "albert-srl pretrain" in card and "albert-srl train" in card
+    assert "CC BY-SA" in card and "albert-srl convert-encoder" in card and "albert-srl train" in card
+    assert "all-MiniLM-L6-v2" in card and MINILM_SHA256 in card
 
 
 def test_the_default_model_says_who_did_what_to_whom(default_tagger: SRLTagger) -> None:
