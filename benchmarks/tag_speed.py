@@ -83,7 +83,7 @@ def encoder_only(tagger: SRLTagger, words: list[list[str]], predicates: list[lis
     sentences = encode(tagger.tokenizer, instances)
     batches = [
         collate([sentences[i] for i in ids], tagger.tokenizer, config, labels, senses).to(tagger.device)
-        for ids in make_batches(sentences, config, 8192)
+        for ids in make_batches(sentences, config, max_tokens=8192)
     ]
     with torch.inference_mode():
         tagger.model.word_states(batches[0])  # warm-up

@@ -47,7 +47,7 @@ def time_device(config: TrainConfig, runtime: Runtime, data, tokenizer, limit: i
         trainer.step(training_loss(model, batch, config, runtime))
 
     instances = data.train[:limit]
-    batches = encoding.make_batches(instances, config, config.max_tokens, shuffle=True, seed=0)
+    batches = encoding.make_batches(instances, config, max_tokens=config.max_tokens, shuffle=True, seed=0)
     label_index = {label: i for i, label in enumerate(data.labels)}
     sense_index = {sense: i for i, sense in enumerate(data.senses)}
     model.train()

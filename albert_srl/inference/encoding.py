@@ -216,7 +216,8 @@ def encode(tokenizer: Tokenizer, instances: Sequence[Instance]) -> list[EncodedS
 def make_batches(
     sentences: Sequence[EncodedSentence],
     config: Preprocessing | None = None,
-    max_tokens: int = 4096,
+    *,
+    max_tokens: int,
     shuffle: bool = False,
     seed: int = 0,
 ) -> list[list[int]]:

@@ -438,7 +438,7 @@ class SRLTagger:
             batch = collate([sentences[i] for i in ids], self.tokenizer, self.config, labels, senses)
             return batch.pin_memory() if cuda else batch
 
-        batches = make_batches(sentences, self.config, max_tokens)
+        batches = make_batches(sentences, self.config, max_tokens=max_tokens)
         with ThreadPoolExecutor(max_workers=1) if prepares_ahead(self.device) else nullcontext() as pool:
             pending = pool.submit(prepare, batches[0]) if pool and batches else None
             for k, ids in enumerate(batches):
@@ -495,7 +495,7 @@ class SRLTagger:
             for s, p in zip(sentences, pieces, strict=True)
         ]
         frames: list[list[Frame]] = [[] for _ in sentences]
-        for ids in make_batches(encoded, self.config, max_tokens):
+        for ids in make_batches(encoded, self.config, max_tokens=max_tokens):
             finding = collate([encoded[i] for i in ids], self.tokenizer, self.config, labels, senses)
             on_device = finding.to(self.device)
             with self.autocast():

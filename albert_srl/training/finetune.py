@@ -257,7 +257,9 @@ def epoch_batches(config: TrainConfig, data: TrainingData, epoch: int, runtime: 
 
     Batches too small to give every rank an instance are left out, on all ranks alike.
     """
-    batches = make_batches(data.train, config, config.max_tokens, shuffle=True, seed=config.seed + epoch)
+    batches = make_batches(
+        data.train, config, max_tokens=config.max_tokens, shuffle=True, seed=config.seed + epoch
+    )
     return [batch for batch in batches if len(batch) >= runtime.world_size]
 
 
