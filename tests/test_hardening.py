@@ -23,7 +23,7 @@ import pytest
 from albert_srl.cli import main
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
-from albert_srl.inference.tagger import DEFAULT_MODEL
+from albert_srl.inference.tagger import DEFAULT_MODEL, SRLTagger
 from albert_srl.inference.text import iter_text_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -279,8 +279,8 @@ MODEL_CASES = {
     "labels": (set_key("srl", "labels", []), "srl.labels must be a non-empty list"),
     "layers": (set_key("encoder", "num_hidden_layers", -1), "encoder.num_hidden_layers is -1"),
     "max_length": (set_key("srl", "max_length", 0), "srl.max_length is 0"),
-    "heads": (set_key("encoder", "num_attention_heads", 3), "multiple of encoder.num_attention_heads"),
-    "shape": (set_key("encoder", "hidden_size", 128), "weights do not fit the config"),
+    "heads": (set_key("encoder", "num_attention_heads", 5), "multiple of encoder.num_attention_heads"),
+    "shape": (set_key("encoder", "hidden_size", 192), "weights do not fit the config"),
     "vocab": (set_key("encoder", "vocab_size", 9000), "weights do not fit the config"),
     "senses": (set_key("srl", "senses", "abc"), "srl.senses"),
     "stride": (set_key("srl", "stride", 999), "srl.stride 999"),
@@ -325,10 +325,9 @@ def test_damaged_model_files_are_one_error_naming_the_file(
 
 
 def test_a_garbage_sentencepiece_model_is_named_as_such(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trained_tiny_tagger: SRLTagger
 ) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL, model)
+    model = trained_tiny_tagger.save_pretrained(tmp_path / "model")  # a SentencePiece model (ALBERT's)
     (model / "tokenizer.json").unlink()  # so that the tokenizer is built from spiece.model
     (model / "spiece.model").write_bytes(bytes(range(256)) * 8)
     code, err = run(["predict", str(model), str(CORPORA / "sample.jsonl"), "-q"], capsys)
