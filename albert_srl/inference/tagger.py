@@ -233,22 +233,16 @@ class SRLTagger:
         unknown = [i for i, p in enumerate(wanted) if p is None and sentences[i].words]
         known = sorted(set(range(len(sentences))) - set(unknown))
         with torch.inference_mode():
-            tagged = dict(
-                zip(
-                    known,
-                    self._tag_arguments(
-                        [sentences[i] for i in known],
-                        [pieces[i] for i in known],
-                        [list(wanted[i] or ()) for i in known],
-                        max_tokens,
-                    ),
-                    strict=True,
-                )
+            given = self._tag_arguments(
+                [sentences[i] for i in known],
+                [pieces[i] for i in known],
+                [list(wanted[i] or ()) for i in known],
+                max_tokens,
             )
             found = self._tag_end_to_end(
                 [sentences[i] for i in unknown], [pieces[i] for i in unknown], max_tokens
             )
-            tagged.update(zip(unknown, found, strict=True))
+        tagged = dict(zip(known, given, strict=True)) | dict(zip(unknown, found, strict=True))
         return [tagged[i] for i in range(len(sentences))]
 
     def find_predicates(
