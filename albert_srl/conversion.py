@@ -20,6 +20,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -106,12 +107,17 @@ def convert_encoder(
     return conversion
 
 
+def read_config(path: Path, whose: str) -> Any:
+    """A ``config.json``'s JSON; one error naming it when it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SRLFormatError(str(path), None, f"cannot read {whose} config: {error}") from None
+
+
 def read_bert_config(source: Path) -> dict:
     path = source / "config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SRLFormatError(str(path), None, f"cannot read the encoder's config: {error}") from None
+    config = read_config(path, "the encoder's")
     if not isinstance(config, dict) or config.get("model_type") != "bert":
         kind = config.get("model_type") if isinstance(config, dict) else None
         raise SRLFormatError(str(path), None, f"model_type {kind!r}: only a BERT encoder converts")
@@ -303,10 +309,7 @@ def export_encoder(model_dir: str | Path, out: str | Path, dtype: torch.dtype | 
 def srl_encoder_config(model_dir: Path) -> dict:
     """The ``encoder`` section of an albert-srl model's ``config.json`` (a Hugging Face config)."""
     path = model_dir / "config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SRLFormatError(str(path), None, f"cannot read the model's config: {error}") from None
+    config = read_config(path, "the model's")
     encoder = config.get("encoder") if isinstance(config, dict) else None
     if (
         not isinstance(config, dict)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,29 +47,21 @@ def per_predicate_loop(tagger: SRLTagger, words: list[list[str]], predicates: li
     labels = {label: i for i, label in enumerate(config.labels)}
     senses = {sense: i for i, sense in enumerate(config.senses)}
     frames = 0
+
+    def decode_one(sentence: list[str], predicate: int | None) -> Any:
+        """One forward pass, the sentence tokenized for this call alone, as a per-predicate predictor does."""
+        units = encode(tagger.tokenizer, [Instance(sentence, predicate)])
+        return model.decode(collate(units, tagger.tokenizer, config, labels, senses).to(tagger.device))
+
     with torch.inference_mode():
         for i, sentence in enumerate(words):
             if predicates is None:
-                batch = collate(
-                    encode(tagger.tokenizer, [Instance(sentence, None)]),
-                    tagger.tokenizer,
-                    config,
-                    labels,
-                    senses,
-                )
-                flags = model.decode(batch.to(tagger.device)).predicate_flags[0, : len(sentence)]
+                flags = decode_one(sentence, None).predicate_flags[0, : len(sentence)]
                 found = flags.nonzero().squeeze(1).tolist()
             else:
                 found = predicates[i]
             for index in found:
-                batch = collate(
-                    encode(tagger.tokenizer, [Instance(sentence, index)]),
-                    tagger.tokenizer,
-                    config,
-                    labels,
-                    senses,
-                )
-                model.decode(batch.to(tagger.device))
+                decode_one(sentence, index)
                 frames += 1
     return frames
 
