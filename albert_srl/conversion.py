@@ -248,6 +248,7 @@ def source_licence(source: Path) -> str:
 
 
 def card(source: Path, config: dict, conversion: Conversion) -> str:
+    licence = source_licence(source)
     name = config.get("_name_or_path") or source.name
     exact = conversion.embedding_size == conversion.hidden_size
     how = (
@@ -259,7 +260,7 @@ def card(source: Path, config: dict, conversion: Conversion) -> str:
         f"error against the BERT's is {conversion.embedding_error:.4f}): fine-tune it before use"
     )
     return f"""---
-license: {source_licence(source)}
+license: {licence}
 library_name: transformers
 tags: [albert, albert-srl]
 ---
@@ -270,7 +271,7 @@ The BERT encoder `{name}` converted by `albert-srl convert-encoder` into an ALBE
 `transformers.AlbertModel.from_pretrained` loads: one hidden group per layer ({config["num_hidden_layers"]}
 layers, hidden size {conversion.hidden_size}), {how}.
 
-- Source: `{source}` (`{name}`), licence: {source_licence(source)}.
+- Source: `{source}` (`{name}`), licence: {licence}.
 - Source weights: `model.safetensors`, sha256 `{conversion.source_sha256}`.
 - Tokenizer: the source's own files, unchanged.
 """

@@ -446,10 +446,7 @@ class SRLTagger:
     def _identify_predicates(
         self, sentences: list[Sentence], pieces: list[list[list[int]]], max_tokens: int
     ) -> list[list[int]]:
-        encoded = [
-            EncodedSentence(s.words, p, [Instance(s.words, None)])
-            for s, p in zip(sentences, pieces, strict=True)
-        ]
+        encoded = to_find_predicates(sentences, pieces)
         found: list[list[int]] = [[] for _ in sentences]
         for ids, decoded in self.decode_batches(encoded, max_tokens):
             flags = decoded.predicate_flags.cpu()
@@ -484,10 +481,7 @@ class SRLTagger:
         tagged on the lower layers' states that found the predicates, so those layers run once."""
         labels = {label: i for i, label in enumerate(self.config.labels)}
         senses = {sense: i for i, sense in enumerate(self.config.senses)}
-        encoded = [
-            EncodedSentence(s.words, p, [Instance(s.words, None)])
-            for s, p in zip(sentences, pieces, strict=True)
-        ]
+        encoded = to_find_predicates(sentences, pieces)
         frames: list[list[Frame]] = [[] for _ in sentences]
         for ids in make_batches(encoded, self.config, max_tokens=max_tokens):
             finding = collate([encoded[i] for i in ids], self.tokenizer, self.config, labels, senses)
@@ -540,6 +534,13 @@ class SRLTagger:
                 )
             arguments.append(argument)
         return Frame(predicate, arguments)
+
+
+def to_find_predicates(sentences: list[Sentence], pieces: list[list[list[int]]]) -> list[EncodedSentence]:
+    """Each sentence with its one predicate-identification unit."""
+    return [
+        EncodedSentence(s.words, p, [Instance(s.words, None)]) for s, p in zip(sentences, pieces, strict=True)
+    ]
 
 
 def with_predicates(sentence: EncodedSentence, predicates: Iterable[int]) -> EncodedSentence:
