@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from albert_srl.formats import read
-from albert_srl.inference.encoding import POS_TAGS, Instance
+from albert_srl.inference.encoding import POS_TAGS, Instance, encode
 from albert_srl.inference.tagger import SRLTagger
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
@@ -55,7 +55,8 @@ def read_words(model: str, dev: str) -> list[Word]:
     allowed = set(tagger.config.predicate_pos)
     words: list[Word] = []
     with torch.inference_mode():
-        for ids, _ in tagger.decode_batches([Instance(s.words, None) for s in sentences], 8192):
+        units = encode(tagger.tokenizer, [Instance(s.words, None) for s in sentences])
+        for ids, _ in tagger.decode_batches(units, 8192):
             margin = seen["margin"][..., 1] - seen["margin"][..., 0]
             for row, i in enumerate(ids):
                 sentence, gold = sentences[i], {f.predicate.index for f in sentences[i].frames}
