@@ -174,6 +174,13 @@ class TrainConfig(RunConfig):
     epochs: int = setting(10, low=1, doc="passes over the training data")
     max_tokens: int = setting(4096, low=1, doc="subword budget of one batch")
     encoder_lr: float = setting(5e-5, low=0, doc="peak learning rate of the encoder")
+    layer_lr_decay: float = setting(
+        1.0,
+        low=0,
+        high=1,
+        doc="layer-wise learning-rate decay: the encoder's top layer learns at encoder_lr, each layer "
+        "below at this factor of the one above, the embeddings last; 1: one rate",
+    )
     head_lr: float = setting(1e-3, low=0, doc="peak learning rate of the heads")
     warmup_ratio: float = setting(0.1, low=0, high=1, doc="share of the steps the learning rate warms up")
     dropout: float = setting(0.1, low=0, high=0.99, doc="dropout on the word states the heads read")

@@ -458,3 +458,41 @@ def test_a_benchmark_reaches_the_optimizer_and_the_loss_of_a_step() -> None:
 
     loss = training_loss(Stub(), StubBatch(), config, Runtime(device=torch.device("cpu")))
     assert loss.item() == 2 + 0.5 * 4 + 0.0 * 8
+
+
+def test_layer_wise_decay_lowers_the_rate_one_factor_per_layer_below_the_top() -> None:
+    """An ALBERT with one layer group per layer: the top group learns at encoder_lr, each group below at
+    half the one above, the embeddings (and the factorized mapping) last; the heads keep head_lr."""
+    from transformers import AlbertConfig, AlbertModel
+
+    encoder = AlbertModel(
+        AlbertConfig(
+            vocab_size=50,
+            embedding_size=8,
+            hidden_size=16,
+            num_hidden_layers=3,
+            num_hidden_groups=3,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    )
+    model = torch.nn.ModuleDict({"encoder": encoder, "head": torch.nn.Linear(16, 2)})
+    config = TrainConfig(
+        train_path="t", dev_path="d", output_dir="o", encoder_lr=0.8, head_lr=0.01, layer_lr_decay=0.5
+    )
+    optimizer = finetune_optimizer(model, config)
+    rate = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    named = dict(model.named_parameters())
+
+    def lr(name: str) -> float:
+        return rate[id(named[name])]
+
+    group = "encoder.encoder.albert_layer_groups.{}.albert_layers.0.ffn.weight"
+    assert [lr(group.format(i)) for i in (2, 1, 0)] == [0.8, 0.4, 0.2]
+    assert lr("encoder.embeddings.word_embeddings.weight") == 0.1
+    assert lr("encoder.encoder.embedding_hidden_mapping_in.weight") == 0.1
+    assert lr("encoder.pooler.weight") == 0.8
+    assert lr("head.weight") == 0.01
+    config.layer_lr_decay = 1.0
+    plain = finetune_optimizer(model, config)
+    assert {g["lr"] for g in plain.param_groups} == {0.8, 0.01}

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import re
 import shutil
 import sys
 from collections import Counter
@@ -299,12 +300,28 @@ def train_epoch(
 
 
 def finetune_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with the encoder at ``encoder_lr`` and the heads at ``head_lr``."""
-    return build_optimizer(
-        model,
-        config.weight_decay,
-        lambda name: config.encoder_lr if name.startswith("encoder.") else config.head_lr,
-    )
+    """AdamW with the heads at ``head_lr`` and the encoder at ``encoder_lr``, decayed by
+    ``layer_lr_decay`` for each layer a parameter sits below the top one (``layer_depth``)."""
+    depths = {name: layer_depth(name) for name, _ in model.named_parameters() if name.startswith("encoder.")}
+    top = max((d for d in depths.values() if d is not None), default=0)
+
+    def learning_rate(name: str) -> float:
+        if name not in depths:
+            return config.head_lr
+        depth = depths[name]
+        return config.encoder_lr * config.layer_lr_decay ** (top - (top if depth is None else depth))
+
+    return build_optimizer(model, config.weight_decay, learning_rate)
+
+
+def layer_depth(name: str) -> int | None:
+    """Where an encoder parameter sits: 0 for the embeddings, i + 1 for layer i (an ALBERT layer group
+    counts as a layer: with one shared group every layer learns at the top rate), ``None`` for the rest
+    (a pooler, DeBERTa's relative embeddings), which learn at the top rate."""
+    layer = re.search(r"\.(?:layer|albert_layer_groups)\.(\d+)\.", name)
+    if layer:
+        return int(layer.group(1)) + 1
+    return 0 if ".embeddings." in name or "embedding_hidden_mapping_in" in name else None
 
 
 def training_loss(
