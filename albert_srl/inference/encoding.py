@@ -288,13 +288,13 @@ def collate(
         for ids, mask in zip(windows_of.input_ids.tolist(), windows_of.attention_mask.tolist(), strict=True):
             rows.windows[tuple(ids[: sum(mask)])] = len(rows.windows)
     max_words = max(len(inst.words) for inst in instances)
-    word_row = torch.zeros(len(instances), max_words, dtype=torch.long)
-    word_position = torch.zeros(len(instances), max_words, dtype=torch.long)
-    b = 0
+    word_rows: list[list[int]] = []
+    word_positions: list[list[int]] = []
     for sentence in sentences:
         for inst in sentence.units:
-            _collate_unit(inst, sentence.pieces, tokenizer, config, rows, word_row[b], word_position[b])
-            b += 1
+            unit_rows, positions = _collate_unit(inst, sentence.pieces, tokenizer, config, rows)
+            word_rows.append(unit_rows)
+            word_positions.append(positions)
     ids = list(rows.windows)
     width = max(len(i) for i in ids)
     return Batch(
@@ -303,8 +303,8 @@ def collate(
         unit_row=torch.tensor(rows.unit_row, dtype=torch.long),
         token_type_ids=_padded(rows.types, width, 0),
         predicate_mark=_padded(rows.marks, width, 0),
-        word_row=word_row,
-        word_position=word_position,
+        word_row=_padded(word_rows, max_words, 0),
+        word_position=_padded(word_positions, max_words, 0),
         word_mask=_padded([[1] * len(inst.words) for inst in instances], max_words, 0).bool(),
         predicate=torch.tensor([-1 if inst.predicate is None else inst.predicate for inst in instances]),
         tags=_padded(
@@ -324,10 +324,9 @@ def _collate_unit(
     tokenizer: Tokenizer,
     config: Preprocessing,
     rows: _Rows,
-    word_row: torch.Tensor,
-    word_position: torch.Tensor,
-) -> None:
-    """Add one instance's unit rows (a row a window of its sentence) and say where its words are read."""
+) -> tuple[list[int], list[int]]:
+    """Add one instance's unit rows (a row a window of its sentence); return where its words are read:
+    each word's unit row and the position of its first piece there."""
     awareness = config.predicate_awareness
     predicate_pieces = pieces[inst.predicate] if awareness == "pair" and inst.predicate is not None else []
     budget = config.max_length - 2 - (len(predicate_pieces) + 1 if predicate_pieces else 0)
@@ -353,14 +352,13 @@ def _collate_unit(
             marks.extend([0] * (len(predicate_pieces) + 1))
         unit_rows.append(rows.add(ids, types, marks))
         starts.append(word_starts)
-    for w in range(len(inst.words)):
-        window = most_central_window(w, spans) if len(spans) > 1 else 0
-        word_row[w] = unit_rows[window]
-        word_position[w] = starts[window][w - spans[window][0]]
+    if len(spans) == 1:
+        return [unit_rows[0]] * len(inst.words), starts[0]
+    central = [most_central_window(w, spans) for w in range(len(inst.words))]
+    return [unit_rows[c] for c in central], [starts[c][w - spans[c][0]] for w, c in enumerate(central)]
 
 
 def _padded(rows: list[list[int]], width: int, fill: int = -100) -> torch.Tensor:
-    out = torch.full((len(rows), width), fill, dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out
+    """``rows`` padded with ``fill`` to ``width``, in one tensor (one call: a call per row costs more)."""
+    padded = [row + [fill] * (width - len(row)) for row in rows]
+    return torch.tensor(padded, dtype=torch.long).view(len(rows), width)
