@@ -11,7 +11,8 @@ srl-eval.pl counts a proposition whose lemma differs as wholly missed, which wou
 errors as argument errors.
 
 Run by hand:  python benchmarks/dev_scores.py MODEL_DIR [--dev PATH] [--device cpu|cuda] [--json PATH]
-(``--json`` also writes the span, predicate and sense scores as JSON.)
+                                             [--int8]
+(``--json`` also writes the span, predicate and sense scores as JSON; ``--int8`` scores the int8 encoder.)
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def main() -> None:
     parser.add_argument("--dev", default=str(SHARED))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--json", help="also write the scores to this file")
+    parser.add_argument("--int8", action="store_true", help="the int8 encoder (SRLTagger int8=True)")
     args = parser.parse_args()
     gold = list(read(args.dev))
-    tagger = SRLTagger.from_pretrained(args.model, device=args.device)
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device, int8=args.int8)
     with_gold = list(tagger.tag_conll(gold))  # gold lemmas copied, as the CoNLL target column
     own_lemmas = tagger.tag(gold, predicates=[[f.predicate.index for f in s.frames] for s in gold])
     end_to_end = list(tagger.tag_conll(gold, gold_predicates=False))

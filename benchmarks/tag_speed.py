@@ -5,7 +5,7 @@ same encoder, the previous shipped model).
 
 Run by hand (never by CI):
     python benchmarks/tag_speed.py [--model DIR] [--dev PATH] [--device cpu|cuda] [--limit N]
-                                   [--modes batched-gold,bf16-gold,...] [--json PATH]
+                                   [--modes batched-gold,int8-gold,...] [--json PATH]
                                    [--compare "early fusion=DIR" ...]
 Each row runs in its own process so that its peak memory is its own. Prints one table, and the time the
 encoder alone takes on the same batches (the upper bound of any tagger built on it). ``--modes`` runs
@@ -31,12 +31,13 @@ from albert_srl.inference.encoding import Instance, collate, encode, make_batche
 from albert_srl.inference.tagger import SRLTagger
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
-MODES = [f"{tagger}-{kind}" for kind in ("gold", "predicted") for tagger in ("batched", "bf16", "loop")] + [
-    "encoder-gold"
-]
+MODES = [
+    f"{tagger}-{kind}" for kind in ("gold", "predicted") for tagger in ("batched", "bf16", "int8", "loop")
+] + ["encoder-gold"]
 LABELS = {
     "batched": "SRLTagger.tag (batched)",
     "bf16": "SRLTagger.tag (batched, bf16 autocast)",
+    "int8": "SRLTagger.tag (batched, int8 encoder)",
     "loop": "per-sentence, per-predicate loop",
 }
 
@@ -94,7 +95,9 @@ def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | N
     sentences = list(read(dev))[:limit]
     words = [s.words for s in sentences]
     gold = [[f.predicate.index for f in s.frames] for s in sentences] if mode.endswith("gold") else None
-    tagger = SRLTagger.from_pretrained(model, device=device, bf16=True if mode.startswith("bf16") else None)
+    tagger = SRLTagger.from_pretrained(
+        model, device=device, bf16=True if mode.startswith("bf16") else None, int8=mode.startswith("int8")
+    )
     tagger.tag(words[:32], predicates=gold[:32] if gold else None)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
@@ -102,7 +105,7 @@ def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | N
         frames, seconds = encoder_only(tagger, words, gold or [])
         return {"sentences": len(words), "frames": frames, "seconds": seconds, "rss_mib": 0, "parameters": 0}
     start = time.perf_counter()
-    if mode.startswith(("batched", "bf16")):
+    if mode.startswith(("batched", "bf16", "int8")):
         frames = sum(len(s.frames) for s in tagger.tag(words, predicates=gold))
     else:
         frames = per_predicate_loop(tagger, words, gold)

@@ -1,6 +1,7 @@
-"""int8 on the CPU (``albert_srl.inference.quantize``, measured by ``benchmarks/int8.py``; not an option of
-the tagger, docs/benchmarks.md says why): the encoder's linear layers become dynamic int8 layers, the heads
-stay float, and a tiny tagger tags its sentences as it does in float, with early and late fusion."""
+"""int8 on the CPU (``albert_srl.inference.quantize``, measured by ``benchmarks/int8.py``; the tagger's and
+the command line's ``int8`` option): the encoder's linear layers but the embedding mapping become dynamic
+int8 layers, the heads stay float, and a tiny tagger tags its sentences as it does in float, with early and
+late fusion."""
 
 from __future__ import annotations
 
@@ -53,8 +54,7 @@ def test_int8_tags_the_tiny_sentences_as_float_does(
     assert frames_of(expected) == frames_of(
         tiny_sentences
     )  # float knows them: the comparison means something
-    int8 = copy.deepcopy(float_tagger)
-    quantize_int8(int8.model)
+    int8 = SRLTagger(copy.deepcopy(float_tagger.model), float_tagger.tokenizer, int8=True)
     assert frames_of(int8.tag(tiny_sentences, predicates)) == frames_of(expected)
     words = [s.words for s in tiny_sentences]
     assert frames_of(int8.tag(words)) == frames_of(float_tagger.tag(words))  # predicates found alike
@@ -64,7 +64,8 @@ def test_the_encoder_linear_layers_are_int8_and_the_heads_float(late_tagger: SRL
     model = copy.deepcopy(late_tagger.model)
     encoder_linear = [n for n in linear_names(model) if n.startswith("encoder.")]
     names = quantize_int8(model)
-    assert sorted(names) == sorted(encoder_linear) and len(names) == 7  # the mapping and one layer
+    mapping = "encoder.encoder.embedding_hidden_mapping_in"
+    assert sorted(names) == sorted(set(encoder_linear) - {mapping}) and len(names) == 6  # one layer's six
     modules = dict(model.named_modules())
     assert all(is_quantized(modules[name]) for name in names)
     heads = [name for name in HEADS if name in modules]
@@ -72,7 +73,7 @@ def test_the_encoder_linear_layers_are_int8_and_the_heads_float(late_tagger: SRL
     assert all(type(modules[name]) is nn.Linear for name in heads)
     # The layer lists late fusion runs hold the same, now quantized, modules.
     assert all(is_quantized(layer.albert_layers[0].ffn) for layer in model.upper + model.lower)
-    assert is_quantized(model.encoder.encoder.embedding_hidden_mapping_in)
+    assert type(model.encoder.encoder.embedding_hidden_mapping_in) is nn.Linear  # kept float: it costs less
 
 
 def test_layers_kept_float_by_name_and_from_the_top(
@@ -129,3 +130,29 @@ def test_without_vnni_inputs_are_7_bit_with_a_warning(
             quantize_int8(model, ["0"])
         assert isinstance(model[0], FullRangeLinear) == vnni and is_quantized(model[0])
         assert ("no AVX-512 VNNI" in caplog.text) == (not vnni)
+
+
+def test_an_int8_tagger_is_never_saved_nor_combined_with_bf16(late_tagger: SRLTagger, tmp_path) -> None:
+    tagger = SRLTagger(copy.deepcopy(late_tagger.model), late_tagger.tokenizer, int8=True)
+    with pytest.raises(ValueError, match="not saved"):
+        tagger.save_pretrained(tmp_path / "int8")
+    assert not (tmp_path / "int8").exists()
+    with pytest.raises(ValueError, match="do not combine"):
+        SRLTagger(copy.deepcopy(late_tagger.model), late_tagger.tokenizer, bf16=True, int8=True)
+
+
+def test_the_command_line_tags_with_an_int8_encoder_as_in_float(
+    late_tagger: SRLTagger, tiny_sentences: list[Sentence], tmp_path, capsys
+) -> None:
+    from albert_srl.cli import main
+
+    late_tagger.save_pretrained(tmp_path / "model")
+    text = tmp_path / "in.txt"
+    text.write_text("".join(" ".join(s.words) + "\n" for s in tiny_sentences))
+    outputs = []
+    for flags in ([], ["--int8"]):
+        command = ["tag", str(text), "--model", str(tmp_path / "model"), "--format", "jsonl", "-q", *flags]
+        assert main(command) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0].count("\n") == len(tiny_sentences) and '"ARG' in outputs[0]
+    assert outputs[1] == outputs[0]

@@ -5,20 +5,20 @@ its input on the fly, one scale per call; the matrix product runs in int8 (fbgem
 loaded float model, on the CPU only, and a quantized model is never saved (its packed weights are no
 safetensors; the model directory keeps its float weights).
 
-Not an option of ``SRLTagger`` or the command line: measured by ``benchmarks/int8.py`` it tags the
-shipped recipe's models about 1.5x faster with one thread, but its cost moves from checkpoint to
-checkpoint by more than the 0.3 dev F1 that issue 26 allows (the shipped model after epoch 2: 0.56 on
-the first 500 EWT dev sentences, 0.14 on the whole dev set; a step-2000 checkpoint: 0.20 and 0.35), and
-a few steps of quantization-aware fine-tuning did not help (docs/benchmarks.md, "int8 on the CPU").
+``SRLTagger(..., int8=True)``, ``from_pretrained(..., int8=True)`` and ``--int8`` on ``tag``, ``predict``
+and ``serve`` take it; it is never the default. Measured on the shipped model and the whole EWT dev set,
+it tags 1.4-1.6x faster with one thread for 0.29 dev F1 with gold predicates (76.35 -> 76.06; 0.48 end
+to end), within the 0.3 that issue 26 allows; on the recipe's earlier checkpoints the same variant cost
+0.19-0.52, so a model of your own is worth measuring with ``benchmarks/int8.py`` first
+(docs/benchmarks.md, "int8 on the CPU").
 
-What is quantized: every linear layer of the encoder; the heads (argument, sense, predicate, part of
-speech, pair) stay float, a sliver of the time. Weights are int8 per output channel (per-tensor ones
-cost 1-3 F1 more), and inputs use all 8 bits where the CPU has VNNI (``FullRangeLinear``): torch's
-dynamic layers use 7 (``reduce_range``, which keeps CPUs without VNNI from overflowing 16-bit sums),
-which cost 0.9-2.3 F1 more on first-epoch checkpoints (nothing more after epoch 2). Keeping the
-embedding mapping float (``keep_float``) helped one weak model and hurt the shipped recipe's
-checkpoints on the whole dev set; keeping the top layers, the attention output or the FFN output float
-cost more than 8-bit inputs and kept less speed.
+What is quantized: every linear layer of the encoder but the embedding mapping (``KEEP_FLOAT``: keeping
+it float cost 0.16 less on the shipped model); the heads (argument, sense, predicate, part of speech, pair)
+stay float, a sliver of the time. Weights are int8 per output channel (per-tensor ones cost 1-3 F1 more),
+and inputs use all 8 bits where the CPU has VNNI (``FullRangeLinear``): torch's dynamic layers use 7
+(``reduce_range``, which keeps CPUs without VNNI from overflowing 16-bit sums), which cost 0.9-2.3 F1 more
+on first-epoch checkpoints and 0.92 on the shipped model. Keeping the top layers, the attention output or
+the FFN output float cost more than 8-bit inputs and kept less speed.
 
 ``torch.ao.quantization.quantize_dynamic`` is deprecated in favour of torchao, but torchao 0.18's
 ``quantize_`` runs its int8 layers slower than float on a CPU in eager mode (fast only under
@@ -40,9 +40,9 @@ from albert_srl.inference import layers
 
 log = logging.getLogger(__name__)
 
-# Encoder linear layers left in float: those whose name ends with one of these, and those of the top
-# ``KEEP_TOP_LAYERS`` transformer layers (none by default; docs/benchmarks.md: what each choice costs).
-KEEP_FLOAT: tuple[str, ...] = ()
+# Encoder linear layers left in float: those whose name ends with one of these (the embedding mapping), and
+# those of the top ``KEEP_TOP_LAYERS`` transformer layers (none; docs/benchmarks.md: what each choice costs).
+KEEP_FLOAT: tuple[str, ...] = ("embedding_hidden_mapping_in",)
 KEEP_TOP_LAYERS = 0
 
 

@@ -103,12 +103,26 @@ class SRLTagger:
     """A trained model with its tokenizer: ``tag`` sentences, ``save_pretrained`` / ``from_pretrained``."""
 
     def __init__(
-        self, model: SRLModel, tokenizer: Tokenizer, card: str | None = None, bf16: bool | None = None
+        self,
+        model: SRLModel,
+        tokenizer: Tokenizer,
+        card: str | None = None,
+        bf16: bool | None = None,
+        int8: bool = False,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.card = card
         self.bf16 = bf16  # bfloat16 autocast while tagging; None: on CUDA only
+        # int8: the encoder's linear layers quantized in place, on the CPU (inference/quantize.py); such a
+        # tagger tags but is never saved.
+        self.int8 = int8
+        if int8:
+            if bf16:
+                raise ValueError("int8 and bf16 do not combine: choose one")
+            from albert_srl.inference.quantize import quantize_int8
+
+            quantize_int8(model)
 
     @property
     def config(self) -> ModelConfig:
@@ -130,9 +144,12 @@ class SRLTagger:
         path: str | Path | None = None,
         device: str | torch.device | None = "cpu",
         bf16: bool | None = None,
+        int8: bool = False,
     ) -> SRLTagger:
         """Load a model: ``None`` is the default model shipped in the package, else a model directory or a
-        Hugging Face hub id (``org/name``, fetched into or read from the hub's cache; see ``model_dir``)."""
+        Hugging Face hub id (``org/name``, fetched into or read from the hub's cache; see ``model_dir``).
+        ``int8``: quantize the encoder's linear layers to dynamic int8 after loading (CPU only; the
+        shipped model tags about 1.4-1.6x faster for 0.29 dev F1, docs/benchmarks.md)."""
         directory = model_dir(path)
         refuse_special_files(directory)
         config_path = directory / CONFIG
@@ -175,10 +192,12 @@ class SRLTagger:
         model.eval()
         tokenizer = load_tokenizer(directory)
         check_vocabulary(tokenizer, model, directory)
-        return cls(model.to(resolve_device(device)), tokenizer, card, bf16)
+        return cls(model.to(resolve_device(device)), tokenizer, card, bf16, int8)
 
     def save_pretrained(self, directory: str | Path, card: str | None = None) -> Path:
         """Write ``config.json``, ``lemmas.json``, ``model.safetensors``, the tokenizer files and the card."""
+        if self.int8:
+            raise ValueError("an int8 tagger is not saved: save the float model it was loaded from")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         values = self.config.to_dict()

@@ -429,6 +429,7 @@ def serve(
     device: str = "auto",
     access_log: bool = True,
     bf16: bool | None = None,
+    int8: bool = False,
 ) -> None:
     """Load the model (the shipped default when ``model_path`` is None) and serve it until interrupted.
 
@@ -439,7 +440,7 @@ def serve(
 
     check_instance(ServeAddress(host=host, port=port), "serve")
     check_instance(limits or ServeLimits(), "serve")
-    tagger = SRLTagger.from_pretrained(model_path, device=device, bf16=bf16)
+    tagger = SRLTagger.from_pretrained(model_path, device=device, bf16=bf16, int8=int8)
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the API is reachable from other machines", host)
     app = create_app(tagger, limits)
