@@ -133,8 +133,9 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
             f"missing: a tokenizer directory needs one of {', '.join(VOCABULARY_FILES)}",
         )
     try:
-        # A model directory's config.json is albert-srl's, not a transformers model's: no news either.
-        with quiet_transformers("configuration_utils"):
+        # A model directory's config.json is albert-srl's, not a transformers model's: no news either; a
+        # damaged *.model file makes transformers warn before it fails, and the error below says it all.
+        with quiet_transformers("configuration_utils", "tokenization_utils_tokenizers"):
             tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True)
             if _is_byte_level(tokenizer):
                 tokenizer = AutoTokenizer.from_pretrained(
