@@ -3,6 +3,7 @@ encoder type that runs in parts; and late fusion runs the lower layers once a se
 
 from __future__ import annotations
 
+from itertools import islice, permutations
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,33 @@ def test_tagging_without_predicates_finds_and_tags_them_on_one_lower_pass(tiny_t
     assert [len(s.frames) for s in tagged] == [4, 4, 2]
     # One lower pass for the three sentences; the top layer once unmarked (finding), once per predicate.
     assert calls == [("lower", 3), ("upper", 3), ("upper", 10)]
+
+
+def test_end_to_end_tagging_batches_stay_within_max_tokens(tiny_tokenizer_dir: Path) -> None:
+    """The sentences of a finding batch come back with a unit row per predicate at the same width: the
+    finding batch is budgeted for them (``ROWS_PER_FOUND_SENTENCE``), so with three predicates a sentence
+    no batch the top layer runs on exceeds ``max_tokens`` padded subwords."""
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(tiny_tokenizer_dir)
+    encoder = {
+        **SIZES,
+        "vocab_size": len(tokenizer),
+        "embedding_size": 8,
+        "num_hidden_layers": 2,
+        "num_hidden_groups": 2,
+    }
+    config = ModelConfig(labels=["O", "B-V", "I-V"], senses=["-"], fusion_layers=1, encoder=encoder)
+    model = SRLModel(config).eval()
+    with torch.no_grad():  # every word a predicate: three a sentence
+        model.predicate_head.bias.copy_(torch.tensor([-10.0, 10.0]))
+    shapes: list[tuple[int, int]] = []
+    model.upper[0].register_forward_hook(lambda _m, args, _o: shapes.append(tuple(args[0].shape[:2])))
+    sentences = [
+        list(words) for words in islice(permutations(["The", "board", "met", "She", "said", "so"], 3), 40)
+    ]
+    assert len({tuple(tokenizer(s, is_split_into_words=True).input_ids) for s in sentences}) == 40
+    max_tokens = 120
+    tagged = SRLTagger(model, tokenizer).tag(sentences, max_tokens=max_tokens)
+    assert sum(len(s.frames) for s in tagged) == 120
+    assert sum(rows for rows, _ in shapes) == 40 + 120  # each sentence once unmarked, once per predicate
+    assert all(rows * width <= max_tokens for rows, width in shapes), shapes

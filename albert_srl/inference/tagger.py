@@ -99,6 +99,13 @@ def build_model(config: ModelConfig, config_path: Path) -> SRLModel:
         raise SRLFormatError(str(config_path), None, message) from None
 
 
+# End to end, a batch's sentences come back as one unit row per predicate found, all at that batch's
+# width: the finding batch is budgeted for the row that finds them and about three predicates each (EWT
+# averages 2.5), so that the tagging batch after it stays near ``max_tokens`` (a full budget made it
+# three times that, padded to its longest sentence, and end to end 1.6x slower: docs/benchmarks.md).
+ROWS_PER_FOUND_SENTENCE = 4
+
+
 class SRLTagger:
     """A trained model with its tokenizer: ``tag`` sentences, ``save_pretrained`` / ``from_pretrained``."""
 
@@ -502,7 +509,9 @@ class SRLTagger:
         senses = {sense: i for i, sense in enumerate(self.config.senses)}
         encoded = to_find_predicates(sentences, pieces)
         frames: list[list[Frame]] = [[] for _ in sentences]
-        for ids in make_batches(encoded, self.config, max_tokens=max_tokens):
+        for ids in make_batches(
+            encoded, self.config, max_tokens=max(1, max_tokens // ROWS_PER_FOUND_SENTENCE)
+        ):
             finding = collate([encoded[i] for i in ids], self.tokenizer, self.config, labels, senses)
             on_device = finding.to(self.device)
             with self.autocast():
