@@ -227,7 +227,13 @@ def factorize_embeddings(
     target = torch.nn.functional.layer_norm(full, (full.shape[1],), gamma, beta, eps)  # (N, H)
     small = torch.nn.functional.layer_norm(full @ projection, (size,), eps=eps)  # (N, E)
     design = torch.cat([small, torch.ones(len(small), 1)], dim=1)
-    solution = torch.linalg.lstsq(design.double(), target.double()).solution.float()  # (E + 1, H)
+    solution = torch.linalg.lstsq(design.double(), target.double()).solution  # (E + 1, H)
+    # The layer norm's output sums to zero, so the design has a null direction (all E columns alike) that
+    # least squares fills with rounding noise at any scale (singular values of 1e5 on all-MiniLM-L6-v2):
+    # harmless on these inputs, but the first optimizer step on the layer norm's bias walks into it and
+    # fine-tuning collapsed (dev F1 0). Removing it leaves the fitted output as it is.
+    solution[:size] -= solution[:size].mean(0, keepdim=True)
+    solution = solution.float()
     fitted = design @ solution
     error = float((fitted - target).norm() / target.norm())
     for name in EMBEDDING_TABLES:

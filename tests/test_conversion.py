@@ -67,6 +67,20 @@ def test_a_smaller_embedding_is_factorized_and_says_how_close_it_came(bert_dir: 
     assert f"{done.embedding_error:.4f}" in (tmp_path / "albert" / "README.md").read_text(encoding="utf-8")
 
 
+def test_the_factorized_mapping_is_as_tame_as_its_fit_needs(bert_dir: Path, tmp_path: Path) -> None:
+    """The small layer norm's output sums to zero, so the fit leaves one direction free: it must hold
+    nothing, or the first change to that norm's bias (a training step) is amplified by its noise."""
+    convert_encoder(bert_dir, tmp_path / "albert", embedding_size=8)
+    albert = AlbertModel.from_pretrained(tmp_path / "albert")
+    mapping = albert.encoder.embedding_hidden_mapping_in.weight.detach()  # (H, E)
+    assert mapping.sum(1).abs().max() < 1e-4  # nothing along the all-ones direction of the small space
+    assert torch.linalg.svdvals(mapping).max() < 100
+    before = outputs(albert)
+    with torch.no_grad():
+        albert.embeddings.LayerNorm.bias.add_(1e-3)  # what one optimizer step at lr 1e-3 may do
+    assert (outputs(albert) - before).abs().max() < 0.1
+
+
 def test_pickled_weights_are_refused_with_one_error_line(
     bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
