@@ -102,7 +102,7 @@ def build_model(config: ModelConfig, config_path: Path) -> SRLModel:
 # End to end, a batch's sentences come back as one unit row per predicate found, all at that batch's
 # width: the finding batch is budgeted for the row that finds them and about three predicates each (EWT
 # averages 2.5), so that the tagging batch after it stays near ``max_tokens`` (a full budget made it
-# three times that, padded to its longest sentence, and end to end 1.6x slower: docs/benchmarks.md).
+# three times that, padded to its longest sentence, and end to end 1.5x slower: docs/benchmarks.md).
 ROWS_PER_FOUND_SENTENCE = 4
 
 
