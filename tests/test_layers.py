@@ -94,22 +94,27 @@ def test_late_fusion_runs_the_lower_layers_once_for_all_predicates_of_a_sentence
     assert decoded.tags.shape == (4, 6)
 
 
-def test_tagging_without_predicates_finds_and_tags_them_on_one_lower_pass(tiny_tokenizer_dir: Path) -> None:
+def every_word_a_predicate(tokenizer: Any, depth: int, labels: list[str]) -> SRLModel:
+    """A late-fusion model (the top layer per predicate, one layer group per layer) whose predicate head
+    flags every word, so that end-to-end tagging always has argument work."""
     torch.manual_seed(0)
-    tokenizer = load_tokenizer(tiny_tokenizer_dir)
     encoder = {
         **SIZES,
         "vocab_size": len(tokenizer),
         "embedding_size": 8,
-        "num_hidden_layers": 3,
-        "num_hidden_groups": 3,
+        "num_hidden_layers": depth,
+        "num_hidden_groups": depth,
     }
-    config = ModelConfig(
-        labels=["O", "B-V", "I-V", "B-ARG0", "I-ARG0"], senses=["-"], fusion_layers=1, encoder=encoder
-    )
+    config = ModelConfig(labels=labels, senses=["-"], fusion_layers=1, encoder=encoder)
     model = SRLModel(config).eval()
-    with torch.no_grad():  # every word a predicate, so the argument stage has work
+    with torch.no_grad():
         model.predicate_head.bias.copy_(torch.tensor([-10.0, 10.0]))
+    return model
+
+
+def test_tagging_without_predicates_finds_and_tags_them_on_one_lower_pass(tiny_tokenizer_dir: Path) -> None:
+    tokenizer = load_tokenizer(tiny_tokenizer_dir)
+    model = every_word_a_predicate(tokenizer, 3, ["O", "B-V", "I-V", "B-ARG0", "I-ARG0"])
     calls: list[tuple[str, int]] = []
     model.lower[0].register_forward_hook(lambda _m, args, _o: calls.append(("lower", args[0].shape[0])))
     model.upper[0].register_forward_hook(lambda _m, args, _o: calls.append(("upper", args[0].shape[0])))
@@ -124,19 +129,8 @@ def test_end_to_end_tagging_batches_stay_within_max_tokens(tiny_tokenizer_dir: P
     """The sentences of a finding batch come back with a unit row per predicate at the same width: the
     finding batch is budgeted for them (``ROWS_PER_FOUND_SENTENCE``), so with three predicates a sentence
     no batch the top layer runs on exceeds ``max_tokens`` padded subwords."""
-    torch.manual_seed(0)
     tokenizer = load_tokenizer(tiny_tokenizer_dir)
-    encoder = {
-        **SIZES,
-        "vocab_size": len(tokenizer),
-        "embedding_size": 8,
-        "num_hidden_layers": 2,
-        "num_hidden_groups": 2,
-    }
-    config = ModelConfig(labels=["O", "B-V", "I-V"], senses=["-"], fusion_layers=1, encoder=encoder)
-    model = SRLModel(config).eval()
-    with torch.no_grad():  # every word a predicate: three a sentence
-        model.predicate_head.bias.copy_(torch.tensor([-10.0, 10.0]))
+    model = every_word_a_predicate(tokenizer, 2, ["O", "B-V", "I-V"])  # three predicates a sentence
     shapes: list[tuple[int, int]] = []
     model.upper[0].register_forward_hook(lambda _m, args, _o: shapes.append(tuple(args[0].shape[:2])))
     sentences = [
