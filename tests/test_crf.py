@@ -244,3 +244,23 @@ def test_constraints_override_any_score_magnitude() -> None:
     decoded = crf.decode(emissions, predicate_index=torch.tensor([2, -1]))
     assert [TINY[i] for i in decoded[0].tolist()] == ["B-A", "I-A", "B-V"]
     assert [TINY[i] for i in decoded[1].tolist()] == ["B-A", "I-A", "I-A"]
+
+
+def test_viterbi_reads_two_predecessors_for_i_tags_and_finds_the_full_maximum() -> None:
+    """The shortcut (an I- tag's best predecessor from its B- tag and itself) decodes the paths a max
+    over all L predecessors finds, on a label set the size of PropBank's."""
+    labels = ["O", "B-V", "I-V"] + [f"{bio}-ARG{i}" for i in range(30) for bio in ("B", "I")]
+    crf = random_crf(labels, seed=5, scale=2.0)
+    full = ConstrainedCRF(labels)
+    full.load_state_dict(crf.state_dict())
+    full.narrow_tags = torch.zeros(0, dtype=torch.long)  # every tag reads all L predecessors
+    assert len(crf.narrow_tags) == 31 and set(crf.narrow_tags.tolist()) == {
+        i for i, label in enumerate(labels) if label.startswith("I-")
+    }
+    torch.manual_seed(6)
+    emissions = torch.randn(16, 14, len(labels)) * 3
+    mask = prefix_mask([14, 1, 7, 13] * 4, 14)
+    predicates = torch.tensor([0, 0, 3, 12] * 4)
+    paths = crf.decode(emissions, mask, predicate_index=predicates)
+    assert torch.equal(paths, full.decode(emissions, mask, predicate_index=predicates))
+    assert torch.equal(crf.decode(emissions, mask), full.decode(emissions, mask))

@@ -15,6 +15,8 @@ All tensors are batch-first: emissions ``(B, T, L)``, tags and mask ``(B, T)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torchcrf
 
@@ -103,6 +105,18 @@ class ConstrainedCRF(torchcrf.CRF):
             starts, follows = torch.ones_like(starts), torch.ones_like(follows)
         self.register_buffer("allowed_start", starts, persistent=False)
         self.register_buffer("allowed_transitions", follows, persistent=False)
+        # Viterbi's shortcut: a tag that at most two tags may precede (BIO's I-X: after B-X or I-X) takes
+        # its best predecessor from those two, not from all L; the other tags ("wide") from all.
+        sources = [follows[:, to].nonzero().squeeze(1).tolist() for to in range(len(labels))]
+        narrow = [to for to, before in enumerate(sources) if len(before) <= 2]
+        self.register_buffer("narrow_tags", torch.tensor(narrow, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "narrow_sources",
+            torch.tensor([(sources[to] * 2)[:2] for to in narrow], dtype=torch.long).view(-1, 2),
+            persistent=False,
+        )
+        wide = [to for to in range(len(labels)) if to not in set(narrow)]
+        self.register_buffer("wide_tags", torch.tensor(wide, dtype=torch.long), persistent=False)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_tags={self.num_tags}, constrained={self.constrained})"
@@ -250,6 +264,25 @@ class ConstrainedCRF(torchcrf.CRF):
             score = torch.where(mask[:, t].unsqueeze(1), step, score)
         return logsumexp(score + self.end_transitions, dim=1)
 
+    def _best_predecessor(self, into: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function from the scores ``(B, L)`` at one position to each tag's best score coming from
+        them, ``max over j of score[:, j] + into[tag, j]``. Forbidden transitions score -inf in decoding,
+        so the narrow tags' two allowed predecessors give the same maximum as all L (a ``(B, L, L)`` sum
+        is most of Viterbi's time: with 113 BIO tags, 56 are narrow)."""
+        if len(self.narrow_tags) == 0:
+            return lambda score: (score.unsqueeze(1) + into).amax(dim=2)
+        wide, narrow, sources = self.wide_tags, self.narrow_tags, self.narrow_sources
+        into_wide = into[wide].contiguous()  # (Lw, L)
+        into_narrow = into[narrow.unsqueeze(1), sources]  # (Ln, 2)
+
+        def best(score: torch.Tensor) -> torch.Tensor:
+            out = torch.empty_like(score)
+            out[:, wide] = (score.unsqueeze(1) + into_wide).amax(dim=2)
+            out[:, narrow] = (score[:, sources] + into_narrow).amax(dim=2)
+            return out
+
+        return best
+
     def _viterbi(
         self, emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
     ) -> torch.Tensor:
@@ -263,10 +296,11 @@ class ConstrainedCRF(torchcrf.CRF):
         rounding its sums would tie two candidates (pytorch-crf then keeps the first, we the larger).
         """
         into = transitions.T.contiguous()  # [to, from]: reduce over the contiguous last dimension
+        best_before = self._best_predecessor(into)
         score = start + emissions[:, 0]  # (B, L)
         scores = [score]  # scores[t][b, j]: best score of a path through tag j at position t
         for t in range(1, mask.size(1)):
-            step = (score.unsqueeze(1) + into).amax(dim=2) + emissions[:, t]
+            step = best_before(score) + emissions[:, t]
             score = torch.where(mask[:, t].unsqueeze(1), step, score)
             scores.append(score)
         last = mask.sum(1) - 1  # (B,)
