@@ -12,8 +12,8 @@ import torch
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel
 
 from albert_srl.inference import layers
-from albert_srl.inference.encoding import EncodedSentence, Instance, collate
-from albert_srl.inference.model import ModelConfig, SRLModel
+from albert_srl.inference.encoding import Batch, EncodedSentence, Instance, collate
+from albert_srl.inference.model import Decoded, ModelConfig, SRLModel
 from albert_srl.inference.tagger import SRLTagger
 from albert_srl.inference.tokenizer import load_tokenizer
 
@@ -54,6 +54,68 @@ def test_the_parts_together_give_the_whole_encoder(name: str) -> None:
     assert (parts - whole)[mask.bool()].abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("top", [1, 2])
+@pytest.mark.parametrize("name", list(encoders()))
+def test_run_marked_gives_the_top_layers_own_output_where_it_is_read(name: str, top: int) -> None:
+    """Inference's top layers (the first block's maps shared by a window's rows, the last block only at
+    the positions read) against the layers' own forward on the marked rows."""
+    encoder = encoders()[name].eval()
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for parameter_name, parameter in encoder.named_parameters():
+            if parameter_name.endswith("bias"):  # initialised to 0: a bias added twice would not show
+                parameter.normal_(std=0.5, generator=generator)
+    ids = torch.randint(3, 50, (2, 9), generator=generator)
+    mask = torch.ones(2, 9, dtype=torch.long)
+    mask[1, 6:] = 0
+    rows = torch.tensor([0, 0, 1, 1, 1])  # two rows read window 0, three window 1
+    mark_ids = torch.zeros(5, 9, dtype=torch.long)
+    for row, (start, end) in enumerate([(1, 2), (3, 5), (1, 2), (2, 3), (4, 6)]):
+        mark_ids[row, start:end] = 1
+    table = torch.randn(2, SIZES["hidden_size"], generator=generator)
+    table[0] = 0  # the padding row
+    queries = torch.tensor([[1, 2, 4, 7], [0, 3, 5, 8], [1, 2, 3, 5], [5, 4, 2, 1], [2, 3, 0, 4]])
+    stack = layers.transformer_layers(encoder)
+    with torch.no_grad():
+        lower = layers.run_layers(encoder, stack[:-top], layers.embed(encoder, ids), mask)
+        whole = layers.run_layers(encoder, stack[-top:], lower[rows] + table[mark_ids], mask[rows])
+        marked = layers.run_marked(stack[-top:], lower, rows, mask, queries, (table, mark_ids))
+        unmarked = layers.run_marked(stack[-top:], lower, rows, mask, queries)
+        plain = layers.run_layers(encoder, stack[-top:], lower[rows], mask[rows])
+    assert (marked - layers.at(whole, queries)).abs().max() < 1e-5
+    assert (unmarked - layers.at(plain, queries)).abs().max() < 1e-5
+    assert (marked - unmarked).abs().max() > 1e-3  # the marks reach the output
+
+
+def test_inference_reads_the_same_word_states_as_training() -> None:
+    """``word_states`` in eval mode (``run_marked``) gives the training path's states, dropout off."""
+    torch.manual_seed(0)
+    no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    encoder = {**SIZES, "embedding_size": 8, "num_hidden_layers": 3, "num_hidden_groups": 3, **no_dropout}
+    config = ModelConfig(
+        labels=["O", "B-V", "I-V"], senses=["-"], fusion_layers=2, dropout=0.0, encoder=encoder
+    )
+    model = SRLModel(config)
+    with torch.no_grad():
+        model.predicate_mark.weight[1].normal_()  # type: ignore[union-attr]
+    words = ["w"] * 7
+    units = [Instance(words, p) for p in (0, 3, 6)] + [Instance(words, None)]
+    sentences = [
+        EncodedSentence(words, [[10 + i] for i in range(7)], units),
+        EncodedSentence(words[:4], [[20], [21, 22], [23], [24, 25, 26]], [Instance(words[:4], 1)]),
+    ]
+
+    class Ids:
+        cls_token_id, sep_token_id, pad_token_id = 2, 3, 0
+
+    batch = collate(sentences, Ids(), model.config, {"O": 0}, {"-": 0})  # type: ignore[arg-type]
+    with torch.no_grad():
+        training = model.train().word_states(batch)
+        inference = model.eval().word_states(batch)
+    assert inference.shape == training.shape == (5, 7, SIZES["hidden_size"])
+    assert (inference - training)[batch.word_mask].abs().max() < 1e-5
+
+
 def test_albert_groups_are_shared_as_its_forward_shares_them() -> None:
     stack = layers.transformer_layers(encoders()["albert, two groups"])
     assert stack[0] is stack[1] and stack[2] is stack[3] and stack[0] is not stack[2]
@@ -76,7 +138,8 @@ def test_late_fusion_runs_the_lower_layers_once_for_all_predicates_of_a_sentence
     )
     model = SRLModel(config).eval()
     rows_seen: list[tuple[str, int]] = []
-    for name, layer in (("lower", model.lower[0]), ("lower", model.lower[1]), ("upper", model.upper[0])):
+    feed_forward = layers.blocks(model.upper[0])[0].intermediate  # the top layer's, once a unit row
+    for name, layer in (("lower", model.lower[0]), ("lower", model.lower[1]), ("upper", feed_forward)):
         layer.register_forward_hook(
             lambda _m, args, _o, name=name: rows_seen.append((name, args[0].shape[0]))
         )
@@ -117,7 +180,8 @@ def test_tagging_without_predicates_finds_and_tags_them_on_one_lower_pass(tiny_t
     model = every_word_a_predicate(tokenizer, 3, ["O", "B-V", "I-V", "B-ARG0", "I-ARG0"])
     calls: list[tuple[str, int]] = []
     model.lower[0].register_forward_hook(lambda _m, args, _o: calls.append(("lower", args[0].shape[0])))
-    model.upper[0].register_forward_hook(lambda _m, args, _o: calls.append(("upper", args[0].shape[0])))
+    feed_forward = layers.blocks(model.upper[0])[0].intermediate
+    feed_forward.register_forward_hook(lambda _m, args, _o: calls.append(("upper", args[0].shape[0])))
     sentences = [["The", "board", "met", "."], ["She", "said", "so", "."], ["Thanks", "!"]]
     tagged = SRLTagger(model, tokenizer).tag(sentences)
     assert [len(s.frames) for s in tagged] == [4, 4, 2]
@@ -131,8 +195,14 @@ def test_end_to_end_tagging_batches_stay_within_max_tokens(tiny_tokenizer_dir: P
     no batch the top layer runs on exceeds ``max_tokens`` padded subwords."""
     tokenizer = load_tokenizer(tiny_tokenizer_dir)
     model = every_word_a_predicate(tokenizer, 2, ["O", "B-V", "I-V"])  # three predicates a sentence
-    shapes: list[tuple[int, int]] = []
-    model.upper[0].register_forward_hook(lambda _m, args, _o: shapes.append(tuple(args[0].shape[:2])))
+    shapes: list[tuple[int, int]] = []  # (unit rows, subwords) of each batch the top layer runs on
+    decode = model.decode
+
+    def recording_decode(batch: Batch, lower: torch.Tensor | None = None) -> Decoded:
+        shapes.append((len(batch.unit_row), batch.attention_mask.size(1)))
+        return decode(batch, lower)
+
+    model.decode = recording_decode  # type: ignore[method-assign]
     sentences = [
         list(words) for words in islice(permutations(["The", "board", "met", "She", "said", "so"], 3), 40)
     ]

@@ -307,11 +307,32 @@ class SRLModel(nn.Module):
 
     def word_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
         """Encoder states of each word's first subword: (B, W, H)."""
+        if self.late and self.upper and not self.training:
+            return self.marked_word_states(batch, lower)
         hidden = self.unit_states(batch, lower)  # (U, S, H)
         rows, width, size = hidden.shape
         flat = batch.word_row * width + batch.word_position  # (B, W)
         states = hidden.reshape(rows * width, size)[flat.reshape(-1)].reshape(*flat.shape, size)
         return self.dropout(states)
+
+    def marked_word_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
+        """``word_states`` for inference with late fusion: the same states, with the top layers' shared
+        work done once a window and their last block run only at the subwords the words read
+        (``layers.run_marked``); training keeps the layers' own forward, and its dropout."""
+        lower = lower if lower is not None else self.lower_states(batch)
+        rows, width = len(batch.unit_row), batch.attention_mask.size(1)
+        flat = batch.word_row * width + batch.word_position  # (B, W)
+        read = torch.zeros(rows * width, dtype=torch.bool, device=flat.device)
+        read[flat[batch.word_mask]] = True
+        read = read.view(rows, width)
+        count = max(int(read.sum(1).max()), 1)
+        # Each row's read positions first, in order; the padding after them points at unread positions.
+        queries = torch.sort((~read).to(torch.uint8), dim=1, stable=True).indices[:, :count]
+        slot = (read.cumsum(1) - 1).clamp(min=0).view(-1)  # a read position's place among its row's
+        marks = None if self.predicate_mark is None else (self.predicate_mark.weight, batch.predicate_mark)
+        states = layers.run_marked(self.upper, lower, batch.unit_row, batch.attention_mask, queries, marks)
+        index = batch.word_row * count + slot[flat]
+        return states.reshape(rows * count, -1)[index.reshape(-1)].reshape(*flat.shape, -1)
 
     def argument_states(self, states: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
         """The word states the argument head reads (B', W, H); with ``fusion_layers: 0`` each word's state
