@@ -34,8 +34,8 @@ BF16_HELP = (
     "or AMX, slower where it has not; scores change by hundredths (docs/benchmarks.md)"
 )
 INT8_HELP = (
-    "int8 encoder on the CPU: its linear layers quantized after loading; the shipped model tags about "
-    "1.4-1.6x faster and loses 0.29 dev F1 (docs/benchmarks.md); not with --bf16"
+    "int8 encoder on the CPU: its per-predicate linear layers quantized after loading; the shipped model "
+    "tags about 1.2-1.4x faster and loses 0.10 dev F1 (docs/benchmarks.md); not with --bf16"
 )
 
 

@@ -245,7 +245,9 @@ class TagOptions:
     """How ``tag`` (and ``SRLTagger.tag_stream``) batches a stream of sentences."""
 
     batch_size: int = setting(64, low=1, high=1_000_000, doc="sentences tagged together")
-    max_tokens: int = setting(8192, low=1, doc="subwords in one forward pass")
+    # 2048: the fastest on two CPU threads (docs/benchmarks.md); 8192 ran 20-30% slower, its activations
+    # outgrowing the caches.
+    max_tokens: int = setting(2048, low=1, doc="subwords in one forward pass")
     max_words: int = setting(
         512, low=1, doc="longer sentences are reported and skipped: time and memory grow with its square"
     )

@@ -48,17 +48,23 @@ def every_linear(model: nn.Module) -> list[str]:
 
 
 def encoder_but(*suffixes: str, top: int = 0) -> Names:
-    return lambda model: quantizable(model, keep_float=suffixes, keep_top=top)
+    return lambda model: quantizable(model, keep_float=suffixes, keep_top=top, lower_float=False)
 
 
 def ffn_only(model: nn.Module) -> list[str]:
     """The feed-forward layers alone (two thirds of a layer's weights), attention in float."""
-    return [n for n in quantizable(model) if n.endswith(("ffn", "ffn_output", "intermediate.dense"))]
+    names = quantizable(model, lower_float=False)
+    return [n for n in names if n.endswith(("ffn", "ffn_output", "intermediate.dense"))]
 
 
 # name -> (the linear layers quantized, per-channel weights, 8-bit activations (else torch's 7; None: 8
 # where the CPU has VNNI, as quantize_int8 does by default))
 VARIANTS: dict[str, tuple[Names, bool, bool | None]] = {
+    "the default: the per-predicate (top) layers, per-channel, 8-bit activations, mapping float": (
+        quantizable,
+        True,
+        None,
+    ),
     "all linear, per-tensor": (every_linear, False, False),
     "all linear, per-channel": (every_linear, True, False),
     "encoder, per-tensor": (encoder_but(), False, False),

@@ -97,6 +97,22 @@ def test_layers_kept_float_by_name_and_from_the_top(
     assert sum(type(m) is nn.Linear for m in top.modules()) == 6
 
 
+def test_with_late_fusion_only_the_per_predicate_layers_are_quantized(
+    tiny_sentences: list[Sentence], tiny_encoder_config: dict[str, Any]
+) -> None:
+    """Three layers of their own, the top one run per predicate: its six linear layers are int8; the
+    lower two, run once a sentence, and the embedding mapping stay float (``lower_float=False``: all)."""
+    encoder = {**tiny_encoder_config, "num_hidden_layers": 3, "num_hidden_groups": 3}
+    model = SRLModel(tiny_model_config(tiny_sentences, encoder, fusion_layers=1)).eval()
+    everything = quantizable(model, lower_float=False)
+    assert len(everything) == 3 * 6
+    quantize_int8(model)
+    (top,) = model.upper
+    assert sum(map(is_quantized, top.modules())) == 6
+    assert not any(is_quantized(m) for layer in model.lower for m in layer.modules())
+    assert type(model.encoder.encoder.embedding_hidden_mapping_in) is nn.Linear
+
+
 def test_full_range_layers_are_closer_to_float_than_torchs_7_bit_inputs() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 256)).eval()

@@ -6,14 +6,17 @@ loaded float model, on the CPU only, and a quantized model is never saved (its p
 safetensors; the model directory keeps its float weights).
 
 ``SRLTagger(..., int8=True)``, ``from_pretrained(..., int8=True)`` and ``--int8`` on ``tag``, ``predict``
-and ``serve`` take it; it is never the default. Measured on the shipped model and the whole EWT dev set,
-it tags 1.4-1.6x faster with one thread for 0.29 dev F1 with gold predicates (76.35 -> 76.06; 0.48 end
-to end), within the 0.3 that issue 26 allows; on the recipe's earlier checkpoints the same variant cost
-0.19-0.52, so a model of your own is worth measuring with ``benchmarks/int8.py`` first
-(docs/benchmarks.md, "int8 on the CPU").
+and ``serve`` take it; it is never the default. Measured on the shipped model and the whole EWT dev set
+(2026-12-02, docs/benchmarks.md "int8 on the CPU"), it costs 0.10 dev F1 with gold predicates (76.35 ->
+76.25) and 0.02 end to end, within the 0.3 that issue 26 allows, and tags about 1.2x faster on two
+threads; a model of your own is worth measuring with ``benchmarks/dev_scores.py --int8`` first.
 
-What is quantized: every linear layer of the encoder but the embedding mapping (``KEEP_FLOAT``: keeping
-it float cost 0.16 less on the shipped model); the heads (argument, sense, predicate, part of speech, pair)
+What is quantized: with late fusion, the linear layers of the top ``fusion_layers``, which run once per
+predicate; the lower layers run once a sentence and stay float. Quantizing them too (the whole encoder
+but the embedding mapping, this module's earlier default and ``lower_float=False``) was 1.4x faster
+than float but cost 0.50 dev F1 on the shipped model, over the 0.3 allowed. With early fusion every
+layer runs per predicate and all are quantized but the embedding mapping (``KEEP_FLOAT``: keeping it
+float cost 0.16 less on the shipped model). The heads (argument, sense, predicate, part of speech, pair)
 stay float, a sliver of the time. Weights are int8 per output channel (per-tensor ones cost 1-3 F1 more),
 and inputs use all 8 bits where the CPU has VNNI (``FullRangeLinear``): torch's dynamic layers use 7
 (``reduce_range``, which keeps CPUs without VNNI from overflowing 16-bit sums), which cost 0.9-2.3 F1 more
@@ -47,18 +50,28 @@ KEEP_TOP_LAYERS = 0
 
 
 def quantizable(
-    model: nn.Module, keep_float: Collection[str] = KEEP_FLOAT, keep_top: int = KEEP_TOP_LAYERS
+    model: nn.Module,
+    keep_float: Collection[str] = KEEP_FLOAT,
+    keep_top: int = KEEP_TOP_LAYERS,
+    lower_float: bool = True,
 ) -> list[str]:
-    """The names of the encoder's ``nn.Linear`` modules that ``quantize_int8`` quantizes: every one but
-    those whose name ends with a ``keep_float`` entry and those inside the top ``keep_top`` layers. The
-    heads (argument, sense, predicate, part of speech, pair) read the encoder's states and stay float."""
+    """The names of the encoder's ``nn.Linear`` modules that ``quantize_int8`` quantizes: with late
+    fusion and ``lower_float``, those of the top ``fusion_layers`` (they run once a predicate; the lower
+    layers, once a sentence, stay float); otherwise every one; in both cases but those whose name ends
+    with a ``keep_float`` entry and those inside the top ``keep_top`` layers. An ALBERT layer group shared
+    by lower and top layers is quantized for both. The heads (argument, sense, predicate, part of speech,
+    pair) read the encoder's states and stay float."""
     encoder = model.encoder  # type: ignore[attr-defined]
+    upper: list[nn.Module] = model.upper  # type: ignore[attr-defined, assignment]
+    scope = upper if lower_float and upper else [encoder]
+    inside = {id(m) for part in scope for m in part.modules()}
     top: list[nn.Module] = layers.transformer_layers(encoder)[-keep_top:] if keep_top > 0 else []
     kept = {id(m) for layer in top for m in layer.modules()}
     return [
         f"encoder.{name}"
         for name, module in encoder.named_modules()
         if isinstance(module, nn.Linear)
+        and id(module) in inside
         and id(module) not in kept
         and not any(name.endswith(suffix) for suffix in keep_float)
     ]

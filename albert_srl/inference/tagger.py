@@ -155,8 +155,8 @@ class SRLTagger:
     ) -> SRLTagger:
         """Load a model: ``None`` is the default model shipped in the package, else a model directory or a
         Hugging Face hub id (``org/name``, fetched into or read from the hub's cache; see ``model_dir``).
-        ``int8``: quantize the encoder's linear layers to dynamic int8 after loading (CPU only; the
-        shipped model tags about 1.4-1.6x faster for 0.29 dev F1, docs/benchmarks.md)."""
+        ``int8``: quantize the encoder's per-predicate linear layers to dynamic int8 after loading (CPU
+        only; the shipped model tags about 1.2-1.4x faster for 0.10 dev F1, docs/benchmarks.md)."""
         directory = model_dir(path)
         refuse_special_files(directory)
         config_path = directory / CONFIG
