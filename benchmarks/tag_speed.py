@@ -6,11 +6,15 @@ same encoder, the previous shipped model).
 Run by hand (never by CI):
     python benchmarks/tag_speed.py [--model DIR] [--dev PATH] [--device cpu|cuda] [--limit N]
                                    [--modes batched-gold,int8-gold,...] [--json PATH]
-                                   [--compare "early fusion=DIR" ...]
-Each row runs in its own process so that its peak memory is its own. Prints one table, and the time the
-encoder alone takes on the same batches (the upper bound of any tagger built on it). ``--modes`` runs
-some rows only (benchmarks/gpu_run.py's GPU timing); ``--json`` also writes the rows as JSON. A compared
-model runs the batched rows only; every speed-up is against the loop on ``--model``'s weights.
+                                   [--compare "early fusion=DIR" ...] [--rounds N] [--max-tokens N]
+Each row runs in its own process so that its peak memory is its own, and times its second pass over the
+sentences (the first warms up). With ``--rounds N`` every row runs N times in turn (A B C, A B C, ...)
+and the table gives each row's median and each speed-up's median over the rounds' ratios, so that the
+machine's drift (this shared one's loop varied by 20% between runs) falls on both sides of a ratio
+alike. Prints one table, and the time the encoder alone takes on the same batches (the upper bound of
+any tagger built on it). ``--modes`` runs some rows only (benchmarks/gpu_run.py's GPU timing);
+``--json`` also writes the rows as JSON. A compared model runs the batched rows only; every speed-up is
+against the loop on ``--model``'s weights.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +31,7 @@ from typing import Any
 
 import torch
 
+from albert_srl.config import TagOptions
 from albert_srl.formats import read
 from albert_srl.inference.encoding import Instance, collate, encode, make_batches
 from albert_srl.inference.tagger import SRLTagger
@@ -67,7 +73,9 @@ def per_predicate_loop(tagger: SRLTagger, words: list[list[str]], predicates: li
     return frames
 
 
-def encoder_only(tagger: SRLTagger, words: list[list[str]], predicates: list[list[int]]) -> tuple[int, float]:
+def encoder_only(
+    tagger: SRLTagger, words: list[list[str]], predicates: list[list[int]], max_tokens: int
+) -> tuple[int, float]:
     """The pure-encoder upper bound: the batches ``tag`` would run, collated beforehand (untimed); only the
     encoder's forward pass and the word gathering are timed. Returns (instances, seconds)."""
     config = tagger.config
@@ -77,10 +85,11 @@ def encoder_only(tagger: SRLTagger, words: list[list[str]], predicates: list[lis
     sentences = encode(tagger.tokenizer, instances)
     batches = [
         collate([sentences[i] for i in ids], tagger.tokenizer, config, labels, senses).to(tagger.device)
-        for ids in make_batches(sentences, config, max_tokens=8192)
+        for ids in make_batches(sentences, config, max_tokens=max_tokens)
     ]
     with torch.inference_mode():
-        tagger.model.word_states(batches[0])  # warm-up
+        for batch in batches:  # warm-up
+            tagger.model.word_states(batch)
         if tagger.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -91,22 +100,29 @@ def encoder_only(tagger: SRLTagger, words: list[list[str]], predicates: list[lis
     return len(instances), time.perf_counter() - start
 
 
-def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | None) -> dict[str, float]:
+def run_mode(
+    mode: str, model: str | None, dev: str, device: str, limit: int | None, max_tokens: int
+) -> dict[str, float]:
     sentences = list(read(dev))[:limit]
     words = [s.words for s in sentences]
     gold = [[f.predicate.index for f in s.frames] for s in sentences] if mode.endswith("gold") else None
     tagger = SRLTagger.from_pretrained(
         model, device=device, bf16=True if mode.startswith("bf16") else None, int8=mode.startswith("int8")
     )
-    tagger.tag(words[:32], predicates=gold[:32] if gold else None)  # warm-up
+    # Warm-up: the same work once, untimed (a first pass pays for its allocations and kernels' set-up,
+    # which moved a single timed pass by 30% from one process to the next).
+    if mode.startswith("loop"):
+        per_predicate_loop(tagger, words, gold)
+    elif not mode.startswith("encoder"):
+        tagger.tag(words, predicates=gold, max_tokens=max_tokens)
     if device == "cuda":
         torch.cuda.synchronize()
     if mode.startswith("encoder"):
-        frames, seconds = encoder_only(tagger, words, gold or [])
+        frames, seconds = encoder_only(tagger, words, gold or [], max_tokens)
         return {"sentences": len(words), "frames": frames, "seconds": seconds, "rss_mib": 0, "parameters": 0}
     start = time.perf_counter()
     if mode.startswith(("batched", "bf16", "int8")):
-        frames = sum(len(s.frames) for s in tagger.tag(words, predicates=gold))
+        frames = sum(len(s.frames) for s in tagger.tag(words, predicates=gold, max_tokens=max_tokens))
     else:
         frames = per_predicate_loop(tagger, words, gold)
     if device == "cuda":
@@ -121,11 +137,17 @@ def run_mode(mode: str, model: str | None, dev: str, device: str, limit: int | N
     }
 
 
+def median_row(runs: list[dict[str, float]]) -> dict[str, float]:
+    """One row from its rounds: the median of each figure (the lower one of an even count: a measured one)."""
+    return {key: statistics.median_low(run[key] for run in runs) for key in runs[0]}
+
+
 def run_child(mode: str, model: str | None, args: argparse.Namespace) -> dict[str, float]:
     """One row in a fresh process, so that its peak memory is its own."""
     command = [sys.executable, __file__, "--mode", mode, "--dev", args.dev, "--device", args.device]
     command += ["--model", model] if model else []
     command += ["--limit", str(args.limit)] if args.limit else []
+    command += ["--max-tokens", str(args.max_tokens)]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
@@ -142,51 +164,73 @@ def main() -> None:
     parser.add_argument(
         "--compare", action="append", default=[], metavar="NAME=DIR", help="another model's batched rows"
     )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=TagOptions.max_tokens,
+        help=f"subwords in one forward pass of the batched rows (default {TagOptions.max_tokens})",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="runs of every row, in turn (default 1)")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one row, in a child process
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps(run_mode(args.mode, args.model, args.dev, args.device, args.limit)))
+        row = run_mode(args.mode, args.model, args.dev, args.device, args.limit, args.max_tokens)
+        print(json.dumps(row))
         return
     modes = args.modes.split(",")
     unknown = sorted(set(modes) - set(MODES))
     if unknown:
         parser.error(f"unknown modes {', '.join(unknown)}; choose from {', '.join(MODES)}")
-    rows = {mode: run_child(mode, args.model, args) for mode in modes}
+    runs: dict[str, list[dict[str, float]]] = {}
+    for _ in range(args.rounds):
+        for mode in modes:
+            runs.setdefault(mode, []).append(run_child(mode, args.model, args))
+        for name, _, directory in (item.partition("=") for item in args.compare):
+            for mode in modes:
+                if mode.startswith("batched"):
+                    runs.setdefault(f"{name}={mode}", []).append(run_child(mode, directory, args))
+    rows = {mode: median_row(runs[mode]) for mode in modes}
     compared = {
-        name: {mode: run_child(mode, directory, args) for mode in modes if mode.startswith("batched")}
-        for name, _, directory in (item.partition("=") for item in args.compare)
+        name: {mode: median_row(runs[f"{name}={mode}"]) for mode in modes if mode.startswith("batched")}
+        for name, _, _ in (item.partition("=") for item in args.compare)
     }
+
+    def speedup(key: str, kind: str) -> str:
+        """The median over rounds of the loop's seconds over this row's, each pair from one round."""
+        if f"loop-{kind}" not in runs:
+            return "-"
+        pairs = zip(runs[f"loop-{kind}"], runs[key], strict=True)
+        return f"{statistics.median(loop['seconds'] / row['seconds'] for loop, row in pairs):.1f}x"
+
     first = next(iter(rows.values()))
     print(
         f"EWT dev, {first['sentences']} sentences; model {first['parameters'] / 1e6:.1f} M parameters; "
-        f"device {args.device}; torch threads {torch.get_num_threads()}"
+        f"device {args.device}; torch threads {torch.get_num_threads()}; max_tokens {args.max_tokens}; "
+        f"{args.rounds} round(s)"
     )
     print("| predicates | tagger | frames | seconds | sentences/s | speed-up | peak RSS (MiB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for kind in ("gold", "predicted"):
-        loop = rows.get(f"loop-{kind}")
         for name, label in LABELS.items():
             row = rows.get(f"{name}-{kind}")
             if row is None:
                 continue
-            speedup = f"{loop['seconds'] / row['seconds']:.1f}x" if loop else "-"
             print(
                 f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | "
-                f"{row['sentences'] / row['seconds']:,.1f} | {speedup} | {row['rss_mib']:.0f} |"
+                f"{row['sentences'] / row['seconds']:,.1f} | {speedup(f'{name}-{kind}', kind)} | "
+                f"{row['rss_mib']:.0f} |"
             )
     for name, model_rows in compared.items():
         for mode, row in model_rows.items():
             kind = mode.rsplit("-", 1)[1]
-            loop = rows.get(f"loop-{kind}")
-            speedup = f"{loop['seconds'] / row['seconds']:.1f}x" if loop else "-"
             label = f"{name}: SRLTagger.tag (batched), {row['parameters'] / 1e6:.1f} M"
             rate = row["sentences"] / row["seconds"]
             print(
-                f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | {rate:,.1f} | {speedup} | "
-                f"{row['rss_mib']:.0f} |"
+                f"| {kind} | {label} | {row['frames']} | {row['seconds']:.1f} | {rate:,.1f} | "
+                f"{speedup(f'{name}={mode}', kind)} | {row['rss_mib']:.0f} |"
             )
     if args.json:
-        document = {"device": args.device, "rows": rows, "compared": compared}
+        document = {"device": args.device, "rounds": runs, "rows": rows, "compared": compared}
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
     if "encoder-gold" not in rows or "batched-gold" not in rows:
         return
