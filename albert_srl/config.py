@@ -240,14 +240,23 @@ class PretrainConfig(RunConfig):
     )
 
 
+# Tagging's batch budget by device, where none is given. On the CPU 2048 was the fastest on two threads
+# (docs/benchmarks.md, "The batch budget"; 8192 ran 1.2-1.4x slower, its activations outgrowing the
+# caches); a GPU keeps the 8192 it was measured with.
+CPU_MAX_TOKENS = 2048
+GPU_MAX_TOKENS = 8192
+
+
 @dataclass(kw_only=True)
 class TagOptions:
     """How ``tag`` (and ``SRLTagger.tag_stream``) batches a stream of sentences."""
 
     batch_size: int = setting(64, low=1, high=1_000_000, doc="sentences tagged together")
-    # 2048: the fastest on two CPU threads (docs/benchmarks.md); 8192 ran 20-30% slower, its activations
-    # outgrowing the caches.
-    max_tokens: int = setting(2048, low=1, doc="subwords in one forward pass")
+    max_tokens: int | None = setting(
+        None,
+        low=1,
+        doc=f"subwords in one forward pass (null: {CPU_MAX_TOKENS} on the CPU, {GPU_MAX_TOKENS} on a GPU)",
+    )
     max_words: int = setting(
         512, low=1, doc="longer sentences are reported and skipped: time and memory grow with its square"
     )

@@ -154,8 +154,8 @@ class AlbertSRL(Pipe):
     """Adds ``doc._.frames`` (see the module's docstring). ``model``: a model directory or hub id, ``None``
     for the model shipped in the package; it is loaded on the first doc (or by ``tagger``).
     ``batch_size``: documents tagged together by ``pipe`` when no ``batch_size`` is given (``nlp.pipe``
-    passes its own); ``max_tokens``: subwords in one forward pass; ``device``: ``cpu``, ``cuda`` or
-    ``auto``."""
+    passes its own); ``max_tokens``: subwords in one forward pass (``None``: the device's default);
+    ``device``: ``cpu``, ``cuda`` or ``auto``."""
 
     def __init__(
         self,
@@ -163,7 +163,7 @@ class AlbertSRL(Pipe):
         name: str = FACTORY,
         model: str | None = None,
         batch_size: int = TagOptions.batch_size,
-        max_tokens: int = TagOptions.max_tokens,
+        max_tokens: int | None = TagOptions.max_tokens,
         device: str = "cpu",
     ) -> None:
         check_instance(TagOptions(batch_size=batch_size, max_tokens=max_tokens), name)
@@ -242,7 +242,7 @@ class AlbertSRL(Pipe):
     assigns=["doc._.frames", "doc._.srl_data", "span._.frames", "token.is_sent_start"],
 )
 def make_albert_srl(
-    nlp: Language, name: str, model: str | None, batch_size: int, max_tokens: int, device: str
+    nlp: Language, name: str, model: str | None, batch_size: int, max_tokens: int | None, device: str
 ) -> AlbertSRL:
     """The ``albert_srl`` factory (``nlp.add_pipe("albert_srl", config={...})``)."""
     return AlbertSRL(nlp, name, model, batch_size, max_tokens, device)

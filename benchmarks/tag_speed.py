@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from albert_srl.config import TagOptions
+from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS
 from albert_srl.formats import read
 from albert_srl.inference.encoding import Instance, collate, encode, make_batches
 from albert_srl.inference.tagger import SRLTagger
@@ -74,7 +74,7 @@ def per_predicate_loop(tagger: SRLTagger, words: list[list[str]], predicates: li
 
 
 def encoder_only(
-    tagger: SRLTagger, words: list[list[str]], predicates: list[list[int]], max_tokens: int
+    tagger: SRLTagger, words: list[list[str]], predicates: list[list[int]], max_tokens: int | None
 ) -> tuple[int, float]:
     """The pure-encoder upper bound: the batches ``tag`` would run, collated beforehand (untimed); only the
     encoder's forward pass and the word gathering are timed. Returns (instances, seconds)."""
@@ -85,7 +85,7 @@ def encoder_only(
     sentences = encode(tagger.tokenizer, instances)
     batches = [
         collate([sentences[i] for i in ids], tagger.tokenizer, config, labels, senses).to(tagger.device)
-        for ids in make_batches(sentences, config, max_tokens=max_tokens)
+        for ids in make_batches(sentences, config, max_tokens=tagger.batch_budget(max_tokens))
     ]
     with torch.inference_mode():
         for batch in batches:  # warm-up
@@ -101,7 +101,7 @@ def encoder_only(
 
 
 def run_mode(
-    mode: str, model: str | None, dev: str, device: str, limit: int | None, max_tokens: int
+    mode: str, model: str | None, dev: str, device: str, limit: int | None, max_tokens: int | None
 ) -> dict[str, float]:
     sentences = list(read(dev))[:limit]
     words = [s.words for s in sentences]
@@ -147,7 +147,7 @@ def run_child(mode: str, model: str | None, args: argparse.Namespace) -> dict[st
     command = [sys.executable, __file__, "--mode", mode, "--dev", args.dev, "--device", args.device]
     command += ["--model", model] if model else []
     command += ["--limit", str(args.limit)] if args.limit else []
-    command += ["--max-tokens", str(args.max_tokens)]
+    command += ["--max-tokens", str(args.max_tokens)] if args.max_tokens else []
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
@@ -167,8 +167,8 @@ def main() -> None:
     parser.add_argument(
         "--max-tokens",
         type=int,
-        default=TagOptions.max_tokens,
-        help=f"subwords in one forward pass of the batched rows (default {TagOptions.max_tokens})",
+        help=f"subwords in one forward pass of the batched rows (default {CPU_MAX_TOKENS} on the CPU, "
+        f"{GPU_MAX_TOKENS} on a GPU)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="runs of every row, in turn (default 1)")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one row, in a child process
@@ -205,7 +205,8 @@ def main() -> None:
     first = next(iter(rows.values()))
     print(
         f"EWT dev, {first['sentences']} sentences; model {first['parameters'] / 1e6:.1f} M parameters; "
-        f"device {args.device}; torch threads {torch.get_num_threads()}; max_tokens {args.max_tokens}; "
+        f"device {args.device}; torch threads {torch.get_num_threads()}; "
+        f"max_tokens {args.max_tokens or 'the default'}; "
         f"{args.rounds} round(s)"
     )
     print("| predicates | tagger | frames | seconds | sentences/s | speed-up | peak RSS (MiB) |")

@@ -7,11 +7,13 @@ import logging
 import pickle
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from conftest import TinyTaggerFactory
 
+from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
@@ -274,6 +276,29 @@ def test_preparing_the_next_batch_meanwhile_changes_nothing(
     assert [[(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in got] == [
         [(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in expected
     ]
+
+
+def test_the_batch_budget_defaults_by_device_and_a_given_one_is_kept(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert trained_tiny_tagger.batch_budget() == CPU_MAX_TOKENS
+    assert trained_tiny_tagger.batch_budget(64) == 64
+    budgets: list[int] = []
+    make_batches = tagger_module.make_batches
+
+    def spy(*args: Any, max_tokens: int, **kwargs: Any) -> list[list[int]]:
+        budgets.append(max_tokens)
+        return make_batches(*args, max_tokens=max_tokens, **kwargs)
+
+    monkeypatch.setattr(tagger_module, "make_batches", spy)
+    words = [sentence.words for sentence in tiny_sentences]
+    trained_tiny_tagger.tag(words, gold_predicates(tiny_sentences))
+    trained_tiny_tagger.tag(words, gold_predicates(tiny_sentences), max_tokens=64)
+    # Each call makes the batches of its given predicates, then (none here) its finding batches.
+    finding = tagger_module.ROWS_PER_FOUND_SENTENCE
+    assert budgets == [CPU_MAX_TOKENS, CPU_MAX_TOKENS // finding, 64, 64 // finding]
+    monkeypatch.setattr(SRLTagger, "device", property(lambda _self: torch.device("cuda")))
+    assert trained_tiny_tagger.batch_budget() == GPU_MAX_TOKENS
 
 
 def test_a_list_of_strings_is_a_batch_of_texts(trained_tiny_tagger: SRLTagger) -> None:

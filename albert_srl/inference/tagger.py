@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from albert_srl.config import TagOptions
+from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS, TagOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json
@@ -228,7 +228,7 @@ class SRLTagger:
         self,
         inputs: str | Sequence[str] | Sequence[Sequence[str]] | Sequence[Sentence],
         predicates: Sequence[Sequence[int] | None] | None = None,
-        max_tokens: int = TagOptions.max_tokens,
+        max_tokens: int | None = TagOptions.max_tokens,
     ) -> list[Sentence]:
         """Tag text or sentences; returns one ``Sentence`` with its frames per sentence, in input order.
 
@@ -256,6 +256,7 @@ class SRLTagger:
                     )
         pieces = self._tokenize(sentences)
         self.model.eval()
+        max_tokens = self.batch_budget(max_tokens)
         unknown = [i for i, p in enumerate(wanted) if p is None and sentences[i].words]
         known = sorted(set(range(len(sentences))) - set(unknown))
         with torch.inference_mode():
@@ -271,14 +272,22 @@ class SRLTagger:
         tagged = dict(zip(known, given, strict=True)) | dict(zip(unknown, found, strict=True))
         return [tagged[i] for i in range(len(sentences))]
 
+    def batch_budget(self, max_tokens: int | None = None) -> int:
+        """Subwords in one forward pass: ``max_tokens``, or where ``None`` this device's default."""
+        if max_tokens is not None:
+            return max_tokens
+        return GPU_MAX_TOKENS if self.device.type == "cuda" else CPU_MAX_TOKENS
+
     def find_predicates(
-        self, sentences: Sequence[Sentence], max_tokens: int = TagOptions.max_tokens
+        self, sentences: Sequence[Sentence], max_tokens: int | None = TagOptions.max_tokens
     ) -> list[list[int]]:
         """The word indices of the predicates the model finds in each sentence."""
         self.model.eval()
         with_words = [s for s in sentences if s.words]
         with torch.inference_mode():
-            found = self._identify_predicates(with_words, self._tokenize(with_words), max_tokens)
+            found = self._identify_predicates(
+                with_words, self._tokenize(with_words), self.batch_budget(max_tokens)
+            )
         it = iter(found)
         return [next(it) if s.words else [] for s in sentences]
 
@@ -288,7 +297,7 @@ class SRLTagger:
         chunk: int = 256,
         progress: bool = False,
         gold_predicates: bool = True,
-        max_tokens: int = TagOptions.max_tokens,
+        max_tokens: int | None = TagOptions.max_tokens,
     ) -> Iterator[Sentence]:
         """Tag sentences read from a corpus, streaming ``chunk`` at a time: with their gold predicates, or
         (``gold_predicates=False``) with the predicates the model finds itself. Tagged predicates keep
@@ -311,7 +320,7 @@ class SRLTagger:
         bar.close()
 
     def _tag_corpus_chunk(
-        self, sentences: list[Sentence], gold_predicates: bool, max_tokens: int
+        self, sentences: list[Sentence], gold_predicates: bool, max_tokens: int | None
     ) -> list[Sentence]:
         predicates = [[f.predicate.index for f in s.frames] for s in sentences] if gold_predicates else None
         tagged = self.tag(sentences, predicates=predicates, max_tokens=max_tokens)
@@ -325,7 +334,7 @@ class SRLTagger:
         self,
         items: Iterable[TextSentence | BadLine],
         batch_size: int = TagOptions.batch_size,
-        max_tokens: int = TagOptions.max_tokens,
+        max_tokens: int | None = TagOptions.max_tokens,
         path: str = "<input>",
         max_words: int = TagOptions.max_words,
     ) -> Iterator[Sentence | BadLine]:
@@ -353,7 +362,7 @@ class SRLTagger:
         yield from self._tag_buffer(buffer, max_tokens, path)
 
     def _tag_buffer(
-        self, buffer: list[TextSentence | BadLine], max_tokens: int, path: str
+        self, buffer: list[TextSentence | BadLine], max_tokens: int | None, path: str
     ) -> Iterator[Sentence | BadLine]:
         sentences = [item for item in buffer if isinstance(item, TextSentence)]
         try:
@@ -364,13 +373,13 @@ class SRLTagger:
         for item in buffer:
             yield item if isinstance(item, BadLine) else next(tagged)
 
-    def _tag_text_sentences(self, sentences: list[TextSentence], max_tokens: int) -> list[Sentence]:
+    def _tag_text_sentences(self, sentences: list[TextSentence], max_tokens: int | None) -> list[Sentence]:
         return self.tag(
             [s.to_sentence() for s in sentences], [s.predicates for s in sentences], max_tokens=max_tokens
         )
 
     def _tag_one_by_one(
-        self, sentences: list[TextSentence], max_tokens: int, path: str
+        self, sentences: list[TextSentence], max_tokens: int | None, path: str
     ) -> list[Sentence | BadLine]:
         out: list[Sentence | BadLine] = []
         for sentence in sentences:
