@@ -143,45 +143,38 @@ def run_marked(
     the layers' own forward up to float rounding (tests/test_layers.py)."""
     steps = [block for layer in stack for block in blocks(layer)]
     allowed = attention_mask[rows].bool()[:, None, None, :]  # (U, 1, 1, S): the keys a row attends to
-    hidden = marked_rows(lower, rows, marks, marks[0] if marks is not None else None)
+    table, ids = marks if marks is not None else (None, None)
+    hidden = add_at_marks(lower[rows], ids, table)
     first = steps[0]
     shared = [
-        marked_rows(m(lower), rows, marks, offsets(m, marks)) for m in (first.query, first.key, first.value)
+        add_at_marks(m(lower)[rows], ids, offsets(m, table)) for m in (first.query, first.key, first.value)
     ]
     for i, block in enumerate(steps):
         key, value = shared[1:] if i == 0 else (block.key(hidden), block.value(hidden))
-        if i == len(steps) - 1:
-            query = at(shared[0], queries) if i == 0 else None
+        query = shared[0] if i == 0 else None  # a later block maps the states it runs at
+        if i == len(steps) - 1:  # only where something reads
             hidden = at(hidden, queries)
-        else:
-            query = shared[0] if i == 0 else None
+            query = None if query is None else at(query, queries)
         query = block.query(hidden) if query is None else query
         hidden = block_forward(block, hidden, query, key, value, allowed)
     return hidden
 
 
-def offsets(linear: nn.Module, marks: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor | None:
+def offsets(linear: nn.Module, table: torch.Tensor | None) -> torch.Tensor | None:
     """What ``linear`` adds to its output for each row of the mark table (its bias left out)."""
-    if marks is None:
+    if table is None:
         return None
-    table = marks[0]
     return linear(table) - linear(torch.zeros_like(table[:1]))
 
 
-def marked_rows(
-    states: torch.Tensor,
-    rows: torch.Tensor,
-    marks: tuple[torch.Tensor, torch.Tensor] | None,
-    added: torch.Tensor | None,
-) -> torch.Tensor:
-    """``states[rows]`` (U, S, D) with ``added[id]`` at each subword whose mark id is not 0."""
-    out = states[rows]
-    if marks is None or added is None:
-        return out
-    ids = marks[1].reshape(-1)
-    where = ids.nonzero().squeeze(1)
-    out.view(-1, out.size(-1)).index_add_(0, where, added[ids[where]].to(out.dtype))
-    return out
+def add_at_marks(states: torch.Tensor, ids: torch.Tensor | None, added: torch.Tensor | None) -> torch.Tensor:
+    """``states`` (U, S, D), in place, plus ``added[id]`` at each position whose mark ``id`` is not 0."""
+    if ids is None or added is None:
+        return states
+    flat = ids.reshape(-1)
+    where = flat.nonzero().squeeze(1)
+    states.view(-1, states.size(-1)).index_add_(0, where, added[flat[where]].to(states.dtype))
+    return states
 
 
 def at(states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
