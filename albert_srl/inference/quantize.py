@@ -8,7 +8,7 @@ safetensors; the model directory keeps its float weights).
 ``SRLTagger(..., int8=True)``, ``from_pretrained(..., int8=True)`` and ``--int8`` on ``tag``, ``predict``
 and ``serve`` take it; it is never the default. Measured on the shipped model and the whole EWT dev set
 (2026-12-02, docs/benchmarks.md "int8 on the CPU"), it costs 0.10 dev F1 with gold predicates (76.35 ->
-76.25) and 0.02 end to end, within the 0.3 that issue 26 allows, and tags about 1.2x faster on two
+76.25) and 0.02 end to end, within the 0.3 that issue 26 allows, and tags 1.2-1.4x faster on two
 threads; a model of your own is worth measuring with ``benchmarks/dev_scores.py --int8`` first.
 
 What is quantized: with late fusion, the linear layers of the top ``fusion_layers``, which run once per
