@@ -240,6 +240,7 @@ def test_training_learns_and_keeps_the_best_model_with_its_card(tmp_path, hand_d
     top = max(records, key=lambda r: r["f1"])
     assert top["f1"] > 95  # dev is the training set: the model must fit it
     assert max(r["predicate_f1"] for r in records) > 90
+    assert max(r["end_to_end_f1"] for r in records) > 85  # its own predicates, scored against gold
     card = (best / "README.md").read_text()
     assert str(hand_data) in card
     assert f"| f1 | {top['f1']:.2f} |" in card

@@ -8,21 +8,26 @@ from collections.abc import Iterable
 from albert_srl.config import TrainConfig
 from albert_srl.data import Sentence
 from albert_srl.inference.encoding import sense_number
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.inference.tagger import SRLTagger, copy_gold_lemmas
 from albert_srl.scorer import score
 
 
 def evaluate(tagger: SRLTagger, dev: list[Sentence], config: TrainConfig) -> dict[str, float]:
     """Dev scores in percent: span P/R/F1 with gold predicates (srl-eval.pl's overall line), sense
-    accuracy, and predicate-identification F1 when that head is trained."""
+    accuracy, and, when the predicate head is trained, predicate-identification F1 and the end-to-end
+    span F1 (the model's own predicates, gold lemmas copied as benchmarks/dev_scores.py does)."""
     chunk, max_tokens = max(1, len(dev)), config.eval_max_tokens
     tagged = list(tagger.tag_conll(dev, chunk=chunk, max_tokens=max_tokens))
     result = score(dev, tagged, gold_path=config.dev_path, pred_path="dev predictions")
     metrics = {"precision": result.precision, "recall": result.recall, "f1": result.f1}
     metrics["sense_accuracy"] = sense_accuracy(dev, tagged)
     if config.predicate_identification:
-        found = tagger.tag_conll(dev, chunk=chunk, gold_predicates=False, max_tokens=max_tokens)
+        found = list(tagger.tag_conll(dev, chunk=chunk, gold_predicates=False, max_tokens=max_tokens))
         metrics["predicate_f1"] = predicate_f1(dev, found)
+        for gold_sentence, found_sentence in zip(dev, found, strict=True):
+            copy_gold_lemmas(gold_sentence, found_sentence)
+        end_to_end = score(dev, found, gold_path=config.dev_path, pred_path="dev predictions")
+        metrics["end_to_end_f1"] = end_to_end.f1
     tagger.model.train()
     return metrics
 
