@@ -159,8 +159,10 @@ class TrainConfig(RunConfig):
     dev_path: str = setting(doc="development corpus, scored after every epoch")
     output_dir: str = setting(doc="where the model, checkpoints and logs go")
     encoder: EncoderConfig = setting(factory=EncoderConfig, doc="the encoder")
-    predicate_awareness: PredicateAwareness = setting(
-        "segment", doc="how the encoder is told the predicate: segment ids, a word pair or an indicator"
+    predicate_awareness: PredicateAwareness | None = setting(
+        None,
+        doc="how early fusion tells the encoder the predicate: segment ids, a word pair or an indicator; "
+        "null: segment where the encoder has two token types, else indicator",
     )
     fusion_layers: int | None = setting(
         None,

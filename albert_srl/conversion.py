@@ -1,8 +1,9 @@
-"""A BERT-architecture encoder directory as an ALBERT encoder directory (``albert-srl convert-encoder``).
+"""An encoder directory as an ALBERT encoder directory (``albert-srl convert-encoder``).
 
-A BERT is ALBERT's "not-shared" variant: one hidden group per layer, an embedding size equal to the
-hidden size, and an identity embedding-to-hidden mapping. Converted that way the ALBERT gives the BERT's
-outputs exactly. With a smaller embedding size ``E`` the embeddings are factorized: every embedding
+Any architecture ``albert_form`` supports converts: a BERT is ALBERT's "not-shared" variant (one hidden
+group per layer, an embedding size equal to the hidden size, an identity embedding-to-hidden mapping),
+and so, with their own extras, are RoBERTa, ELECTRA and MPNet. Converted that way the ALBERT gives the
+source's outputs exactly. With a smaller embedding size ``E`` the embeddings are factorized: every embedding
 table is projected onto the top ``E`` right singular vectors of sampled embedding sums, and the
 embedding-to-hidden mapping is fitted by least squares so that ALBERT's embedding output comes as close
 as it can to BERT's (the layer norm moves from the hidden space into the smaller one, so it is not
@@ -17,33 +18,20 @@ import hashlib
 import json
 import logging
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
-from transformers import AlbertConfig, AlbertModel
+from safetensors.torch import save_file
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tokenizer import VOCABULARY_FILES, load_tokenizer, save_vocabulary_files
+from albert_srl.inference.albert_form import WEIGHTS, albert_spec, albert_state, architecture, read_weights
+from albert_srl.inference.encoder import Encoder, EncoderSpec
+from albert_srl.inference.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = "model.safetensors"
-PICKLED = ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "model.ckpt.index")
-# BERT's names of one layer's tensors -> ALBERT's, under encoder.layer.{i}. / ...albert_layers.0.
-LAYER_NAMES = {
-    "attention.self.query": "attention.query",
-    "attention.self.key": "attention.key",
-    "attention.self.value": "attention.value",
-    "attention.output.dense": "attention.dense",
-    "attention.output.LayerNorm": "attention.LayerNorm",
-    "intermediate.dense": "ffn",
-    "output.dense": "ffn_output",
-    "output.LayerNorm": "full_layer_layer_norm",
-}
 EMBEDDING_TABLES = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 # Samples of (word, position, token type) the factorized embedding mapping is fitted on.
 FIT_SAMPLES = 20_000
@@ -71,36 +59,41 @@ def convert_encoder(
     tokenizer files and a model card). ``embedding_size`` defaults to the hidden size (exact); ``sha256``
     is the digest ``model.safetensors`` must have. Raises ``SRLFormatError`` naming the file."""
     source, out = Path(source), Path(out)
-    config = read_bert_config(source)
+    config = read_source_config(source)
     weights_path = source / WEIGHTS
-    check_weights_file(source)
+    state = read_weights(source)
     digest = file_sha256(weights_path)
     if sha256 is not None and digest != sha256.lower():
         raise SRLFormatError(
             str(weights_path), None, f"sha256 is {digest}, not the {sha256.lower()} asked for: another file"
         )
-    hidden = config["hidden_size"]
+    spec = albert_spec(config, str(source / "config.json"))
+    hidden = spec.hidden_size
     size = hidden if embedding_size is None else embedding_size
-    if not 1 <= size <= hidden:
-        raise SRLFormatError(str(source), None, f"embedding size {size}: allowed from 1 to {hidden}")
-    state = bert_state(load_file(str(weights_path)), weights_path)
-    albert_config = albert_config_of(config, size)
-    albert_state, error = albert_weights(state, albert_config, seed)
-    model = AlbertModel(albert_config)
+    if not 1 <= size <= hidden or (size != hidden and spec.embedding_size != hidden):
+        allowed = (
+            f"from 1 to {hidden}" if spec.embedding_size == hidden else f"{spec.embedding_size}, its own"
+        )
+        raise SRLFormatError(str(source), None, f"embedding size {size}: allowed {allowed}")
+    albert = albert_state(
+        {k: v.float() for k, v in state.items()}, config.get("model_type", "albert"), spec, str(weights_path)
+    )
+    error = 0.0
+    if size != spec.embedding_size:
+        albert, error = factorize_embeddings(albert, spec, size, seed)
+        spec.embedding_size = size
+    model = Encoder(spec)
     try:
-        model.load_state_dict(albert_state, strict=True)
+        model.load_state_dict(albert, strict=True)
     except RuntimeError as problem:
-        raise SRLFormatError(
-            str(weights_path), None, f"weights do not fit a BERT encoder: {problem}"
-        ) from None
+        message = str(problem).split("\n\t", 1)[-1].split("\n")[0]
+        raise SRLFormatError(str(weights_path), None, f"weights do not fit its config: {message}") from None
     out.mkdir(parents=True, exist_ok=True)
-    albert_config.to_json_file(str(out / "config.json"))
+    (out / "config.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
     save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS), {"format": "pt"}
     )
-    tokenizer = load_tokenizer(source)
-    tokenizer.save_pretrained(out)
-    save_vocabulary_files(tokenizer, out)
+    load_tokenizer(source).save_pretrained(out)
     conversion = Conversion(out, digest, size, hidden, error)
     (out / "README.md").write_text(card(source, config, conversion), encoding="utf-8")
     log.info("converted %s into %s (embedding size %d, embedding error %.4f)", source, out, size, error)
@@ -115,29 +108,14 @@ def read_config(path: Path, whose: str) -> Any:
         raise SRLFormatError(str(path), None, f"cannot read {whose} config: {error}") from None
 
 
-def read_bert_config(source: Path) -> dict:
+def read_source_config(source: Path) -> dict[str, Any]:
+    """The source's ``config.json``: an object naming a supported architecture."""
     path = source / "config.json"
     config = read_config(path, "the encoder's")
-    if not isinstance(config, dict) or config.get("model_type") != "bert":
-        kind = config.get("model_type") if isinstance(config, dict) else None
-        raise SRLFormatError(str(path), None, f"model_type {kind!r}: only a BERT encoder converts")
-    if config.get("position_embedding_type", "absolute") != "absolute":
-        raise SRLFormatError(str(path), None, "only absolute position embeddings convert to ALBERT")
+    if not isinstance(config, dict):
+        raise SRLFormatError(str(path), None, "the config must be a JSON object")
+    architecture(config, str(path))
     return config
-
-
-def check_weights_file(source: Path) -> None:
-    """``model.safetensors`` must be there: pickled weights can run code when loaded, so never those."""
-    if (source / WEIGHTS).is_file():
-        return
-    pickled = [name for name in PICKLED if (source / name).exists()]
-    if pickled:
-        raise SRLFormatError(
-            str(source / pickled[0]),
-            None,
-            "pickled weights are refused (loading them can run code): convert them to model.safetensors",
-        )
-    raise SRLFormatError(str(source / WEIGHTS), None, "missing: the encoder's weights")
 
 
 def file_sha256(path: Path) -> str:
@@ -148,71 +126,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def bert_state(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
-    """The BERT tensors without a ``bert.`` prefix, buffers and task heads left out."""
-    kept = {}
-    for key, value in state.items():
-        key = key.removeprefix("bert.")
-        if key.startswith(("embeddings.", "encoder.", "pooler.")) and not key.endswith("position_ids"):
-            kept[key] = value.float()
-    if "embeddings.word_embeddings.weight" not in kept:
-        raise SRLFormatError(str(path), None, "no embeddings.word_embeddings.weight: not a BERT encoder")
-    return kept
-
-
-def albert_config_of(config: dict, embedding_size: int) -> AlbertConfig:
-    layers = config["num_hidden_layers"]
-    return AlbertConfig(
-        vocab_size=config["vocab_size"],
-        embedding_size=embedding_size,
-        hidden_size=config["hidden_size"],
-        num_hidden_layers=layers,
-        num_hidden_groups=layers,
-        inner_group_num=1,
-        num_attention_heads=config["num_attention_heads"],
-        intermediate_size=config["intermediate_size"],
-        hidden_act=config.get("hidden_act", "gelu"),
-        hidden_dropout_prob=config.get("hidden_dropout_prob", 0.1),
-        attention_probs_dropout_prob=config.get("attention_probs_dropout_prob", 0.1),
-        max_position_embeddings=config["max_position_embeddings"],
-        type_vocab_size=config.get("type_vocab_size", 2),
-        initializer_range=config.get("initializer_range", 0.02),
-        layer_norm_eps=config.get("layer_norm_eps", 1e-12),
-        pad_token_id=config.get("pad_token_id", 0),
-        classifier_dropout_prob=config.get("classifier_dropout") or 0.1,
-    )
-
-
-def albert_weights(
-    state: dict[str, torch.Tensor], config: AlbertConfig, seed: int
-) -> tuple[dict[str, torch.Tensor], float]:
-    """ALBERT's state dict from BERT's, and the embedding output's relative error (0.0 when exact)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        layer = re.match(r"encoder\.layer\.(\d+)\.(.+)\.(weight|bias)$", key)
-        if layer:
-            index, name, kind = layer.groups()
-            if name not in LAYER_NAMES:
-                raise SRLFormatError(WEIGHTS, None, f"unexpected BERT tensor {key}")
-            out[f"encoder.albert_layer_groups.{index}.albert_layers.0.{LAYER_NAMES[name]}.{kind}"] = value
-        elif key.startswith("pooler.dense."):
-            out[key.replace("pooler.dense.", "pooler.")] = value
-        else:
-            out[key] = value
-    hidden, size = config.hidden_size, config.embedding_size
-    if size == hidden:
-        out["encoder.embedding_hidden_mapping_in.weight"] = torch.eye(hidden)
-        out["encoder.embedding_hidden_mapping_in.bias"] = torch.zeros(hidden)
-        return out, 0.0
-    return factorize_embeddings(out, config, seed)
-
-
 def factorize_embeddings(
-    state: dict[str, torch.Tensor], config: AlbertConfig, seed: int
+    state: dict[str, torch.Tensor], spec: EncoderSpec, size: int, seed: int
 ) -> tuple[dict[str, torch.Tensor], float]:
-    """Project the embedding tables onto the top singular directions of their sums, and fit the
-    embedding-to-hidden mapping (after a plain layer norm in the small space) to BERT's embedding output."""
-    size, eps = config.embedding_size, config.layer_norm_eps
+    """Project the embedding tables (of the hidden size, mapped by the identity) onto the top ``size``
+    singular directions of their sums, and fit the embedding-to-hidden mapping (after a plain layer
+    norm in the small space) to the source's embedding output; returns the state and the fit's relative
+    error."""
+    eps = spec.layer_norm_eps
     tables = {name: state[f"embeddings.{name}.weight"] for name in EMBEDDING_TABLES}
     gamma, beta = state["embeddings.LayerNorm.weight"], state["embeddings.LayerNorm.bias"]
     generator = torch.Generator().manual_seed(seed)
@@ -256,26 +177,26 @@ def source_licence(source: Path) -> str:
 def card(source: Path, config: dict, conversion: Conversion) -> str:
     licence = source_licence(source)
     name = config.get("_name_or_path") or source.name
+    kind = config.get("model_type", "albert")
     exact = conversion.embedding_size == conversion.hidden_size
     how = (
-        "an embedding size equal to the hidden size and an identity embedding-to-hidden mapping, so it gives "
-        "the BERT's outputs exactly"
+        f"so it gives the {kind}'s outputs exactly"
         if exact
-        else f"embedding size {conversion.embedding_size} (factorized by SVD; the embedding output's "
-        "relative "
-        f"error against the BERT's is {conversion.embedding_error:.4f}): fine-tune it before use"
+        else f"with embedding size {conversion.embedding_size} (factorized by SVD; the embedding output's "
+        f"relative error against the {kind}'s is {conversion.embedding_error:.4f}): fine-tune it before use"
     )
     return f"""---
 license: {licence}
-library_name: transformers
+library_name: albert-srl
 tags: [albert, albert-srl]
 ---
 
 # {name}, in ALBERT form
 
-The BERT encoder `{name}` converted by `albert-srl convert-encoder` into an ALBERT encoder that
-`transformers.AlbertModel.from_pretrained` loads: one hidden group per layer ({config["num_hidden_layers"]}
-layers, hidden size {conversion.hidden_size}), {how}.
+The {kind} encoder `{name}` converted by `albert-srl convert-encoder` into ALBERT form, which
+`encoder.pretrained` loads: one hidden group per layer ({config.get("num_hidden_layers")} layers, hidden size
+{conversion.hidden_size}), {how}. Without a position offset or a relative-position bias in its
+`config.json` (a BERT's, an ELECTRA's), `transformers.AlbertModel.from_pretrained` loads it too.
 
 - Source: `{source}` (`{name}`), licence: {licence}.
 - Source weights: `model.safetensors`, sha256 `{conversion.source_sha256}`.
@@ -295,19 +216,13 @@ def export_encoder(model_dir: str | Path, out: str | Path, dtype: torch.dtype | 
     Raises ``SRLFormatError`` naming the file that is not an albert-srl model's."""
     model_dir, out = Path(model_dir), Path(out)
     config = srl_encoder_config(model_dir)
-    check_weights_file(model_dir)
-    state = encoder_state(load_file(str(model_dir / WEIGHTS)), model_dir / WEIGHTS, dtype)
+    state = encoder_state(read_weights(model_dir), model_dir / WEIGHTS, dtype)
     if dtype is not None:
         config["dtype"] = str(dtype).removeprefix("torch.")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     save_file(state, str(out / WEIGHTS), {"format": "pt"})
-    tokenizer = load_tokenizer(model_dir)
-    tokenizer.save_pretrained(out)
-    save_vocabulary_files(tokenizer, out)
-    for name in VOCABULARY_FILES:  # the model's own vocabulary files, whichever it holds
-        if (model_dir / name).is_file():
-            shutil.copyfile(model_dir / name, out / name)
+    load_tokenizer(model_dir).save_pretrained(out)  # with the model's own vocabulary files
     (out / "README.md").write_text(export_card(model_dir, config, len(state)), encoding="utf-8")
     log.info("exported the encoder of %s into %s (%d tensors)", model_dir, out, len(state))
     return out

@@ -13,6 +13,8 @@ import albert_srl
 from albert_srl.errors import SRLFormatError
 from albert_srl.inference.tagger import DEFAULT_MODEL, SRLTagger, model_dir
 
+SAMPLE_TEXT = Path(__file__).resolve().parents[1] / "corpora" / "sample.txt"
+
 
 def test_every_public_name_imports_from_the_top_level() -> None:
     for name in albert_srl.__all__:
@@ -30,6 +32,25 @@ def test_import_albert_srl_does_not_import_torch() -> None:
         "assert not heavy, heavy\n"
         "from albert_srl import SRLTagger\n"
         "assert 'torch' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_tagging_imports_neither_transformers_nor_scipy(tmp_path: Path) -> None:
+    """The tagging path (the API, ``albert-srl tag`` and the server) reads the model with torch,
+    safetensors and tokenizers alone; spaCy is loaded only to split raw text."""
+    code = (
+        "import sys\n"
+        "def loaded(*names): return [m for m in names if m in sys.modules]\n"
+        "from albert_srl import SRLTagger\n"
+        "tagger = SRLTagger.from_pretrained()\n"
+        "assert tagger.tag([['The', 'board', 'approved', 'it', '.']])[0].frames\n"
+        "assert not loaded('transformers', 'scipy', 'spacy'), loaded('transformers', 'scipy', 'spacy')\n"
+        "assert tagger.tag('The board approved it.')[0].frames\n"
+        "from albert_srl.cli import main\n"
+        f"assert main(['tag', {str(SAMPLE_TEXT)!r}, '-o', {str(tmp_path / 'out.jsonl')!r}]) == 0\n"
+        "from albert_srl.serving.serve import create_app\n"
+        "assert not loaded('transformers', 'scipy'), loaded('transformers', 'scipy')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -124,7 +124,7 @@ def test_invalid_yaml_reports_its_line(tmp_path):
     assert raised.value.line is not None and raised.value.line >= 2
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "ewt.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "ewt.yaml", "ewt-minilm.yaml", "ewt-mpnet.yaml"])
 def test_shipped_configs_parse(name):
     config = load_dataclass(TrainConfig, REPO / "configs" / name)
     assert config.train_path.endswith(".gold_conll.gz")

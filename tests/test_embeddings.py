@@ -70,7 +70,8 @@ def test_the_stage_exports_an_encoder_with_learnt_embeddings_at_the_init_scale(t
     tokenizer = load_tokenizer(out)
     weights = encoder.embeddings.word_embeddings.weight.detach()
     sentence = "The committee approved a stone bridge."
-    ids = sorted(set(tokenizer(sentence, add_special_tokens=False)["input_ids"]))
+    (ids,) = tokenizer.encode_texts([sentence])
+    ids = sorted(set(ids))
     assert tokenizer.unk_token_id not in ids
     std = encoder.config.initializer_range
     learnt = weights[ids]
@@ -83,14 +84,14 @@ def test_the_stage_exports_an_encoder_with_learnt_embeddings_at_the_init_scale(t
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "word2vec" in card and str(text) in card and "Wikipedia" not in card
     srl_encoder = encoder_from_pretrained(str(out))  # what `albert-srl train` with encoder.pretrained does
-    assert srl_encoder.config.vocab_size == len(tokenizer)
+    assert srl_encoder.spec.vocab_size == len(tokenizer)
 
 
 def test_unscaled_vectors_keep_word2vec_magnitudes(text: Path, tmp_path: Path):
     scaled = AlbertModel.from_pretrained(str(run_stage(text, tmp_path / "init", "init")))
     raw = AlbertModel.from_pretrained(str(run_stage(text, tmp_path / "none", "none")))
     tokenizer = load_tokenizer(tmp_path / "none")
-    rows = tokenizer("The committee approved a stone bridge.", add_special_tokens=False)["input_ids"]
+    (rows,) = tokenizer.encode_texts(["The committee approved a stone bridge."])
     scaled_norm = scaled.embeddings.word_embeddings.weight[rows].norm().item()
     raw_norm = raw.embeddings.word_embeddings.weight[rows].norm().item()
     assert raw_norm > 3 * scaled_norm

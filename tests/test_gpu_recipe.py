@@ -21,6 +21,7 @@ from transformers import AlbertModel
 from albert_srl.conversion import convert_encoder, export_encoder
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
+from albert_srl.inference.encoder import Encoder
 from albert_srl.inference.model import SRLModel, encoder_from_pretrained
 from albert_srl.inference.tagger import SRLTagger
 from albert_srl.inference.tokenizer import VOCABULARY_FILES, load_tokenizer
@@ -56,16 +57,18 @@ def trained_model(
     with torch.no_grad():
         for parameter in encoder.parameters():
             parameter.add_(0.01 * torch.randn_like(parameter))
-    config = tiny_model_config(tiny_sentences, encoder.config.to_dict(), fusion_layers=2)
+    config = tiny_model_config(tiny_sentences, encoder.spec.to_dict(), fusion_layers=2)
     tagger = SRLTagger(SRLModel(config, encoder=encoder).eval(), load_tokenizer(converted))
     return tagger.save_pretrained(tmp_path_factory.mktemp("model") / "model")
 
 
 def hidden_states(encoder: torch.nn.Module) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, encoder.config.vocab_size, (2, 11), generator=generator)
+    ids = torch.randint(5, 100, (2, 11), generator=generator)
     types = torch.randint(0, 2, (2, 11), generator=generator)
     with torch.no_grad():
+        if isinstance(encoder, Encoder):  # ours
+            return encoder.eval()(ids, torch.ones_like(ids), types)
         return encoder.eval()(input_ids=ids, token_type_ids=types).last_hidden_state
 
 
@@ -73,7 +76,7 @@ def test_an_exported_encoder_is_the_models_own(trained_model: Path, converted: P
     out = export_encoder(trained_model, tmp_path / "encoder", dtype=torch.float32)
     exported = AlbertModel.from_pretrained(out)
     ours = SRLTagger.from_pretrained(trained_model).model.encoder
-    assert torch.equal(hidden_states(exported), hidden_states(ours))
+    assert torch.allclose(hidden_states(exported), hidden_states(ours), atol=1e-5)
     assert not torch.allclose(hidden_states(exported), hidden_states(AlbertModel.from_pretrained(converted)))
     files = {path.name for path in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= files
@@ -119,7 +122,8 @@ def test_else_in_bf16_which_the_run_casts_back(converted: Path, tmp_path: Path) 
     original = AlbertModel.from_pretrained(converted).state_dict()
     assert {value.dtype for value in back.values() if value.is_floating_point()} == {torch.float32}
     for key, value in original.items():
-        assert torch.equal(back[key], value.to(torch.bfloat16).float()), key
+        if not key.startswith("pooler."):  # a converted encoder carries no pooler: SRL never reads one
+            assert torch.equal(back[key], value.to(torch.bfloat16).float()), key
 
 
 def test_else_the_shipped_models_encoder_when_it_is_the_converted_one_trained(

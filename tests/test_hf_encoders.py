@@ -4,11 +4,13 @@ tokenizes each call's sentences once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import SAMPLE
+from safetensors.torch import load_file
 from tiny_encoders import tiny_bert, tiny_roberta
 
 from albert_srl.cli import main
@@ -19,6 +21,7 @@ from albert_srl.inference.tagger import SRLTagger
 from albert_srl.inference.tokenizer import load_tokenizer
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+SAMPLE_TEXT = Path(__file__).resolve().parents[1] / "corpora" / "sample.txt"
 WORDS = ["The", "judges", "nominated", "two", "lawyers", "on", "Tuesday", "."]
 
 
@@ -92,6 +95,43 @@ def test_segment_marking_on_a_one_token_type_encoder_is_one_clear_error(
     assert "two token types" in error and "Traceback" not in error
 
 
+@pytest.fixture(scope="module")
+def bert_without_pooler(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert(tmp_path_factory.mktemp("bert-no-pooler"), pooler=False)
+
+
+@pytest.mark.parametrize("embedding_size", [None, 16])
+def test_a_bert_without_pooler_converts(
+    bert_without_pooler: Path, embedding_size: int | None, tmp_path: Path
+) -> None:
+    conversion = convert_encoder(bert_without_pooler, tmp_path / "albert", embedding_size=embedding_size)
+    assert conversion.embedding_size == (embedding_size or conversion.hidden_size)
+    assert (
+        load_file(tmp_path / "albert" / "model.safetensors")
+        .keys()
+        .isdisjoint({"pooler.weight", "pooler.bias"})
+    )
+
+
+@pytest.mark.parametrize("kind", ["bert without pooler", "roberta"])
+def test_the_tiny_config_trains_tags_and_serves_any_encoder_unconverted(
+    kind: str, bert_without_pooler: Path, bpe_encoder: Path, tmp_path: Path
+) -> None:
+    """``configs/tiny.yaml`` with only ``encoder.pretrained`` set (and the files): the encoder is
+    converted on load; RoBERTa's one token type gets the indicator marking by default."""
+    encoder = {"bert without pooler": bert_without_pooler, "roberta": bpe_encoder}[kind]
+    overrides = [f"train_path={SAMPLE}", f"dev_path={SAMPLE}", f"output_dir={tmp_path / 'run'}"]
+    assert main(["train", str(TINY), "--set", f"encoder.pretrained={encoder}", *overrides]) == 0
+    best = tmp_path / "run" / "best"
+    awareness = json.loads((best / "config.json").read_text())["srl"]["predicate_awareness"]
+    assert awareness == ("indicator" if kind == "roberta" else "segment")
+    out = tmp_path / "tagged.conll"
+    assert main(["predict", str(best), str(SAMPLE), "-o", str(out)]) == 0
+    assert [s.words for s in read(out)] == [s.words for s in read(SAMPLE)]
+    assert main(["tag", str(SAMPLE_TEXT), "--model", str(best), "-o", str(tmp_path / "tagged.jsonl")]) == 0
+    assert (tmp_path / "tagged.jsonl").read_text().count("\n") > 0
+
+
 class CountingTokenizer:
     """The tagger's tokenizer, counting the sentences each call is given."""
 
@@ -99,9 +139,9 @@ class CountingTokenizer:
         self.tokenizer = tokenizer
         self.calls: list[int] = []
 
-    def __call__(self, texts: Any, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(len(texts))
-        return self.tokenizer(texts, *args, **kwargs)
+    def word_pieces(self, word_lists: Any) -> Any:
+        self.calls.append(len(word_lists))
+        return self.tokenizer.word_pieces(word_lists)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.tokenizer, name)

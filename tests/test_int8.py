@@ -15,7 +15,6 @@ from conftest import TinyTaggerFactory, tiny_model_config
 from torch import nn
 
 from albert_srl.data import Sentence
-from albert_srl.inference import layers
 from albert_srl.inference.model import SRLModel
 from albert_srl.inference.quantize import FullRangeLinear, has_vnni, is_quantized, quantizable, quantize_int8
 from albert_srl.inference.tagger import SRLTagger
@@ -72,7 +71,7 @@ def test_the_encoder_linear_layers_are_int8_and_the_heads_float(late_tagger: SRL
     assert "pos_head" in heads
     assert all(type(modules[name]) is nn.Linear for name in heads)
     # The layer lists late fusion runs hold the same, now quantized, modules.
-    assert all(is_quantized(layer.albert_layers[0].ffn) for layer in model.upper + model.lower)
+    assert all(is_quantized(block.ffn) for block in model.encoder.blocks())
     assert type(model.encoder.encoder.embedding_hidden_mapping_in) is nn.Linear  # kept float: it costs less
 
 
@@ -83,7 +82,7 @@ def test_layers_kept_float_by_name_and_from_the_top(
     the embedding mapping stay float, the lower layer is quantized."""
     config = tiny_model_config(tiny_sentences, {**tiny_encoder_config, "num_hidden_groups": 2})
     model = SRLModel(config).eval()
-    top = layers.transformer_layers(model.encoder)[-1]
+    top = model.encoder.layers()[-1]
     top_linear = {id(m) for m in top.modules() if isinstance(m, nn.Linear)}
     kept = quantizable(model, keep_float=("embedding_hidden_mapping_in",), keep_top=1)
     modules = dict(model.named_modules())
@@ -92,7 +91,7 @@ def test_layers_kept_float_by_name_and_from_the_top(
     encoder_linear = [n for n in linear_names(model) if n.startswith("encoder.")]
     assert len(top_linear) == 6 and len(kept) == len(encoder_linear) - 1 - 6
     quantize_int8(model, kept)
-    lower, top = layers.transformer_layers(model.encoder)
+    lower, top = model.encoder.layers()
     assert sum(map(is_quantized, lower.modules())) == 6 and not any(map(is_quantized, top.modules()))
     assert sum(type(m) is nn.Linear for m in top.modules()) == 6
 
@@ -109,7 +108,7 @@ def test_with_late_fusion_only_the_per_predicate_layers_are_quantized(
     quantize_int8(model)
     (top,) = model.upper
     assert sum(map(is_quantized, top.modules())) == 6
-    assert not any(is_quantized(m) for layer in model.lower for m in layer.modules())
+    assert not any(is_quantized(m) for block in model.encoder.blocks(0, model.split) for m in block.modules())
     assert type(model.encoder.encoder.embedding_hidden_mapping_in) is nn.Linear
 
 

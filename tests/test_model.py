@@ -14,10 +14,10 @@ from safetensors.torch import load_file
 from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.data import Sentence
+from albert_srl.inference.encoder import ACTIVATIONS, tanh_gelu
 from albert_srl.inference.encoding import Instance, collate, instances_from_sentences
 from albert_srl.inference.encoding import encode as tokenize_once
 from albert_srl.inference.model import (
-    FUSED_GELU,
     ModelConfig,
     SRLModel,
     encoder_from_pretrained,
@@ -228,10 +228,11 @@ def test_encoders_compute_albert_gelu_with_the_fused_kernel(
     original.save_pretrained(tmp_path / "encoder")
     loaded = encoder_from_pretrained(str(tmp_path / "encoder")).eval()
     fresh = fresh_encoder(dict(tiny_encoder_config))
-    assert loaded.config.hidden_act == fresh.config.hidden_act == FUSED_GELU
+    assert loaded.spec.hidden_act == fresh.spec.hidden_act == "gelu_new"
+    assert ACTIVATIONS["gelu_new"] is tanh_gelu  # one fused kernel
     ids = torch.randint(5, tiny_encoder_config["vocab_size"], (3, 9))
     with torch.no_grad():
-        expected, got = original(ids).last_hidden_state, loaded(ids).last_hidden_state
+        expected, got = original(ids).last_hidden_state, loaded(ids, torch.ones_like(ids))
     assert torch.allclose(expected, got, atol=1e-5)  # the same function, computed differently
 
 

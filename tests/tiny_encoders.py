@@ -75,11 +75,13 @@ def bpe_tokenizer(out: Path) -> RobertaTokenizerFast:
     return fast
 
 
-def tiny_bert(out: Path, seed: int = 0) -> Path:
-    """A random 3-layer BERT over a tiny WordPiece vocabulary, saved in ``out`` (safetensors)."""
+def tiny_bert(out: Path, seed: int = 0, pooler: bool = True) -> Path:
+    """A random 3-layer BERT over a tiny WordPiece vocabulary, saved in ``out`` (safetensors); without
+    ``pooler``, as token-classification checkpoints are."""
     tokenizer = wordpiece_tokenizer(out)
     torch.manual_seed(seed)
-    model = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_act="gelu", **SIZES))
+    config = BertConfig(vocab_size=len(tokenizer), hidden_act="gelu", **SIZES)
+    model = BertModel(config, add_pooling_layer=pooler)
     model.save_pretrained(out)
     return out
 

@@ -27,7 +27,6 @@ from albert_srl.inference.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
-PREDICATE_AWARENESS = ("segment", "pair", "indicator")
 NO_SENSE = "-"
 # Only a word's first subword is read; a pathological "word" (a URL, a base64 blob) keeps this many, so
 # no single word can overflow the encoder's window.
@@ -161,15 +160,10 @@ def word_pieces(tokenizer: Tokenizer, word_lists: Sequence[list[str]]) -> list[l
     A word that tokenizes to nothing (a lone control character) gets ``<unk>``, so every word has a
     first subword; a word keeps at most ``MAX_PIECES_PER_WORD`` pieces.
     """
-    encoded = tokenizer(list(word_lists), is_split_into_words=True, add_special_tokens=False, verbose=False)
-    result = []
-    for row, words in enumerate(word_lists):
-        pieces: list[list[int]] = [[] for _ in words]
-        for piece, word in zip(encoded["input_ids"][row], encoded.word_ids(row), strict=True):
-            if word is not None:
-                pieces[word].append(piece)
-        result.append([p[:MAX_PIECES_PER_WORD] or [tokenizer.unk_token_id] for p in pieces])
-    return result
+    unknown = [tokenizer.unk_token_id]
+    return [
+        [p[:MAX_PIECES_PER_WORD] or unknown for p in words] for words in tokenizer.word_pieces(word_lists)
+    ]
 
 
 def windows(lengths: list[int], budget: int, stride: int) -> list[tuple[int, int]]:

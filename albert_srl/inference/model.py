@@ -7,6 +7,7 @@ marked, so one pass a sentence finds all its predicates).
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
@@ -14,7 +15,6 @@ from typing import Any, Literal
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel, PreTrainedModel
 
 from albert_srl.config import (
     ALBERT_SIZES,
@@ -25,10 +25,11 @@ from albert_srl.config import (
     check_encoder_shape,
 )
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference import layers
+from albert_srl.inference.albert_form import SUPPORTED, albert_spec, albert_state, read_weights
 from albert_srl.inference.crf import ConstrainedCRF
+from albert_srl.inference.encoder import Encoder
 from albert_srl.inference.encoding import POS_TAGS, Batch
-from albert_srl.quiet import quiet_transformers
+from albert_srl.inference.hub import local_directory
 from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
 
 
@@ -39,7 +40,7 @@ class ModelConfig:
 
     labels: list[str] = setting(doc="argument tags, BIO (O, B-ROLE, I-ROLE)")
     senses: list[str] = setting(doc="predicate sense labels")
-    predicate_awareness: PredicateAwareness = like(TrainConfig, "predicate_awareness")
+    predicate_awareness: PredicateAwareness | None = like(TrainConfig, "predicate_awareness")
     head: Head = like(TrainConfig, "head")
     max_length: int = like(TrainConfig, "max_length")
     stride: int = like(TrainConfig, "stride")
@@ -69,9 +70,9 @@ class ModelConfig:
         return cls(**values)
 
 
-# What a model directory's config.json may say. A model is data: its activation is a name from this list
-# (looked up in transformers' own table), never a name resolved to an arbitrary callable.
-EncoderType = Literal["albert", "bert", "roberta", "xlm-roberta", "electra", "deberta", "deberta-v2"]
+# What a model directory's config.json may say: an architecture that loads into the ALBERT form
+# (``albert_form.SUPPORTED``), and an activation by name from ``encoder.ACTIVATIONS`` (tested to match).
+EncoderType = Literal["albert", "bert", "roberta", "xlm-roberta", "electra", "mpnet"]
 Activation = Literal[
     "gelu",
     "gelu_new",
@@ -88,11 +89,11 @@ Activation = Literal[
 
 @dataclass
 class EncoderChecks:
-    """The keys of a model's ``encoder`` section (a Hugging Face config) checked before ``transformers``
-    reads them, beside ``EncoderConfig``'s sizes; other keys pass through. Defaults are ALBERT's."""
+    """The keys of a model's ``encoder`` section (a Hugging Face config) checked before the encoder is
+    built, beside ``EncoderConfig``'s sizes; other keys pass through. Defaults are ALBERT's."""
 
     model_type: EncoderType = setting("albert", doc="the encoder's architecture")
-    hidden_act: Activation = setting("gelu_new", doc="activation, a name from transformers' table")
+    hidden_act: Activation = setting("gelu_new", doc="activation, by name (gelu, gelu_new, relu, ...)")
     inner_group_num: int = setting(1, low=1, high=16, doc="layers in a group of shared weights")
     type_vocab_size: int = setting(2, low=1, high=16, doc="segment ids")
     hidden_dropout_prob: float | None = like(EncoderConfig, "dropout", doc="hidden dropout")
@@ -135,7 +136,7 @@ def model_config_from_json(values: Any) -> ModelConfig:
 
 
 def check_encoder(encoder: dict[str, Any]) -> None:
-    """The encoder's Hugging Face config, checked before any of it reaches ``transformers``."""
+    """The encoder's Hugging Face config, checked before the encoder is built from it."""
     for declared in ENCODER_SETTINGS:
         if encoder.get(declared.name) is not None:
             declared.check(encoder[declared.name], SOURCE)
@@ -159,11 +160,6 @@ class Decoded:
     tags: torch.Tensor  # (B, W) label ids; 0 ("O") for predicate-identification rows and padding
     senses: torch.Tensor  # (B,) sense ids
     predicate_flags: torch.Tensor  # (B, W) 1 where a word is a predicate (predicate-identification rows)
-
-
-# ALBERT's "gelu_new" is the tanh approximation of GELU written as five tensor operations; torch computes
-# the same function (to 1e-6) in one fused kernel, ten times faster on a CPU. Encoders are built with it.
-FUSED_GELU = "gelu_pytorch_tanh"
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -191,37 +187,41 @@ def autocast(device: torch.device, bf16: bool | None) -> AbstractContextManager[
     return torch.autocast(device.type, dtype=torch.bfloat16) if on else nullcontext()
 
 
-def encoder_from_pretrained(path: str) -> PreTrainedModel:
-    """Any Hugging Face encoder directory (or hub id): ALBERT, or another model through ``AutoModel``."""
-    config = AutoConfig.from_pretrained(path)
-    if getattr(config, "hidden_act", None) == "gelu_new":
-        config.hidden_act = FUSED_GELU
-    # A pretrained encoder directory holds its MLM/SOP heads too: transformers' table of the weights it
-    # skips is expected here, not news, and so is its tensor-parallel plan's note that a model loaded on
-    # one device shards nothing (errors still raise).
-    with quiet_transformers("modeling_utils", "distributed.tensor_parallel"):
-        return without_pooler(AutoModel.from_pretrained(path, config=config))
-
-
-def fresh_encoder(config: dict[str, Any]) -> PreTrainedModel:
-    """A randomly initialised encoder of the given config (ALBERT unless ``model_type`` says otherwise)."""
-    model_type = config.get("model_type", "albert")
-    if config.get("hidden_act", "gelu_new" if model_type == "albert" else None) == "gelu_new":
-        config = {**config, "hidden_act": FUSED_GELU}
-    if model_type == "albert":
-        return AlbertModel(AlbertConfig(**config), add_pooling_layer=False)
-    values = {k: v for k, v in config.items() if k != "model_type"}
-    return without_pooler(AutoModel.from_config(AutoConfig.for_model(model_type, **values)))
-
-
-def without_pooler(encoder: PreTrainedModel) -> PreTrainedModel:
-    """Drop the [CLS] pooler: SRL never reads it, and a fine-tuned model must hold the same weights
-    whether its encoder came from a checkpoint or from ``fresh_encoder`` (as ``from_pretrained`` does)."""
-    if getattr(encoder, "pooler", None) is not None:
-        encoder.pooler = None
-        if hasattr(encoder, "pooler_activation"):
-            encoder.pooler_activation = None
+def encoder_from_pretrained(path: str) -> Encoder:
+    """An encoder directory (or hub id) of any supported architecture, loaded into the ALBERT form: its
+    ``config.json`` checked as a model's ``encoder`` section is, its safetensors weights renamed
+    (``albert_form``). One error naming the file for anything it cannot load."""
+    directory = local_directory(path)
+    config_path = directory / SOURCE
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SRLFormatError(str(config_path), None, f"cannot read the encoder's config: {error}") from None
+    if not isinstance(config, dict):
+        raise SRLFormatError(str(config_path), None, "the config must be a JSON object")
+    try:
+        kind = config.get("model_type", "albert")
+        if kind not in SUPPORTED:  # the clear error, before the ranges name the key
+            albert_spec(config, str(config_path))
+        check_encoder(config)
+    except ConfigError as error:
+        raise SRLFormatError(str(config_path), None, error.message) from None
+    spec = albert_spec(config, str(config_path))
+    weights_path = directory / "model.safetensors"
+    state = albert_state(read_weights(directory), kind, spec, str(weights_path))
+    encoder = Encoder(spec)
+    try:
+        encoder.load_state_dict(state, strict=True)
+    except RuntimeError as problem:
+        message = str(problem).split("\n\t", 1)[-1].split("\n")[0]
+        raise SRLFormatError(str(weights_path), None, f"weights do not fit its config: {message}") from None
     return encoder
+
+
+def fresh_encoder(config: dict[str, Any]) -> Encoder:
+    """A randomly initialised encoder of the given config (any supported architecture; ALBERT unless
+    ``model_type`` says otherwise), in ALBERT form."""
+    return Encoder(albert_spec(config, SOURCE))
 
 
 class SRLModel(nn.Module):
@@ -229,33 +229,33 @@ class SRLModel(nn.Module):
 
     With ``fusion_layers`` = k below the encoder's depth L, a batch's distinct windows run the lower
     L - k layers once; each unit row (a window with one predicate, or none for predicate
-    identification) adds a learned mark to its predicate's subwords and runs the top k layers.
+    identification) adds a learned mark to its predicate's subwords and runs the top k layers. The
+    last layer computes only the subwords the words are read from. Training and tagging run the same
+    code.
     """
 
-    def __init__(self, config: ModelConfig, encoder: PreTrainedModel | None = None) -> None:
+    def __init__(self, config: ModelConfig, encoder: Encoder | None = None) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else fresh_encoder(config.encoder)
+        spec = self.encoder.spec
         # The config as built: the encoder's full config, and a window never longer than its positions.
-        positions = getattr(self.encoder.config, "max_position_embeddings", config.max_length)
-        max_length = min(config.max_length, positions)
+        max_length = min(config.max_length, spec.max_position_embeddings - spec.position_offset)
+        awareness = config.predicate_awareness or ("segment" if spec.type_vocab_size > 1 else "indicator")
         config = replace(
             config,
-            encoder=self.encoder.config.to_dict(),
+            encoder=spec.to_dict(),
+            predicate_awareness=awareness,
             max_length=max_length,
             stride=min(config.stride, max_length // 2),
         )
         self.config = config
-        hidden = self.encoder.config.hidden_size
-        embedding = self.encoder.get_input_embeddings().embedding_dim
-        depth = self.encoder.config.num_hidden_layers
-        fusion = config.fusion_layers
+        hidden, depth, fusion = spec.hidden_size, spec.num_hidden_layers, config.fusion_layers
         if fusion is not None and not 0 <= fusion <= depth:
             raise ValueError(f"fusion_layers {fusion}: allowed from 0 to the encoder's {depth} layers")
         self.late = fusion is not None and fusion < depth
-        check_fusion(config, self.encoder, self.late)
-        # Plain lists: the layers are the encoder's own modules, registered there.
-        stack = layers.transformer_layers(self.encoder) if self.late else []
-        self.lower, self.upper = stack[: depth - (fusion or 0)], stack[depth - (fusion or 0) :]
+        check_fusion(config, spec.type_vocab_size, self.late)
+        # Layers [0, split) run once a window; [split, depth) once a unit row.
+        self.split = depth - (fusion or 0) if self.late else 0
         self.predicate_mark = nn.Embedding(2, hidden, padding_idx=0) if self.late and fusion else None
         if self.predicate_mark is not None:
             # On the scale of the layer-normed states it is added to, so the top layers see it at once.
@@ -263,7 +263,7 @@ class SRLModel(nn.Module):
             self.predicate_mark.weight.data[0].zero_()
         self.pair = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.GELU()) if fusion == 0 else None
         early_indicator = not self.late and config.predicate_awareness == "indicator"
-        self.indicator = nn.Embedding(2, embedding) if early_indicator else None
+        self.indicator = nn.Embedding(2, spec.embedding_size) if early_indicator else None
         if self.indicator is not None:
             nn.init.normal_(self.indicator.weight, std=0.02)
         self.dropout = nn.Dropout(config.dropout)
@@ -275,51 +275,37 @@ class SRLModel(nn.Module):
         self.register_buffer("predicate_pos_mask", allowed, persistent=False)
         self.crf = ConstrainedCRF(config.labels) if config.head == "crf" else None
 
+    @property
+    def upper(self) -> list[nn.Module]:
+        """The blocks run once a unit row (late fusion's top layers; every block with early fusion)."""
+        return list(self.encoder.blocks(self.split))
+
     def lower_states(self, batch: Batch) -> torch.Tensor | None:
         """The states of every window after the lower layers (R, S, H); ``None`` with early fusion."""
-        if not self.late:
-            return None
-        hidden = layers.embed(self.encoder, batch.input_ids)
-        return layers.run_layers(self.encoder, self.lower, hidden, batch.attention_mask)
+        return self._lower(batch) if self.late else None
 
-    def unit_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
-        """Encoder states of every unit row: (U, S, H). ``lower`` (from ``lower_states``) saves the lower
-        layers where they ran already on these windows."""
-        if not self.late:
-            return self.encode_whole(batch)
-        hidden = (lower if lower is not None else self.lower_states(batch))[batch.unit_row]
-        if self.predicate_mark is not None:
-            hidden = hidden + self.predicate_mark(batch.predicate_mark)
-        return layers.run_layers(self.encoder, self.upper, hidden, batch.attention_mask[batch.unit_row])
+    def _lower(self, batch: Batch) -> torch.Tensor:
+        return self.encoder.run(self.encoder.embed(batch.input_ids), batch.attention_mask, 0, self.split)
 
-    def encode_whole(self, batch: Batch) -> torch.Tensor:
-        """Early fusion: every unit row through the whole encoder, marked at its input."""
-        ids, mask = batch.input_ids[batch.unit_row], batch.attention_mask[batch.unit_row]
-        inputs: dict[str, torch.Tensor] = {"attention_mask": mask}
-        if self.indicator is not None:
-            embeddings = self.encoder.get_input_embeddings()(ids)
-            inputs["inputs_embeds"] = embeddings + self.indicator(batch.predicate_mark)
-        else:
-            inputs["input_ids"] = ids
-        if getattr(self.encoder.config, "type_vocab_size", 0) > 1:
-            inputs["token_type_ids"] = batch.token_type_ids
-        return self.encoder(**inputs).last_hidden_state
+    def unit_states(
+        self, batch: Batch, lower: torch.Tensor | None = None, read: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Encoder states of every unit row, (U, S, H), or at ``read`` (U, Q) only: (U, Q, H). ``lower``
+        (from ``lower_states``) saves the lower layers where they ran already on these windows."""
+        mask = batch.attention_mask[batch.unit_row]
+        if not self.late:
+            ids = batch.input_ids[batch.unit_row]
+            added = None if self.indicator is None else self.indicator(batch.predicate_mark)
+            # Token types are 0 but for segment and pair marking, which need two of them (check_fusion).
+            embedded = self.encoder.embed(ids, batch.token_type_ids, added)
+            return self.encoder.run(embedded, mask, read=read)
+        hidden = (lower if lower is not None else self._lower(batch))[batch.unit_row]
+        mark = None if self.predicate_mark is None else self.predicate_mark(batch.predicate_mark)
+        return self.encoder.run(hidden, mask, self.split, mark=mark, read=read)
 
     def word_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
-        """Encoder states of each word's first subword: (B, W, H)."""
-        if self.late and self.upper and not self.training:
-            return self.marked_word_states(batch, lower)
-        hidden = self.unit_states(batch, lower)  # (U, S, H)
-        rows, width, size = hidden.shape
-        flat = batch.word_row * width + batch.word_position  # (B, W)
-        states = hidden.reshape(rows * width, size)[flat.reshape(-1)].reshape(*flat.shape, size)
-        return self.dropout(states)
-
-    def marked_word_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
-        """``word_states`` for inference with late fusion: the same states, with the top layers' shared
-        work done once a window and their last block run only at the subwords the words read
-        (``layers.run_marked``); training keeps the layers' own forward, and its dropout."""
-        lower = lower if lower is not None else self.lower_states(batch)
+        """Encoder states of each word's first subword: (B, W, H). The last layer runs only at the
+        subwords read (each unit row's, in order, padded with its last one)."""
         rows, width = len(batch.unit_row), batch.attention_mask.size(1)
         flat = batch.word_row * width + batch.word_position  # (B, W)
         read = torch.zeros(rows * width, dtype=torch.bool, device=flat.device)
@@ -329,10 +315,10 @@ class SRLModel(nn.Module):
         # Each row's read positions first, in order; the padding after them points at unread positions.
         queries = torch.sort((~read).to(torch.uint8), dim=1, stable=True).indices[:, :count]
         slot = (read.cumsum(1) - 1).clamp(min=0).view(-1)  # a read position's place among its row's
-        marks = None if self.predicate_mark is None else (self.predicate_mark.weight, batch.predicate_mark)
-        states = layers.run_marked(self.upper, lower, batch.unit_row, batch.attention_mask, queries, marks)
+        states = self.unit_states(batch, lower, queries)  # (U, Q, H)
         index = batch.word_row * count + slot[flat]
-        return states.reshape(rows * count, -1)[index.reshape(-1)].reshape(*flat.shape, -1)
+        states = states.reshape(rows * count, -1)[index.reshape(-1)].reshape(*flat.shape, -1)
+        return self.dropout(states)
 
     def argument_states(self, states: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
         """The word states the argument head reads (B', W, H); with ``fusion_layers: 0`` each word's state
@@ -405,19 +391,14 @@ class SRLModel(nn.Module):
         return Decoded(tags, senses, flags)
 
 
-def check_fusion(config: ModelConfig, encoder: PreTrainedModel, late: bool) -> None:
+def check_fusion(config: ModelConfig, token_types: int, late: bool) -> None:
     """What each kind of fusion needs of the encoder; a ``ValueError`` saying what to choose instead."""
-    if late and not layers.runs_in_parts(encoder):
-        raise ValueError(
-            f"fusion_layers {config.fusion_layers}: a {encoder.config.model_type} encoder runs whole, "
-            "so only early fusion (fusion_layers null) works with it"
-        )
     if late and config.predicate_awareness == "pair":
         raise ValueError(
             "predicate_awareness 'pair' appends the predicate to the input: it needs early fusion"
         )
-    if not late and config.predicate_awareness == "segment" and encoder.config.type_vocab_size < 2:
+    if not late and config.predicate_awareness == "segment" and token_types < 2:
         raise ValueError(
-            f"predicate_awareness 'segment' needs two token types; this {encoder.config.model_type} encoder "
-            "has one: choose 'indicator', or late fusion (fusion_layers below its depth)"
+            "predicate_awareness 'segment' needs two token types; this encoder has one: choose "
+            "'indicator', or late fusion (fusion_layers below its depth)"
         )

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-from albert_srl.inference import layers
+from albert_srl.inference.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,11 @@ def quantizable(
     with a ``keep_float`` entry and those inside the top ``keep_top`` layers. An ALBERT layer group shared
     by lower and top layers is quantized for both. The heads (argument, sense, predicate, part of speech,
     pair) read the encoder's states and stay float."""
-    encoder = model.encoder  # type: ignore[attr-defined]
-    upper: list[nn.Module] = model.upper  # type: ignore[attr-defined, assignment]
-    scope = upper if lower_float and upper else [encoder]
+    encoder: Encoder = model.encoder  # type: ignore[assignment]
+    upper: list[nn.Module] = model.upper  # type: ignore[assignment]
+    scope: list[nn.Module] = upper if lower_float and upper else [encoder]
     inside = {id(m) for part in scope for m in part.modules()}
-    top: list[nn.Module] = layers.transformer_layers(encoder)[-keep_top:] if keep_top > 0 else []
+    top: list[nn.Module] = list(encoder.layers()[-keep_top:]) if keep_top > 0 else []
     kept = {id(m) for layer in top for m in layer.modules()}
     return [
         f"encoder.{name}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -26,8 +25,10 @@ from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS, TagOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json
+from albert_srl.inference.albert_form import albert_model_state
 from albert_srl.inference.bio import spans_from_bio
 from albert_srl.inference.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
+from albert_srl.inference.hub import local_directory
 from albert_srl.inference.lemma import lemmatize
 from albert_srl.inference.model import (
     Decoded,
@@ -38,7 +39,7 @@ from albert_srl.inference.model import (
     resolve_device,
 )
 from albert_srl.inference.text import BadLine, TextSentence
-from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer, save_vocabulary_files
+from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer
 from albert_srl.settings import setting_of
 
 log = logging.getLogger(__name__)
@@ -52,30 +53,10 @@ CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
 LEMMAS = "lemmas.json"
 
 
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-# What from_pretrained reads: config, weights, card and the tokenizer files of every kind (no pickles).
-MODEL_FILES = ["*.json", "*.safetensors", "*.model", "vocab.txt", "merges.txt", CARD]
-
-
 def model_dir(path: str | Path | None) -> Path:
-    """The local directory of a model: ``None`` is the shipped default, an existing directory is itself,
-    and ``org/name`` that is no local directory is a Hugging Face hub id, resolved by ``huggingface_hub``:
-    its cache first (``HF_HUB_CACHE``), the hub when reachable, never the network with ``HF_HUB_OFFLINE=1``.
-    Only the model files are fetched (no pickles, no code)."""
-    directory = Path(path) if path is not None else DEFAULT_MODEL
-    if directory.is_dir():
-        return directory
-    if not (isinstance(path, str) and HUB_ID.fullmatch(path)):
-        raise SRLFormatError(str(directory), None, "no such model directory")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(path, allow_patterns=MODEL_FILES))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
-        raise SRLFormatError(
-            path, None, f"no such model directory, nor a model in the Hugging Face hub or its cache: {error}"
-        ) from error
+    """The local directory of a model: ``None`` is the shipped default, else a directory or a hub id
+    (``hub.local_directory``)."""
+    return local_directory(path if path is not None else DEFAULT_MODEL)
 
 
 def refuse_special_files(directory: Path) -> None:
@@ -181,6 +162,9 @@ class SRLTagger:
         except (SafetensorError, OSError, ValueError) as error:
             raise SRLFormatError(str(weights_path), None, f"corrupt weights file: {error}") from error
         model = build_model(config, config_path)
+        kind = config.encoder.get("model_type", "albert")
+        if kind != "albert":  # a model saved with another architecture's tensor names
+            weights = albert_model_state(weights, kind, model.encoder.spec, str(weights_path))
         try:
             missing, unexpected = model.load_state_dict(weights, strict=False)
         except RuntimeError as error:  # a tensor of another shape than the config says
@@ -216,7 +200,6 @@ class SRLTagger:
         state = {k: v.detach().cpu().contiguous().clone() for k, v in self.model.state_dict().items()}
         save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
         self.tokenizer.save_pretrained(out)
-        save_vocabulary_files(self.tokenizer, out)
         card = card if card is not None else self.card
         if card is not None:
             (out / CARD).write_text(card, encoding="utf-8")
@@ -617,11 +600,10 @@ def read_lemmas(path: Path) -> dict[str, str]:
 
 
 def check_vocabulary(tokenizer: Tokenizer, model: SRLModel, directory: Path) -> None:
-    """The tokenizer must not give ids past the encoder's embeddings, and an ALBERT model's SentencePiece
-    vocabulary is its embedding table: a tokenizer of another size belongs to another model."""
-    pieces, rows = len(tokenizer), model.encoder.get_input_embeddings().num_embeddings
-    albert = model.config.encoder.get("model_type", "albert") == "albert"
-    if pieces > rows or (albert and pieces != rows):
+    """The tokenizer must not give ids past the encoder's embeddings, and a SentencePiece vocabulary is
+    its ALBERT's embedding table: a tokenizer of another size belongs to another model."""
+    pieces, rows = len(tokenizer), model.encoder.embeddings.word_embeddings.num_embeddings
+    if pieces > rows or (tokenizer.is_sentencepiece and pieces != rows):
         raise SRLFormatError(
             str(directory / "tokenizer.json"),
             None,

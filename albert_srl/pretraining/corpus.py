@@ -262,7 +262,7 @@ def _tokenize_documents(documents: list[list[str]], tokenizer: Tokenizer, writer
     flat = [s for d in documents for s in d]
     if not flat:
         return
-    ids = iter(tokenizer(flat, add_special_tokens=False)["input_ids"])
+    ids = iter(tokenizer.encode_texts(flat))
     for document in documents:
         writer.add([next(ids) for _ in document])
 

@@ -97,7 +97,7 @@ def corpus_sentences(corpus: Corpus, documents: range) -> Iterator[np.ndarray]:
 def conll_token_ids(paths: Sequence[str], tokenizer: Tokenizer) -> Iterator[list[int]]:
     """The token ids of every sentence of CoNLL training files (their words, space-joined)."""
     lines = list(conll_lines(paths))
-    yield from tokenizer(lines, add_special_tokens=False)["input_ids"] if lines else []
+    yield from tokenizer.encode_texts(lines) if lines else []
 
 
 def subword_vectors(

@@ -164,7 +164,7 @@ class Vocabulary:
 def word_start_pieces(tokenizer: Tokenizer, pieces: list[str]) -> list[bool]:
     """Which pieces begin a word: in a WordPiece vocabulary every piece but the continuations ("##…"),
     else the pieces marked as starting one (SentencePiece's "▁…", byte-level BPE's "Ġ…")."""
-    model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
+    model = getattr(getattr(tokenizer, "backend", None), "model", None)
     if type(model).__name__ == "WordPiece":
         prefix = model.continuing_subword_prefix
         return [not piece.startswith(prefix) for piece in pieces]

@@ -29,7 +29,6 @@ from transformers import AlbertConfig, AlbertForPreTraining, get_linear_schedule
 
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.model import FUSED_GELU
 from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer
 from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, encoder_card, export_encoder, read_record
@@ -49,6 +48,10 @@ from albert_srl.training.loop import Trainer
 from albert_srl.training.runtime import Deadline, Runtime, build_optimizer, seed_everything, start_runtime
 
 log = logging.getLogger(__name__)
+
+# ALBERT's "gelu_new" is the tanh approximation of GELU written as five tensor operations; transformers'
+# "gelu_pytorch_tanh" computes the same function (to 1e-6) in one fused kernel, ten times faster on a CPU.
+FUSED_GELU = "gelu_pytorch_tanh"
 
 
 def pretrain(config: PretrainConfig, resume: bool = True) -> Path:

@@ -234,7 +234,7 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Tokenizer) -
         head=config.head,
         max_length=config.max_length,
         stride=config.stride,
-        encoder=encoder.config.to_dict() if encoder else config.encoder.albert_config(len(tokenizer)),
+        encoder=encoder.spec.to_dict() if encoder else config.encoder.albert_config(len(tokenizer)),
         dropout=config.dropout,
         lemmas=data.lemmas,
         syntax_head=config.loss_weights.syntax > 0,
@@ -405,7 +405,8 @@ def save_best(
 ) -> None:
     """Replace ``output_dir/best`` with the current model and its card (written aside, then swapped in)."""
     with replaced(Path(config.output_dir) / "best", directory=True) as staging:
-        SRLTagger(model, tokenizer).save_pretrained(staging, card=model_card(config, metrics, state))
+        card = model_card(config, model.config, metrics, state)
+        SRLTagger(model, tokenizer).save_pretrained(staging, card=card)
 
 
 def note_time_budget(card: Path, config: TrainConfig, state: FineTuneState) -> None:
@@ -444,7 +445,9 @@ def weights_digest(model: torch.nn.Module) -> str:
 # The model card
 
 
-def model_card(config: TrainConfig, metrics: dict[str, float], state: FineTuneState) -> str:
+def model_card(
+    config: TrainConfig, built: ModelConfig, metrics: dict[str, float], state: FineTuneState
+) -> str:
     """The README.md of a trained model: data, command, dev scores, config."""
     scores = "\n".join(f"| {name} | {value:.2f} |" for name, value in metrics.items())
     settings = json.dumps(dataclasses.asdict(config), indent=2)
@@ -452,7 +455,7 @@ def model_card(config: TrainConfig, metrics: dict[str, float], state: FineTuneSt
     return f"""# albert-srl model
 
 PropBank semantic role labeller: ALBERT encoder, BIO head ({config.head}), predicate awareness
-`{config.predicate_awareness}`. Trained with albert-srl.
+`{built.predicate_awareness}`, fusion layers `{built.fusion_layers}`. Trained with albert-srl.
 
 ## Training data
 

@@ -1,0 +1,324 @@
+"""The encoder: ALBERT in plain torch, one forward for training and tagging.
+
+ALBERT form: embeddings of size E (word, position and token type, then a layer norm), a linear map up to
+the hidden size H, and L post-norm transformer blocks whose weights come in G groups (ALBERT shares a
+group across layers; a BERT has one group a layer). Every supported architecture loads into it
+(``albert_form``): BERT, RoBERTa and ELECTRA are this network with other names, and MPNet adds a
+relative-position attention bias shared by all blocks, which this module computes when its config asks.
+The module and parameter names are ``transformers``' ``AlbertModel``'s, so an ALBERT-form safetensors
+file loads as it was saved; ``tests/test_encoder.py`` checks every architecture against its
+``transformers`` class.
+
+Late fusion runs the blocks in two parts: ``lower`` once a window, then ``upper`` once a unit row with
+the predicate mark added to the block's input; early fusion runs them all with the mark in the
+embeddings. Both are this module's ``run``; nothing else holds a copy of a block.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any, cast
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(1.702 * x)
+
+
+def tanh_gelu(x: torch.Tensor) -> torch.Tensor:
+    # One fused kernel; ALBERT's "gelu_new" is the same function written as five operations.
+    return F.gelu(x, approximate="tanh")
+
+
+# A model is data: its activation is a name from this table, never a name resolved to a callable.
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu,
+    "gelu_new": tanh_gelu,
+    "gelu_pytorch_tanh": tanh_gelu,
+    "gelu_fast": tanh_gelu,
+    "quick_gelu": quick_gelu,
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+    "mish": F.mish,
+}
+
+
+@dataclass
+class EncoderSpec:
+    """An ALBERT-form encoder's hyperparameters: ``transformers``' ``AlbertConfig`` names and defaults,
+    plus two of other architectures (``position_offset``, ``relative_attention_num_buckets``). Stored
+    as a model's ``encoder`` section; other keys there pass through unread."""
+
+    vocab_size: int = 30000
+    embedding_size: int = 128
+    hidden_size: int = 4096
+    num_hidden_layers: int = 12
+    num_hidden_groups: int = 1
+    num_attention_heads: int = 64
+    intermediate_size: int = 16384
+    inner_group_num: int = 1
+    hidden_act: str = "gelu_new"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    # RoBERTa and MPNet number positions from the padding id + 1: position i reads row i + offset.
+    position_offset: int = 0
+    # MPNet: a learned per-head bias by bucketed relative distance, added to every block's attention.
+    relative_attention_num_buckets: int = 0
+    relative_attention_max_distance: int = 128
+    model_type: str = "albert"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EncoderSpec:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known and v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def layers_per_group(self) -> float:
+        return self.num_hidden_layers / self.num_hidden_groups
+
+
+class Embeddings(nn.Module):
+    """Word + token type + position embeddings (size E), layer-normed."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        size = spec.embedding_size
+        self.word_embeddings = nn.Embedding(spec.vocab_size, size, padding_idx=spec.pad_token_id)
+        self.position_embeddings = nn.Embedding(spec.max_position_embeddings, size)
+        self.token_type_embeddings = nn.Embedding(spec.type_vocab_size, size)
+        self.LayerNorm = nn.LayerNorm(size, eps=spec.layer_norm_eps)
+        self.dropout = nn.Dropout(spec.hidden_dropout_prob)
+        self.position_offset = spec.position_offset
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        added: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(R, S) ids → (R, S, E); ``added`` (R, S, E) joins the word embeddings (early fusion's mark)."""
+        words = self.word_embeddings(input_ids)
+        if added is not None:
+            words = words + added
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        positions = torch.arange(input_ids.size(1), device=input_ids.device) + self.position_offset
+        embeddings = words + self.token_type_embeddings(token_type_ids) + self.position_embeddings(positions)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with its output map, residual and layer norm (post-norm)."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        hidden = spec.hidden_size
+        self.heads = spec.num_attention_heads
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+        self.dense = nn.Linear(hidden, hidden)
+        self.LayerNorm = nn.LayerNorm(hidden, eps=spec.layer_norm_eps)
+        self.attention_dropout = spec.attention_probs_dropout_prob
+        self.output_dropout = nn.Dropout(spec.hidden_dropout_prob)
+
+    def forward(self, hidden: torch.Tensor, queries: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``queries`` (R, Q, H) attend to ``hidden`` (R, S, H) by ``bias`` (a mask or an additive bias
+        that broadcasts to (R, heads, Q, S)); returns (R, Q, H)."""
+
+        def split(x: torch.Tensor) -> torch.Tensor:
+            return x.view(x.size(0), x.size(1), self.heads, -1).transpose(1, 2)
+
+        query = split(self.query(queries))
+        if bias.dtype != torch.bool:  # an additive bias takes the dtype autocast gave the queries
+            bias = bias.to(query.dtype)
+        dropout = self.attention_dropout if self.training else 0.0
+        context = F.scaled_dot_product_attention(
+            query, split(self.key(hidden)), split(self.value(hidden)), attn_mask=bias, dropout_p=dropout
+        )
+        context = context.transpose(1, 2).reshape(queries.shape)
+        return self.LayerNorm(queries + self.output_dropout(self.dense(context)))
+
+
+class Block(nn.Module):
+    """One transformer block: attention, then the feed-forward map with its residual and layer norm.
+
+    As in ``transformers``' ALBERT, the feed-forward output has no dropout of its own."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        self.attention = Attention(spec)
+        self.ffn = nn.Linear(spec.hidden_size, spec.intermediate_size)
+        self.ffn_output = nn.Linear(spec.intermediate_size, spec.hidden_size)
+        self.full_layer_layer_norm = nn.LayerNorm(spec.hidden_size, eps=spec.layer_norm_eps)
+        self.activation = ACTIVATIONS[spec.hidden_act]
+
+    def forward(
+        self, hidden: torch.Tensor, bias: torch.Tensor, read: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(R, S, H) → (R, S, H), or with ``read`` (R, Q) only the positions read: (R, Q, H). Every
+        position is a key either way; where nothing reads the rest, their query and feed-forward work is
+        left out."""
+        queries = hidden if read is None else gather(hidden, read)
+        if read is not None and bias.size(-2) > 1:  # a bias by query position (MPNet's)
+            bias = bias.expand(len(read), -1, -1, -1).gather(
+                2, read[:, None, :, None].expand(-1, bias.size(1), -1, bias.size(-1))
+            )
+        attended = self.attention(hidden, queries, bias)
+        return self.full_layer_layer_norm(attended + self.ffn_output(self.activation(self.ffn(attended))))
+
+
+class Group(nn.Module):
+    """ALBERT's layer group: blocks run in turn, shared by the layers that use the group."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        self.albert_layers = nn.ModuleList(Block(spec) for _ in range(spec.inner_group_num))
+
+
+class Transformer(nn.Module):
+    """The map from embeddings to hidden size, the block groups, and MPNet's relative-position bias."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        self.embedding_hidden_mapping_in = nn.Linear(spec.embedding_size, spec.hidden_size)
+        self.albert_layer_groups = nn.ModuleList(Group(spec) for _ in range(spec.num_hidden_groups))
+        buckets = spec.relative_attention_num_buckets
+        self.relative_attention_bias = nn.Embedding(buckets, spec.num_attention_heads) if buckets else None
+
+
+class Encoder(nn.Module):
+    """The ALBERT-form encoder: ``embed``, then ``run`` its layers, all at once or in parts."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        if spec.hidden_act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act {spec.hidden_act!r}: allowed {', '.join(ACTIVATIONS)}")
+        self.spec = spec
+        self.embeddings = Embeddings(spec)
+        self.encoder = Transformer(spec)
+        self.initialize()
+
+    @property
+    def num_layers(self) -> int:
+        return self.spec.num_hidden_layers
+
+    def layers(self) -> list[Group]:
+        """The group each layer runs, in order (a group shared by several layers appears for each)."""
+        groups = cast(list[Group], list(self.encoder.albert_layer_groups))
+        per_group = self.spec.layers_per_group
+        return [groups[int(i / per_group)] for i in range(self.num_layers)]
+
+    def blocks(self, start: int = 0, stop: int | None = None) -> list[Block]:
+        """The blocks that layers ``start`` to ``stop`` run, in order."""
+        return [cast(Block, block) for group in self.layers()[start:stop] for block in group.albert_layers]
+
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        added: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The first layer's input (R, S, H)."""
+        return self.encoder.embedding_hidden_mapping_in(self.embeddings(input_ids, token_type_ids, added))
+
+    def attention_bias(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """What attention adds for ``attention_mask`` (R, S), 1 where a key may be attended to: a boolean
+        mask (R, 1, 1, S), or with a relative-position bias that bias where allowed and the dtype's
+        lowest value elsewhere (R, heads, S, S)."""
+        allowed = attention_mask.bool()[:, None, None, :]
+        table = self.encoder.relative_attention_bias
+        if table is None:
+            return allowed
+        width = attention_mask.size(1)
+        bucket = relative_position_bucket(
+            width, table.num_embeddings, self.spec.relative_attention_max_distance, table.weight.device
+        )
+        bias = table(bucket).permute(2, 0, 1).unsqueeze(0).to(dtype)  # (1, heads, S, S)
+        return bias.masked_fill(~allowed, torch.finfo(dtype).min)
+
+    def run(
+        self,
+        hidden: torch.Tensor,
+        attention_mask: torch.Tensor,
+        start: int = 0,
+        stop: int | None = None,
+        mark: torch.Tensor | None = None,
+        read: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``hidden`` (R, S, H) through layers ``start`` to ``stop``, attending where ``attention_mask``
+        (R, S) is 1. ``mark`` (R, S, H) is added to the first block's input (late fusion's predicate
+        mark); ``read`` (R, Q): the last block computes only these positions, and the result is
+        (R, Q, H)."""
+        if mark is not None:
+            hidden = hidden + mark
+        blocks = self.blocks(start, stop)
+        if not blocks:
+            return hidden if read is None else gather(hidden, read)
+        bias = self.attention_bias(attention_mask, hidden.dtype)
+        for i, block in enumerate(blocks):
+            hidden = block(hidden, bias, read if i == len(blocks) - 1 else None)
+        return hidden
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The whole encoder: (R, S) ids → (R, S, H) states."""
+        return self.run(self.embed(input_ids, token_type_ids), attention_mask)
+
+    @torch.no_grad()
+    def initialize(self) -> None:
+        """``transformers``' initialization: normal weights (``initializer_range``), zero biases and
+        padding row, unit layer norms; loading weights replaces it."""
+        std = self.spec.initializer_range
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                module.weight.normal_(0.0, std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.zero_()
+            if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+            if isinstance(module, nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+
+
+def gather(states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``states`` (R, S, D) at ``positions`` (R, Q): (R, Q, D)."""
+    return states.gather(1, positions.unsqueeze(2).expand(-1, -1, states.size(2)))
+
+
+def relative_position_bucket(
+    width: int, buckets: int, max_distance: int, device: torch.device
+) -> torch.Tensor:
+    """MPNet's (and T5's bidirectional) bucket of each (query, key) distance: (S, S). Half the buckets
+    a direction; within one, the nearest distances get a bucket each, farther ones share
+    logarithmically wider buckets up to ``max_distance``."""
+    positions = torch.arange(width, device=device)
+    distance = positions[:, None] - positions[None, :]  # query - key: MPNet's n = -(key - query)
+    half = buckets // 2
+    bucket = (distance < 0).long() * half
+    distance = distance.abs()
+    exact = half // 2
+    far = (
+        exact + (torch.log(distance.float() / exact) / math.log(max_distance / exact) * (half - exact)).long()
+    )
+    return bucket + torch.where(distance < exact, distance, far.clamp(max=half - 1))
