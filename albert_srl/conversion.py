@@ -140,7 +140,7 @@ def factorize_embeddings(
     sample = [
         torch.randint(len(tables[name]), (FIT_SAMPLES,), generator=generator) for name in EMBEDDING_TABLES
     ]
-    full = sum(tables[name][ids] for name, ids in zip(EMBEDDING_TABLES, sample, strict=True))
+    full = torch.stack([tables[name][ids] for name, ids in zip(EMBEDDING_TABLES, sample, strict=True)]).sum(0)
     # The directions of the summed embeddings as the layer norm sees them (mean removed): on
     # all-MiniLM-L6-v2 at E=256 they leave a third less error than the word table's own (0.32 vs 0.47).
     _, _, right = torch.linalg.svd(full - full.mean(1, keepdim=True), full_matrices=False)

@@ -16,9 +16,10 @@ All tensors are batch-first: emissions ``(B, T, L)``, tags and mask ``(B, T)``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
-import torchcrf
+import torchcrf  # type: ignore[import-untyped]
 
 OUTSIDE = "O"
 PREDICATE = "B-V"
@@ -41,7 +42,7 @@ class _LogSumExp(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, scores: torch.Tensor, dim: int) -> torch.Tensor:
+    def forward(ctx: Any, scores: torch.Tensor, dim: int) -> torch.Tensor:
         top = scores.amax(dim, keepdim=True)
         weights = (scores - top).clamp_min_(-80.0).exp_()
         total = weights.sum(dim, keepdim=True)
@@ -50,7 +51,7 @@ class _LogSumExp(torch.autograd.Function):
         return (total.log_() + top).squeeze(dim)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (softmax,) = ctx.saved_tensors
         return softmax * grad.unsqueeze(ctx.dim), None
 
@@ -124,9 +125,9 @@ class ConstrainedCRF(torchcrf.CRF):
     def forward(
         self,
         emissions: torch.Tensor,
-        tags: torch.LongTensor,
+        tags: torch.Tensor,
         mask: torch.Tensor | None = None,
-        predicate_index: torch.LongTensor | None = None,
+        predicate_index: torch.Tensor | None = None,
         reduction: str = "sum",
     ) -> torch.Tensor:
         """Log likelihood of ``tags`` under the constrained CRF, as pytorch-crf's ``forward``.
@@ -172,8 +173,8 @@ class ConstrainedCRF(torchcrf.CRF):
         self,
         emissions: torch.Tensor,
         mask: torch.Tensor | None = None,
-        predicate_index: torch.LongTensor | None = None,
-    ) -> torch.LongTensor:
+        predicate_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The best tag path of each row by batched Viterbi.
 
         Args:

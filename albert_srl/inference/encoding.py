@@ -37,7 +37,7 @@ class Preprocessing(Protocol):
     """What encoding reads of a model's config: a ``ModelConfig`` (a ``TrainConfig`` has the same)."""
 
     @property
-    def predicate_awareness(self) -> str: ...
+    def predicate_awareness(self) -> str | None: ...
 
     @property
     def max_length(self) -> int: ...  # subwords per encoder window

@@ -234,6 +234,8 @@ class SRLModel(nn.Module):
     code.
     """
 
+    predicate_pos_mask: torch.Tensor  # (POS tags,) bool: the tags a predicate may have
+
     def __init__(self, config: ModelConfig, encoder: Encoder | None = None) -> None:
         super().__init__()
         self.encoder = encoder if encoder is not None else fresh_encoder(config.encoder)

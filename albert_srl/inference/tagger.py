@@ -348,6 +348,7 @@ class SRLTagger:
         self, buffer: list[TextSentence | BadLine], max_tokens: int | None, path: str
     ) -> Iterator[Sentence | BadLine]:
         sentences = [item for item in buffer if isinstance(item, TextSentence)]
+        tagged: Iterator[Sentence | BadLine]
         try:
             tagged = iter(self._tag_text_sentences(sentences, max_tokens))
         except (RuntimeError, ValueError, IndexError) as error:
@@ -535,6 +536,7 @@ class SRLTagger:
             found = []
             for unit in item.units:
                 row = next(rows)
+                assert unit.predicate is not None  # the units of argument tagging each have their predicate
                 labels = [self.config.labels[t] for t in tags[row][: len(unit.words)]]
                 found.append(self._frame(sentence, unit.predicate, labels, self.config.senses[senses[row]]))
             out.append(found)

@@ -180,7 +180,7 @@ class Tokenizer:
         return dict(self.backend.get_vocab(with_added_tokens=True))
 
     def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
-        return [self.backend.id_to_token(i) for i in ids]
+        return [str(self.backend.id_to_token(i)) for i in ids]
 
     def token_to_id(self, token: str) -> int | None:
         return self.backend.token_to_id(token)
@@ -259,7 +259,8 @@ def _special_tokens(path: Path, files: dict[str, bytes], backend: tokenizers.Tok
             except ValueError as error:
                 raise SRLFormatError(str(path / name), None, f"not JSON: {error}") from None
             if isinstance(values, dict):
-                found.update({k: _content(values[k]) for k in SPECIAL_NAMES if _content(values.get(k))})
+                named = {k: _content(values.get(k)) for k in SPECIAL_NAMES}
+                found.update({k: token for k, token in named.items() if token})
     state = json.loads(backend.to_str())
     processor = state.get("post_processor") or {}
     if "cls" in processor and "sep" in processor:  # BertProcessing, RobertaProcessing
