@@ -22,7 +22,7 @@ def local_directory(path: str | Path) -> Path:
     if not (isinstance(path, str) and HUB_ID.fullmatch(path)):
         raise SRLFormatError(str(directory), None, "no such model directory")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
         return Path(snapshot_download(path, allow_patterns=MODEL_FILES))
