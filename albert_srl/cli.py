@@ -3,7 +3,7 @@
 Each sub-command parses its arguments and calls one library function; heavy imports (torch,
 transformers) happen inside the commands that need them, so ``convert`` and ``evaluate`` start fast.
 A bad input file or config ends the command with one ``albert-srl: error: path:line: ...`` line and
-exit code 2, never a traceback.
+exit code 2, never a traceback; a training run that diverges ends with one such line and exit code 1.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from albert_srl import __version__
 from albert_srl.config import RunConfig, ServeAddress, TagOptions, TuneOptions
-from albert_srl.errors import SRLFormatError
+from albert_srl.errors import SRLFormatError, TrainingDiverged
 from albert_srl.formats import READERS
 from albert_srl.serving.batching import ServeLimits
 from albert_srl.settings import Setting, setting_of, settings_of
@@ -439,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         print(f"albert-srl: error: {describe_error(error)}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:  # the input was fine; the run was not
+        print(f"albert-srl: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -128,13 +128,21 @@ class EmbeddingConfig:
     workers: int = setting(2, low=1, high=1024, doc="gensim worker threads")
 
 
+# The most a learning rate or a weight decay may be. AdamW moves a weight by about the learning rate a step,
+# so a rate near 1 already diverges; far beyond this one the optimizer's own arithmetic overflows float32
+# (a rate of 1e38 was a traceback inside AdamW, not a diverged run).
+MAX_RATE = 1000
+
+
 @dataclass(kw_only=True)
 class RunConfig:
     """What every training run has, fine-tuning or pretraining: where it runs, for how long, how it is
     optimized and checkpointed. The runtime in ``albert_srl.training`` reads these."""
 
     seed: int = setting(13, low=0, high=2**32 - 1, doc="seed of every random draw of the run")
-    weight_decay: float = setting(0.01, low=0, doc="AdamW weight decay (not of biases and norms)")
+    weight_decay: float = setting(
+        0.01, low=0, high=MAX_RATE, doc="AdamW weight decay (not of biases and norms)"
+    )
     grad_clip: float = setting(1.0, low=0, doc="gradient norm clipping")
     max_steps: int | None = setting(None, low=1, doc="stop after this many optimizer steps")
     max_minutes: float | None = setting(
@@ -175,7 +183,7 @@ class TrainConfig(RunConfig):
     stride: int = setting(128, low=0, high=65_536, doc="subwords of overlap between windows")
     epochs: int = setting(10, low=1, doc="passes over the training data")
     max_tokens: int = setting(4096, low=1, doc="subword budget of one batch")
-    encoder_lr: float = setting(5e-5, low=0, doc="peak learning rate of the encoder")
+    encoder_lr: float = setting(5e-5, low=0, high=MAX_RATE, doc="peak learning rate of the encoder")
     layer_lr_decay: float = setting(
         1.0,
         low=0,
@@ -183,7 +191,7 @@ class TrainConfig(RunConfig):
         doc="layer-wise learning-rate decay: the encoder's top layer learns at encoder_lr, each layer "
         "below at this factor of the one above, the embeddings last; 1: one rate",
     )
-    head_lr: float = setting(1e-3, low=0, doc="peak learning rate of the heads")
+    head_lr: float = setting(1e-3, low=0, high=MAX_RATE, doc="peak learning rate of the heads")
     warmup_ratio: float = setting(0.1, low=0, high=1, doc="share of the steps the learning rate warms up")
     dropout: float = setting(0.1, low=0, high=0.99, doc="dropout on the word states the heads read")
     patience: int = setting(3, low=1, doc="epochs without a better dev F1 before stopping")
@@ -229,7 +237,7 @@ class PretrainConfig(RunConfig):
     eval_documents: int = setting(200, low=0, doc="the corpus's last documents, held out (at most a tenth)")
     max_tokens: int = setting(8192, low=1, doc="padded subwords of one batch")
     max_steps: int | None = like(RunConfig, "max_steps", 10_000)
-    learning_rate: float = setting(1e-3, low=0, doc="peak learning rate")
+    learning_rate: float = setting(1e-3, low=0, high=MAX_RATE, doc="peak learning rate")
     warmup_steps: int = setting(500, low=0, doc="optimizer steps of linear warm-up")
     checkpoint_every: int | None = like(RunConfig, "checkpoint_every", 500)
     log_every: int = setting(50, low=1, doc="optimizer steps between log lines")

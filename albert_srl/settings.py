@@ -126,7 +126,11 @@ class Setting:
         return f"at most {high}" if high is not None else ""
 
     def in_range(self, value: float) -> bool:
-        if math.isnan(value) or (self.high is not None and value > self.high):
+        """Within the declared range; never nan or infinite (a learning rate of inf trains a model of
+        nans), whatever the range."""
+        if (isinstance(value, float) and not math.isfinite(value)) or (
+            self.high is not None and value > self.high
+        ):
             return False
         if self.low is None:
             return True
@@ -302,6 +306,8 @@ def as_float(value: Any) -> Any:
             return float(value)
         except ValueError:
             return value
+        except OverflowError:  # an int beyond any float: infinite, for the range check to refuse
+            return math.inf if typing.cast(int, value) > 0 else -math.inf
     return value
 
 
@@ -335,7 +341,10 @@ def _coerce(value: Any, hint: Any, declared: Setting, source: str, line: int | N
     if (hint in (int, float) and isinstance(value, bool)) or not isinstance(value, hint):
         raise fail(type_name(hint))
     if isinstance(value, int | float) and not isinstance(value, bool) and not declared.in_range(value):
-        raise ConfigError(source, line, f"{key} is {value!r}: allowed {declared.range_text()}")
+        allowed = declared.range_text()
+        if isinstance(value, float) and not math.isfinite(value):
+            allowed = f"a finite number{', ' + allowed if allowed else ''}"
+        raise ConfigError(source, line, f"{key} is {value!r}: allowed {allowed}")
     return value
 
 

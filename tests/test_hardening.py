@@ -1,7 +1,7 @@
 """The commands that load a model or a config, under hostile input: no lost data (an output that is an
 input, a bad sentence among good ones, a missing file among several, a truncated gzip), over-long
-sentences, configs out of range and model directories that lie. Each failure is one ``albert-srl:
-error:`` line naming the file, never a traceback."""
+sentences, configs out of range and model directories that lie, a training run that diverges. Each
+failure is one ``albert-srl: error:`` line naming the file, never a traceback."""
 
 from __future__ import annotations
 
@@ -19,12 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from albert_srl.cli import main
-from albert_srl.errors import SRLFormatError
+from albert_srl.config import RunConfig
+from albert_srl.errors import SRLFormatError, TrainingDiverged
 from albert_srl.formats import read
 from albert_srl.inference.tagger import DEFAULT_MODEL, SRLTagger
 from albert_srl.inference.text import iter_text_file
+from albert_srl.training.loop import LoopState, Trainer
+from albert_srl.training.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO / "corpora"
@@ -398,3 +403,76 @@ def test_a_tokenizer_of_another_size_than_the_vocabulary_is_refused(
             shutil.copyfile(small / file, model / file)
     code, err = run(["predict", str(model), str(CORPORA / "sample.jsonl"), "-q"], capsys)
     assert code == 2 and "the tokenizer belongs to another model" in err, err
+
+
+# ------------------------------------------------------------------------------ round three (issue 34)
+
+
+@pytest.mark.parametrize(
+    "setting", ["encoder_lr=inf", "head_lr=1e400", "weight_decay=-inf", "grad_clip=.nan"]
+)
+def test_a_setting_that_is_not_a_finite_number_is_refused_up_front(
+    tmp_path: Path, setting: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = CORPORA / "sample.jsonl"
+    argv = ["train", str(TINY), "--set", setting, f"train_path={data}", f"dev_path={data}",
+            f"output_dir={tmp_path / 'run'}"]  # fmt: skip
+    code, err = run(argv, capsys)
+    key = setting.split("=")[0]
+    assert code == 2 and f"{TINY}: {key} is " in err and "allowed a finite number" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def finite_tensors(path: Path) -> dict[str, bool]:
+    """Each tensor of a safetensors file: whether all its values are finite."""
+    return {name: bool(tensor.isfinite().all()) for name, tensor in load_file(path).items()}
+
+
+def test_a_diverging_learning_rate_stops_the_run_and_saves_nothing_that_is_not_finite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_tokenizer_dir: Path
+) -> None:
+    data, output = CORPORA / "sample.jsonl", tmp_path / "run"
+    # One batch an epoch: epoch 1 ends with finite weights (kept as best), then the loss explodes.
+    argv = ["train", str(TINY), "--set", f"train_path={data}", f"dev_path={data}", f"output_dir={output}",
+            f"encoder.tokenizer={tiny_tokenizer_dir}", "max_tokens=4096", "epochs=6", "patience=9",
+            "encoder_lr=1000", "head_lr=1000", "checkpoint_every=1"]  # fmt: skip
+    code, err = run(argv, capsys)
+    (line,) = [line for line in err.splitlines() if "error" in line.lower()]
+    assert code == 1 and line.startswith(f"albert-srl: error: {output}: training diverged at step "), err
+    assert "not finite" in line or "nan" in line or "inf" in line
+    saved = sorted(output.rglob("*.safetensors"))
+    assert saved  # the checkpoints before the divergence are kept
+    for path in saved:
+        assert all(finite_tensors(path).values()), path
+    records = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert all(all(v == v and abs(v) != float("inf") for v in r.values()) for r in records)
+    SRLTagger.from_pretrained(output / "best")  # epoch 1's, finite: the diverged weights never replaced it
+
+
+def toy_trainer(output: Path) -> Trainer:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return Trainer(model, optimizer, scheduler, Runtime(torch.device("cpu")), RunConfig(), output)
+
+
+def test_weights_that_are_not_finite_are_never_checkpointed(tmp_path: Path) -> None:
+    trainer = toy_trainer(tmp_path)
+    trainer.checkpoint(LoopState(step=1))
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    with torch.no_grad():
+        trainer.model.weight[0, 0] = float("inf")  # an update that overflowed
+    with pytest.raises(TrainingDiverged, match="weights are no longer finite") as caught:
+        trainer.checkpoint(LoopState(step=2))
+    assert "checkpoints/step-000000001" in str(caught.value)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+
+
+def test_a_loss_that_is_not_finite_changes_no_weight(tmp_path: Path) -> None:
+    trainer = toy_trainer(tmp_path)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    loss = trainer.model(torch.ones(1, 3)).sum() * float("nan")
+    with pytest.raises(TrainingDiverged, match="the loss is nan"):
+        trainer.step(loss)
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from albert_srl.config import ConfigError, TrainConfig, TuneOptions, load_config
-from albert_srl.errors import SRLFormatError
+from albert_srl.errors import SRLFormatError, TrainingDiverged
 from albert_srl.files import write_atomic
 from albert_srl.settings import check_instance
 from albert_srl.training import train
@@ -47,8 +47,13 @@ from albert_srl.tuning.space import SearchSpace, as_overrides, load_space
 log = logging.getLogger(__name__)
 
 # What fails a trial alone (its values made a config out of range, its data could not be read, it ran
-# out of memory); anything else is a bug, and ends the study with its traceback.
-TRIAL_FAILURES: tuple[type[Exception], ...] = (SRLFormatError, torch.OutOfMemoryError, MemoryError)
+# out of memory, its learning rate diverged); anything else is a bug, and ends the study with its traceback.
+TRIAL_FAILURES: tuple[type[Exception], ...] = (
+    SRLFormatError,
+    TrainingDiverged,
+    torch.OutOfMemoryError,
+    MemoryError,
+)
 
 
 @dataclass
