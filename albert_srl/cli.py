@@ -50,7 +50,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_convert_encoder(args: argparse.Namespace) -> int:
     from albert_srl.conversion import convert_encoder
 
-    done = convert_encoder(args.source, args.output, args.embedding_size, args.sha256)
+    done = convert_encoder(args.source, args.output, args.embedding_size, args.sha256, force=args.force)
     print(done.directory)
     return 0
 
@@ -415,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="factorized embedding size (default: the hidden size, which converts exactly)",
     )
     convert_encoder.add_argument("--sha256", metavar="HEX", help="the digest model.safetensors must have")
+    convert_encoder.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a non-empty OUTPUT whole (never the source, nor a directory holding it)",
+    )
     convert_encoder.set_defaults(run=cmd_convert_encoder)
     return parser
 

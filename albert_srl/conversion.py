@@ -9,7 +9,10 @@ embedding-to-hidden mapping is fitted by least squares so that ALBERT's embeddin
 as it can to BERT's (the layer norm moves from the hidden space into the smaller one, so it is not
 exact; ``Conversion.embedding_error`` says how close it came).
 
-Only safetensors weights are read: a directory holding pickled weights alone is refused.
+Only safetensors weights are read: a directory holding pickled weights alone is refused. The source is
+checked before anything of its size is allocated (its ``config.json`` through the ranges a model
+directory's encoder has, then against the weights' own shapes) and never written: the output is a new or
+empty directory elsewhere (``force`` replaces a non-empty one), written aside and renamed into place.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,10 @@ import torch
 from safetensors.torch import save_file
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.albert_form import WEIGHTS, albert_spec, albert_state, architecture, read_weights
-from albert_srl.inference.encoder import Encoder, EncoderSpec
+from albert_srl.files import refuse_output_directory, refuse_special_files, replaced
+from albert_srl.inference.albert_form import SHARD_INDEX, WEIGHTS, read_weights
+from albert_srl.inference.encoder import EncoderSpec
+from albert_srl.inference.model import read_pretrained
 from albert_srl.inference.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -54,48 +59,41 @@ def convert_encoder(
     embedding_size: int | None = None,
     sha256: str | None = None,
     seed: int = 0,
+    force: bool = False,
 ) -> Conversion:
-    """Convert the BERT encoder in ``source`` into an ALBERT encoder directory ``out`` (weights, config,
-    tokenizer files and a model card). ``embedding_size`` defaults to the hidden size (exact); ``sha256``
-    is the digest ``model.safetensors`` must have. Raises ``SRLFormatError`` naming the file."""
+    """Convert the encoder in ``source`` (any architecture ``albert_form`` supports) into an ALBERT encoder
+    directory ``out`` (weights, config, tokenizer files and a model card). ``embedding_size`` defaults to
+    the source's own (exact); ``sha256`` is the digest ``model.safetensors`` must have. ``out`` must be
+    new or empty, and neither ``source`` nor inside it; ``force`` replaces a non-empty one whole. The
+    source is read and checked before anything of its size is allocated (``read_pretrained``) and never
+    written. Raises ``SRLFormatError`` naming the file."""
     source, out = Path(source), Path(out)
-    config = read_source_config(source)
+    refuse_output_directory(out, [source], force)
+    pretrained = read_pretrained(source)
+    spec, state = pretrained.spec, {k: v.float() for k, v in pretrained.state.items()}
     weights_path = source / WEIGHTS
-    state = read_weights(source)
-    digest = file_sha256(weights_path)
+    digest = file_sha256(weights_path if weights_path.is_file() else source / SHARD_INDEX)
     if sha256 is not None and digest != sha256.lower():
         raise SRLFormatError(
             str(weights_path), None, f"sha256 is {digest}, not the {sha256.lower()} asked for: another file"
         )
-    spec = albert_spec(config, str(source / "config.json"))
     hidden = spec.hidden_size
-    size = hidden if embedding_size is None else embedding_size
-    if not 1 <= size <= hidden or (size != hidden and spec.embedding_size != hidden):
-        allowed = (
-            f"from 1 to {hidden}" if spec.embedding_size == hidden else f"{spec.embedding_size}, its own"
-        )
+    size = spec.embedding_size if embedding_size is None else embedding_size
+    factorizable = spec.embedding_size == hidden  # an identity map to factorize (not ELECTRA's projection)
+    if size != spec.embedding_size and not (factorizable and 1 <= size <= hidden):
+        allowed = f"from 1 to {hidden}" if factorizable else f"only its own, {spec.embedding_size}"
         raise SRLFormatError(str(source), None, f"embedding size {size}: allowed {allowed}")
-    albert = albert_state(
-        {k: v.float() for k, v in state.items()}, config.get("model_type", "albert"), spec, str(weights_path)
-    )
     error = 0.0
     if size != spec.embedding_size:
-        albert, error = factorize_embeddings(albert, spec, size, seed)
-        spec.embedding_size = size
-    model = Encoder(spec)
-    try:
-        model.load_state_dict(albert, strict=True)
-    except RuntimeError as problem:
-        message = str(problem).split("\n\t", 1)[-1].split("\n")[0]
-        raise SRLFormatError(str(weights_path), None, f"weights do not fit its config: {message}") from None
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS), {"format": "pt"}
-    )
-    load_tokenizer(source).save_pretrained(out)
+        state, error = factorize_embeddings(state, spec, size, seed)
+        spec = replace(spec, embedding_size=size)
+    tokenizer = load_tokenizer(source)
     conversion = Conversion(out, digest, size, hidden, error)
-    (out / "README.md").write_text(card(source, config, conversion), encoding="utf-8")
+    with replaced(out, directory=True) as staging:  # all of it or nothing, whatever was there before
+        (staging / "config.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(staging / WEIGHTS), {"format": "pt"})
+        tokenizer.save_pretrained(staging)
+        (staging / "README.md").write_text(card(source, pretrained.config, conversion), encoding="utf-8")
     log.info("converted %s into %s (embedding size %d, embedding error %.4f)", source, out, size, error)
     return conversion
 
@@ -106,16 +104,6 @@ def read_config(path: Path, whose: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise SRLFormatError(str(path), None, f"cannot read {whose} config: {error}") from None
-
-
-def read_source_config(source: Path) -> dict[str, Any]:
-    """The source's ``config.json``: an object naming a supported architecture."""
-    path = source / "config.json"
-    config = read_config(path, "the encoder's")
-    if not isinstance(config, dict):
-        raise SRLFormatError(str(path), None, "the config must be a JSON object")
-    architecture(config, str(path))
-    return config
 
 
 def file_sha256(path: Path) -> str:
@@ -215,6 +203,7 @@ def export_encoder(model_dir: str | Path, out: str | Path, dtype: torch.dtype | 
     tokenizer files and a card. ``dtype`` casts the floating tensors (``None`` keeps them as stored).
     Raises ``SRLFormatError`` naming the file that is not an albert-srl model's."""
     model_dir, out = Path(model_dir), Path(out)
+    refuse_special_files(model_dir)
     config = srl_encoder_config(model_dir)
     state = encoder_state(read_weights(model_dir), model_dir / WEIGHTS, dtype)
     if dtype is not None:

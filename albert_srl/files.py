@@ -16,10 +16,11 @@ import io
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TextIO
@@ -156,6 +157,58 @@ def stdin_is(path: str | Path) -> bool:
     except (AttributeError, OSError, ValueError):  # no descriptor: closed, or a stream put in its place
         return False
     return os.path.samestat(opened, os.stat(path))
+
+
+def file_kind(path: str | Path) -> str | None:
+    """What ``path`` is when it is there but no regular file, for a message: ``"a directory"``, ``"a FIFO
+    (named pipe)"``, ``"a socket"``, ``"a device"``; ``None`` for a regular file or nothing at all.
+    Reading a FIFO or a device can wait for ever, so such a path is refused before it is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    return "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
+def refuse_special_files(directory: str | Path) -> None:
+    """Refuse a directory (a model's, an encoder's) holding a FIFO, socket or device where a file belongs,
+    before anything in it is opened: reading one can wait for ever (a ``model.safetensors`` that was a
+    FIFO hung ``tag`` and ``predict``)."""
+    folder = Path(directory)
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        kind = file_kind(entry)
+        if kind is not None and kind != "a directory":
+            raise SRLFormatError(str(entry), None, f"{kind}, not a regular file: refusing to read it")
+
+
+def refuse_output_directory(output: str | Path, sources: Sequence[str | Path], force: bool = False) -> None:
+    """Raise ``SRLFormatError`` naming ``output`` unless a command may write the directory there: it must
+    not be one of ``sources``, inside one or (to be replaced) hold one, nor a link or a file; and it must
+    be new or empty, unless ``force`` lets the command replace it whole (through ``replaced``)."""
+    target = Path(output)
+    if target.is_symlink():
+        raise SRLFormatError(str(target), None, "is a symbolic link: name the directory itself")
+    if target.exists() and not target.is_dir():
+        kind = file_kind(target) or "a file"
+        raise SRLFormatError(str(target), None, f"is {kind}, not a directory: refusing to replace it")
+    where = target.resolve()
+    for source in sources:
+        origin = Path(source).resolve()
+        if where == origin or origin in where.parents:
+            inside = "is" if where == origin else "is inside"
+            raise SRLFormatError(str(target), None, f"{inside} the source {source}: refusing to write there")
+        if where in origin.parents:
+            raise SRLFormatError(str(target), None, f"holds the source {source}: refusing to replace it")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise SRLFormatError(
+            str(target), None, "is not empty: refusing to write into it (force, --force, replaces it whole)"
+        )
 
 
 @contextmanager

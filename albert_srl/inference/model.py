@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -25,9 +26,10 @@ from albert_srl.config import (
     check_encoder_shape,
 )
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.albert_form import SUPPORTED, albert_spec, albert_state, read_weights
+from albert_srl.files import refuse_special_files
+from albert_srl.inference.albert_form import WEIGHTS, albert_spec, albert_state, architecture, read_weights
 from albert_srl.inference.crf import ConstrainedCRF
-from albert_srl.inference.encoder import Encoder
+from albert_srl.inference.encoder import Encoder, EncoderSpec
 from albert_srl.inference.encoding import POS_TAGS, Batch
 from albert_srl.inference.hub import local_directory
 from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
@@ -100,6 +102,17 @@ class EncoderChecks:
     attention_probs_dropout_prob: float | None = like(EncoderConfig, "dropout", doc="attention dropout")
     classifier_dropout_prob: float | None = like(EncoderConfig, "dropout", 0.1, doc="classifier dropout")
     layer_norm_eps: float = setting(1e-12, low=0, high=1, above=True, doc="layer norm epsilon")
+    pad_token_id: int = setting(0, low=0, high=1_000_000, doc="the padding token's id (below vocab_size)")
+    initializer_range: float = setting(0.02, low=0, high=1, doc="standard deviation of initial weights")
+    position_offset: int = setting(
+        0, low=0, high=65_536, doc="position of the first subword (RoBERTa, MPNet)"
+    )
+    relative_attention_num_buckets: int = setting(
+        0, low=0, high=1024, doc="buckets of MPNet's relative-position attention bias; 0: none"
+    )
+    relative_attention_max_distance: int = setting(
+        128, low=1, high=65_536, doc="distance the relative-position buckets reach"
+    )
 
 
 ENCODER_SIZES = {"vocab_size", *ALBERT_SIZES}
@@ -142,6 +155,9 @@ def check_encoder(encoder: dict[str, Any]) -> None:
             declared.check(encoder[declared.name], SOURCE)
     sizes = {name: encoder.get(name, 1) for name in ALBERT_SIZES}
     check_encoder_shape(sizes, SOURCE)
+    pad, vocabulary = encoder.get("pad_token_id"), encoder.get("vocab_size")
+    if pad is not None and vocabulary is not None and pad >= vocabulary:
+        raise ConfigError(SOURCE, None, f"encoder.pad_token_id {pad}: allowed below encoder.vocab_size")
 
 
 @dataclass
@@ -187,11 +203,25 @@ def autocast(device: torch.device, bf16: bool | None) -> AbstractContextManager[
     return torch.autocast(device.type, dtype=torch.bfloat16) if on else nullcontext()
 
 
-def encoder_from_pretrained(path: str) -> Encoder:
-    """An encoder directory (or hub id) of any supported architecture, loaded into the ALBERT form: its
-    ``config.json`` checked as a model's ``encoder`` section is, its safetensors weights renamed
-    (``albert_form``). One error naming the file for anything it cannot load."""
+@dataclass
+class PretrainedEncoder:
+    """An encoder directory read and checked: its config, its ALBERT form, and its weights under ALBERT's
+    names; nothing of its size built yet."""
+
+    directory: Path
+    config: dict[str, Any]
+    spec: EncoderSpec
+    state: dict[str, torch.Tensor]
+
+
+def read_pretrained(path: str | Path) -> PretrainedEncoder:
+    """An encoder directory (or hub id) of any supported architecture, for ``encoder.pretrained`` and
+    ``albert-srl convert-encoder`` alike: ``config.json`` through the declared ranges of a model's
+    ``encoder`` section, the safetensors weights renamed (``albert_form``) and checked against the shapes
+    the config gives, all before anything of the config's size is allocated. One error naming the file for
+    anything it cannot load; a FIFO or device in the directory is never opened."""
     directory = local_directory(path)
+    refuse_special_files(directory)
     config_path = directory / SOURCE
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -199,22 +229,42 @@ def encoder_from_pretrained(path: str) -> Encoder:
         raise SRLFormatError(str(config_path), None, f"cannot read the encoder's config: {error}") from None
     if not isinstance(config, dict):
         raise SRLFormatError(str(config_path), None, "the config must be a JSON object")
+    kind = architecture(config, str(config_path))
     try:
-        kind = config.get("model_type", "albert")
-        if kind not in SUPPORTED:  # the clear error, before the ranges name the key
-            albert_spec(config, str(config_path))
         check_encoder(config)
     except ConfigError as error:
         raise SRLFormatError(str(config_path), None, error.message) from None
     spec = albert_spec(config, str(config_path))
-    weights_path = directory / "model.safetensors"
-    state = albert_state(read_weights(directory), kind, spec, str(weights_path))
-    encoder = Encoder(spec)
-    try:
-        encoder.load_state_dict(state, strict=True)
-    except RuntimeError as problem:
-        message = str(problem).split("\n\t", 1)[-1].split("\n")[0]
-        raise SRLFormatError(str(weights_path), None, f"weights do not fit its config: {message}") from None
+    weights_path = str(directory / WEIGHTS)
+    state = albert_state(read_weights(directory), kind, spec, weights_path)
+    check_fits(spec, state, weights_path)
+    return PretrainedEncoder(directory, config, spec, state)
+
+
+def check_fits(spec: EncoderSpec, state: dict[str, torch.Tensor], source: str) -> None:
+    """The weights are the ones the config describes, tensor by tensor (the encoder is built on the meta
+    device for its shapes: no memory of the config's size is taken)."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in Encoder(spec).state_dict().items()}
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    wrong = [k for k in sorted(expected.keys() & state.keys()) if tuple(state[k].shape) != expected[k]]
+    if missing or unexpected or wrong:
+        found = (
+            f"{wrong[0]} is {tuple(state[wrong[0]].shape)}, the config gives {expected[wrong[0]]}"
+            if wrong
+            else f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+        raise SRLFormatError(source, None, f"the weights are not those config.json describes: {found}")
+
+
+def encoder_from_pretrained(path: str | Path) -> Encoder:
+    """``read_pretrained``'s encoder, its weights in place."""
+    pretrained = read_pretrained(path)
+    with torch.device("meta"):  # no random initialisation of what the weights replace
+        encoder = Encoder(pretrained.spec)
+    floats = {k: v.float() if v.is_floating_point() else v for k, v in pretrained.state.items()}
+    encoder.load_state_dict(floats, strict=True, assign=True)
     return encoder
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS, TagOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.files import parse_json
+from albert_srl.files import parse_json, refuse_special_files
 from albert_srl.inference.albert_form import albert_model_state
 from albert_srl.inference.bio import spans_from_bio
 from albert_srl.inference.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
@@ -57,16 +57,6 @@ def model_dir(path: str | Path | None) -> Path:
     """The local directory of a model: ``None`` is the shipped default, else a directory or a hub id
     (``hub.local_directory``)."""
     return local_directory(path if path is not None else DEFAULT_MODEL)
-
-
-def refuse_special_files(directory: Path) -> None:
-    """Refuse a model directory holding a FIFO, socket or device where a file belongs: reading one blocks
-    for ever (a ``model.safetensors`` that is a FIFO hung ``tag`` and ``predict``)."""
-    if not directory.is_dir():
-        return  # ``from_pretrained`` says what is missing
-    for entry in directory.iterdir():
-        if not (entry.is_file() or entry.is_dir()) and entry.exists():
-            raise SRLFormatError(str(entry), None, "not a regular file: a model directory holds files")
 
 
 def build_model(config: ModelConfig, config_path: Path) -> SRLModel:
