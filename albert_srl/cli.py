@@ -245,6 +245,13 @@ def flag_type(declared: Setting) -> Any:
     return parse
 
 
+def add_precision_flags(parser: argparse.ArgumentParser) -> None:
+    """``--bf16`` and ``--int8``, which do not combine: given together they are argparse's one error."""
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--bf16", action="store_true", help=BF16_HELP)
+    precision.add_argument("--int8", action="store_true", help=INT8_HELP)
+
+
 def parse_shard(value: str) -> tuple[int, int]:
     """``"2/8"`` -> ``(2, 8)``."""
     try:
@@ -331,8 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--from", dest="from_", choices=FORMATS, help="input format (default: detected)")
     predict.add_argument("--to", choices=FORMATS, help="output format (default: the input's)")
     add_setting(predict, RunConfig, "device")
-    predict.add_argument("--bf16", action="store_true", help=BF16_HELP)
-    predict.add_argument("--int8", action="store_true", help=INT8_HELP)
+    add_precision_flags(predict)
     predict.add_argument(
         "--find-predicates",
         action="store_true",
@@ -372,8 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("batch_size", "max_tokens", "max_words"):
         add_setting(tag, TagOptions, name)
     add_setting(tag, RunConfig, "device")
-    tag.add_argument("--bf16", action="store_true", help=BF16_HELP)
-    tag.add_argument("--int8", action="store_true", help=INT8_HELP)
+    add_precision_flags(tag)
     tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tag.set_defaults(run=cmd_tag)
 
@@ -382,8 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_setting(serve, ServeAddress, "host")
     add_setting(serve, ServeAddress, "port")
     add_setting(serve, RunConfig, "device")
-    serve.add_argument("--bf16", action="store_true", help=BF16_HELP)
-    serve.add_argument("--int8", action="store_true", help=INT8_HELP)
+    add_precision_flags(serve)
     for limit in settings_of(ServeLimits):  # every limit is a flag of the same name
         add_setting(serve, ServeLimits, limit.key)
     serve.set_defaults(run=cmd_serve)

@@ -290,6 +290,7 @@ MODEL_CASES = {
     "senses": (set_key("srl", "senses", "abc"), "srl.senses"),
     "stride": (set_key("srl", "stride", 999), "srl.stride 999"),
     "unknown_key": (set_key("srl", "evil", 1), "unknown key srl.evil"),
+    "pair_with_late_fusion": (set_key("srl", "predicate_awareness", "pair"), "it needs early fusion"),
 }
 
 
@@ -476,3 +477,31 @@ def test_a_loss_that_is_not_finite_changes_no_weight(tmp_path: Path) -> None:
     with pytest.raises(TrainingDiverged, match="the loss is nan"):
         trainer.step(loss)
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters(), strict=True))
+
+
+def test_fusion_layers_above_the_encoders_depth_is_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL, model)
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    config["srl"]["fusion_layers"] = 99  # in the schema's range (0-128), above the encoder's layers
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    text = tmp_path / "t.txt"
+    text.write_text("The board approved the plan.\n", encoding="utf-8")
+    code, err = run(["tag", "--model", str(model), str(text), "-q"], capsys)
+    depth = config["encoder"]["num_hidden_layers"]
+    assert code == 2 and err.splitlines() == [
+        f"albert-srl: error: {model / 'config.json'}: not an albert-srl model config: srl.fusion_layers 99: "
+        f"allowed from 0 to encoder.num_hidden_layers ({depth})"
+    ], err
+
+
+@pytest.mark.parametrize("command", [["tag"], ["predict", "MODEL", "in.conll"], ["serve"]])
+def test_int8_with_bf16_is_one_error(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse's error, before any model is loaded
+        main([*command, "--int8", "--bf16"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert line.endswith("argument --bf16: not allowed with argument --int8")

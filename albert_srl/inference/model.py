@@ -145,6 +145,12 @@ def model_config_from_json(values: Any) -> ModelConfig:
         raise ConfigError(SOURCE, None, "srl.labels must be BIO tags (O, B-ROLE, I-ROLE) and include O")
     if config.stride >= config.max_length:
         raise ConfigError(SOURCE, None, f"srl.stride {config.stride}: must be below srl.max_length")
+    depth = encoder.get("num_hidden_layers")
+    if config.fusion_layers is not None and isinstance(depth, int) and config.fusion_layers > depth:
+        message = (
+            f"srl.fusion_layers {config.fusion_layers}: allowed from 0 to encoder.num_hidden_layers ({depth})"
+        )
+        raise ConfigError(SOURCE, None, message)
     return config
 
 

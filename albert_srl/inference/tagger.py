@@ -60,10 +60,12 @@ def model_dir(path: str | Path | None) -> Path:
 
 
 def build_model(config: ModelConfig, config_path: Path) -> SRLModel:
-    """``SRLModel(config)``; sizes in range that still cannot be allocated are one error naming the
-    config."""
+    """``SRLModel(config)``; settings it cannot take together, and sizes in range that still cannot be
+    allocated, are one error naming the config."""
     try:
         return SRLModel(config)
+    except ValueError as error:  # settings the network cannot take together (model.check_fusion)
+        raise SRLFormatError(str(config_path), None, f"not an albert-srl model config: {error}") from None
     except (RuntimeError, MemoryError) as error:  # torch's allocator raises RuntimeError
         first_line = str(error).strip().split("\n")[0] or type(error).__name__
         message = f"the model's sizes cannot be allocated in memory: {first_line}"
