@@ -104,7 +104,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"best trial {result.best_number}: {scores}")
         print(f"best config: {result.best_config}")
     print(f"report: {result.report}")
-    if result.trials and result.completed == 0:  # no trial gave a model: the study is no result
+    if args.trials and result.trials and result.completed == 0:  # the study, run on, gave no model
         failed, pruned = result.failed, result.pruned
         log.error("no trial completed (%d failed, %d pruned): see each trial's error above", failed, pruned)
         return 1

@@ -18,6 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -505,3 +506,34 @@ def test_int8_with_bf16_is_one_error(command: list[str], capsys: pytest.CaptureF
     assert exited.value.code == 2 and "Traceback" not in err
     (line,) = [line for line in err.splitlines() if "error:" in line]
     assert line.endswith("argument --bf16: not allowed with argument --int8")
+
+
+def test_tune_with_no_trials_and_no_study_is_refused_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tune"
+    argv = ["tune", str(TINY), "--space", str(REPO / "configs" / "tune-tiny.yaml"), "--trials", "0",
+            "--output", str(out), "--set", f"train_path={CORPORA / 'sample.jsonl'}",
+            f"dev_path={CORPORA / 'sample.jsonl'}"]  # fmt: skip
+    code, err = run(argv, capsys)
+    assert code == 2 and err.splitlines() == [
+        f"albert-srl: error: trials: 0 trials rewrite the outputs of a study, and sqlite:///{out.resolve()}"
+        "/study.db holds no study 'tiny'"
+    ], err
+    assert not out.exists()
+
+
+def test_tune_with_no_trials_rewrites_an_existing_studys_outputs_and_adds_no_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tune"
+    out.mkdir()
+    storage = f"sqlite:///{out.resolve()}/study.db"
+    optuna.create_study(storage=storage, study_name="tiny", direction="maximize")
+    argv = ["tune", str(TINY), "--space", str(REPO / "configs" / "tune-tiny.yaml"), "--trials", "0",
+            "--output", str(out), "--set", f"train_path={CORPORA / 'sample.jsonl'}",
+            f"dev_path={CORPORA / 'sample.jsonl'}"]  # fmt: skip
+    code, err = run(argv, capsys)
+    assert code == 0 and "error" not in err, err
+    assert optuna.load_study(study_name="tiny", storage=storage).trials == []  # no WAITING trial left
+    assert {"study.db", "trials.csv", "report.html"} <= {p.name for p in out.iterdir()}

@@ -99,6 +99,7 @@ def tune(
     an epoch); ``("f1", "speed")`` also maximises CPU tagging speed on the dev sentences (NSGA-II, no
     pruning: Optuna prunes single-objective studies only). ``max_minutes`` stops starting new trials once
     that much time has passed. ``storage`` is an Optuna database URL (default: SQLite in ``output``).
+    ``trials=0`` rewrites the outputs of an existing study and adds nothing to it.
     Raises ``ConfigError`` for a bad config, space or option, before any trial starts.
     """
     objectives = tuple(objectives)
@@ -116,13 +117,17 @@ def tune(
     base = load_config(config_path, overrides)
     space = load_space(space_path, config_path, overrides)
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     name = study_name or Path(config_path).stem
+    if trials == 0 and not study_exists(url, name, heartbeat_seconds):  # nothing to rewrite: leave nothing
+        message = f"0 trials rewrite the outputs of a study, and {shown(url)} holds no study {name!r}"
+        raise ConfigError("trials", None, message)
+    out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna, and they work
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = open_study(url, name, objectives, pruner, base, heartbeat_seconds, seed)
-        enqueue_base_values(study, space, base)
+        if trials:
+            enqueue_base_values(study, space, base)
         objective = Objective(config_path, list(overrides), space, out, objectives)
         bar = ProgressBar(trials, enabled=progress)
         with bar.logging():
@@ -168,6 +173,17 @@ def open_study(
             f"study {name!r} in {shown(url)} optimises {','.join(saved)}, not {','.join(objectives)}",
         )
     return study
+
+
+def study_exists(url: str, name: str, heartbeat_seconds: int) -> bool:
+    """Whether the storage at ``url`` holds the study ``name``; a SQLite file that is not there is not
+    created to find out."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return False
+    with warnings.catch_warnings():  # as in ``tune``: heartbeats are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = open_storage(url, heartbeat_seconds)
+    return any(study.study_name == name for study in storage.get_all_studies())
 
 
 def open_storage(url: str, heartbeat_seconds: int, attempts: int = 5) -> optuna.storages.RDBStorage:
