@@ -82,7 +82,8 @@ def open_binary(path: str | Path) -> BinaryIO:
 
 
 def read_lines(path: str | Path, errors: str = "strict") -> Iterator[str]:
-    """The lines of a UTF-8 file (plain or gzip) without their line ends, streamed.
+    """The lines of a UTF-8 file (plain or gzip) without their line ends, streamed. A line ends at a line
+    feed, a CR LF or a lone carriage return (Python's universal newlines: old Mac files are lines too).
 
     Non-UTF-8 bytes (with ``errors="strict"``) and a damaged gzip stream raise ``SRLFormatError`` naming
     the file (and the line of the bad byte); ``errors="replace"`` reads bad bytes as U+FFFD instead.
@@ -90,13 +91,13 @@ def read_lines(path: str | Path, errors: str = "strict") -> Iterator[str]:
     try:
         with (
             open_binary(path) as binary,
-            io.TextIOWrapper(binary, encoding="utf-8-sig", errors=errors, newline="\n") as text,
+            io.TextIOWrapper(binary, encoding="utf-8-sig", errors=errors, newline=None) as text,
         ):
             for line in text:
-                yield line.rstrip("\r\n").removeprefix("\ufeff")  # a BOM on any line: concatenated files
+                yield line.rstrip("\n").removeprefix("\ufeff")  # a BOM on any line: concatenated files
     except UnicodeDecodeError:
-        line, message = bad_byte(path)
-        raise SRLFormatError(str(path), line, message) from None
+        number, message = bad_byte(path)
+        raise SRLFormatError(str(path), number, message) from None
     except GZIP_ERRORS as error:
         raise SRLFormatError(str(path), None, f"damaged gzip file ({error})") from None
 
@@ -118,7 +119,8 @@ def bad_byte(path: str | Path) -> tuple[int | None, str]:
     Found by a second pass so that reading well-formed files pays nothing for it.
     """
     with open_binary(path) as binary:
-        for number, raw in enumerate(binary, start=1):
+        lines = (line for raw in binary for line in raw.replace(b"\r\n", b"\n").split(b"\r"))  # as read
+        for number, raw in enumerate(lines, start=1):
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as error:

@@ -537,3 +537,29 @@ def test_tune_with_no_trials_rewrites_an_existing_studys_outputs_and_adds_no_tri
     assert code == 0 and "error" not in err, err
     assert optuna.load_study(study_name="tiny", storage=storage).trials == []  # no WAITING trial left
     assert {"study.db", "trials.csv", "report.html"} <= {p.name for p in out.iterdir()}
+
+
+OLD_MAC = b"The board approved the plan.\rOur neighbour sold the car.\r\rIt rained today.\r"
+
+
+@pytest.mark.parametrize("mode", ["text", "lines", "tokenized"])
+def test_old_mac_line_ends_are_lines(tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+    text, output = tmp_path / "mac.txt", tmp_path / "out.jsonl"
+    text.write_bytes(OLD_MAC)
+    code, err = run(["tag", str(text), "--input", mode, "--format", "jsonl", "-o", str(output), "-q"], capsys)
+    assert code == 0 and "skipped" not in err, err
+    assert [s.words[0] for s in read(output)] == ["The", "Our", "It"]
+
+
+def test_a_corpus_file_with_old_mac_line_ends_reads_as_with_unix_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("sample.jsonl", "sample.gold_conll"):
+        unix = (CORPORA / name).read_bytes()
+        mac = tmp_path / name
+        mac.write_bytes(unix.replace(b"\n", b"\r"))
+        assert list(read(mac)) == list(read(CORPORA / name))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b'{"words": ["a"]}\r{"words": [\r')  # line 2 of 2 is bad: counted as a line
+    code, err = run(["convert", str(broken), "-", "--to", "jsonl"], capsys)
+    assert code == 2 and f"{broken}:2: " in err, err

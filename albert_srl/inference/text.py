@@ -38,6 +38,11 @@ LONG_WORD = 100  # characters; longer "words" (URLs, base64, runs of symbols) ar
 MAX_LINE_CHARS = 1_000_000  # spaCy's own limit on one text
 MAX_PARAGRAPH_CHARS = 100_000  # a paragraph is cut at a line boundary beyond this, so memory stays bounded
 
+# Where a line ends: after "\n", "\r\n" or a lone "\r" (old Mac files), as Python's universal newlines
+# read text. A "\r" that ends what has been read is no end yet: a "\n" may follow it.
+LINE_ENDS = re.compile("(?<=\n)|(?<=\r)(?!\n|\\Z)")
+BYTE_LINE_ENDS = re.compile(b"(?<=\n)|(?<=\r)(?!\n|\\Z)")
+
 # Control characters (Unicode category Cc) but tab, and the lone surrogates that stand for bytes that were
 # not UTF-8 (decoding with errors="surrogateescape").
 BAD_CHARACTER = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udcff]")
@@ -261,19 +266,21 @@ def iter_text_sentences(
 
     ``mode``: ``"text"`` = paragraphs separated by blank lines, split into sentences; ``"lines"`` = one
     sentence a line, tokenized here; ``"tokenized"`` = one sentence a line, words separated by whitespace
-    (``[word]`` marks a predicate). Empty lines are skipped. A line with invalid UTF-8 or a control
-    character (other than tab), or longer than ``MAX_LINE_CHARS``, is yielded as a ``BadLine`` and
-    skipped; in ``"text"`` mode it also ends the paragraph. Give a binary stream (or a text stream opened
-    with ``errors="surrogateescape"``) so that bad bytes are reported instead of raised.
+    (``[word]`` marks a predicate). A line ends at a line feed, a CR LF or a lone carriage return (old Mac
+    files). Empty lines are skipped. A line with invalid UTF-8 or a control character (other than tab), or
+    longer than ``MAX_LINE_CHARS``, is yielded as a ``BadLine`` and skipped; in ``"text"`` mode it also
+    ends the paragraph. Give a binary stream (or a text stream opened with ``errors="surrogateescape"``)
+    so that bad bytes are reported instead of raised.
     """
     if mode not in ("text", "lines", "tokenized"):
         raise ValueError(f"mode must be 'text', 'lines' or 'tokenized', not {mode!r}")
-    if isinstance(stream, io.IOBase):
-        stream = bounded_lines(stream)
+    lines: Iterable[bytes | str] = (
+        bounded_lines(stream) if isinstance(stream, io.IOBase) else split_line_ends(stream)  # type: ignore[arg-type]
+    )
     paragraph: list[str] = []
     paragraph_chars = first_line = 0
     try:
-        for number, raw in enumerate(stream, start=1):
+        for number, raw in enumerate(lines, start=1):
             line = decode_line(raw, first=number == 1)
             reason = bad_line_reason(line)
             if mode == "text" and paragraph and (reason or not line.strip()):
@@ -309,17 +316,43 @@ def line_sentence(line: str, number: int, mode: Mode, path: str) -> TextSentence
 
 
 def bounded_lines(stream: IO[bytes] | IO[str]) -> Iterator[bytes] | Iterator[str]:
-    """The lines of ``stream``, none held whole when longer than ``MAX_LINE_CHARS``: the rest of such a
-    line is read in pieces and dropped, so one huge line never sits in memory. What is kept of it is
-    still over the limit, and reported as too long."""
+    """The lines of ``stream``, each ending at a line feed, a CR LF or a lone carriage return, none
+    held whole when longer than ``MAX_LINE_CHARS``: the rest of such a line is read in pieces and dropped,
+    so one huge line never sits in memory. What is kept of it is still over the limit, and reported as
+    too long."""
     text = isinstance(stream, io.TextIOBase)
     limit = MAX_LINE_CHARS + 1 if text else 4 * MAX_LINE_CHARS + 4  # a character is 1 to 4 UTF-8 bytes
+    ends: Any = LINE_ENDS if text else BYTE_LINE_ENDS
     newline: Any = "\n" if text else b"\n"
-    while line := stream.readline(limit):
-        if len(line) == limit and not line.endswith(newline):
-            while (rest := stream.readline(1 << 20)) and not rest.endswith(newline):
-                pass
-        yield line
+    carriage: Any = "\r" if text else b"\r"
+    pending: Any = newline[:0]  # the start of a line whose end is not read yet
+    dropping = False  # inside a line over the limit: the rest of it, up to its end, is dropped
+    while piece := stream.readline(limit):
+        if not pending and carriage not in piece and piece.endswith(newline):  # the common case, at once
+            if not dropping:
+                yield piece
+            dropping = False
+            continue
+        *lines, pending = ends.split(pending + piece)
+        if dropping and lines:
+            lines, dropping = lines[1:], False
+        yield from lines
+        if not dropping and len(pending) >= limit:
+            yield pending[:limit]
+            dropping = True
+        if dropping:  # keep no more of the long line than a "\r" that may end it
+            pending = pending[-1:] if pending.endswith(carriage) else pending[:0]
+    if pending and not dropping:
+        yield pending
+
+
+def split_line_ends(lines: Iterable[bytes] | Iterable[str]) -> Iterator[bytes] | Iterator[str]:
+    """Lines given one by one, each cut where a lone carriage return ends a line inside it."""
+    for line in lines:
+        if isinstance(line, bytes):
+            yield from (part for part in BYTE_LINE_ENDS.split(line) if part) if b"\r" in line else (line,)
+        else:
+            yield from (part for part in LINE_ENDS.split(line) if part) if "\r" in line else (line,)
 
 
 def decode_line(raw: bytes | str, first: bool) -> str:
