@@ -1,7 +1,8 @@
 """The commands that load a model or a config, under hostile input: no lost data (an output that is an
 input, a bad sentence among good ones, a missing file among several, a truncated gzip), over-long
-sentences, configs out of range and model directories that lie, a training run that diverges. Each
-failure is one ``albert-srl: error:`` line naming the file, never a traceback."""
+sentences, configs out of range and model directories that lie, a training run that diverges, flags that
+do not combine, an empty study, old Mac line ends. Each failure is one ``albert-srl: error:`` line
+naming the file, never a traceback."""
 
 from __future__ import annotations
 
