@@ -315,3 +315,20 @@ def test_a_huge_line_is_reported_and_dropped_without_holding_it(monkeypatch: pyt
         "BadLine",
         "TextSentence",
     ]
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_old_mac_lines_beyond_the_line_bound_are_all_read(
+    monkeypatch: pytest.MonkeyPatch, text: bool
+) -> None:
+    """A CR-only file has no LF for ``readline`` to stop at: it is read in pieces of the line bound (24
+    bytes, or 6 characters from a text stream, at a bound of 5 characters), every line kept; a CR LF cut
+    between two pieces is one line end, not two; a line over the bound is kept to it, the rest dropped."""
+    monkeypatch.setattr(text_module, "MAX_LINE_CHARS", 5)
+    piece = 6 if text else 24
+    lines = ["ab\r"] * (piece // 3 - 1) + ["ab\r\n"]  # the first piece ends between that CR and its LF
+    data = "".join(lines) + "\r".join(f"w{i}" for i in range(40)) + "\r" + "y" * 60 + "\rend"
+    stream = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8", newline="") if text else None
+    read = text_module.bounded_lines(stream or io.BytesIO(data.encode()))
+    got = [line.decode() if isinstance(line, bytes) else line for line in read]
+    assert got == [*lines, *(f"w{i}\r" for i in range(40)), "y" * piece, "end"]
