@@ -315,17 +315,18 @@ def check_encoder_sizes(config: TrainConfig | PretrainConfig, source: str) -> No
         raise ConfigError(source, None, message)
 
 
-def check_encoder_shape(sizes: Mapping[str, Any], source: str) -> None:
+def check_encoder_shape(sizes: Mapping[str, Any], source: str, prefix: str = "encoder.") -> None:
     """Attention heads divide the hidden size, and groups of shared layers are at most the layers: of a
-    config's encoder and of a model directory's alike."""
+    config's encoder, a model directory's and an encoder directory's (keys without ``prefix``) alike."""
     hidden, heads = sizes["hidden_size"], sizes["num_attention_heads"]
     if hidden % heads:
         message = (
-            f"encoder.hidden_size ({hidden}) must be a multiple of encoder.num_attention_heads ({heads})"
+            f"{prefix}hidden_size ({hidden}) must be a multiple of {prefix}num_attention_heads ({heads})"
         )
         raise ConfigError(source, None, message)
     if sizes["num_hidden_groups"] > sizes["num_hidden_layers"]:
-        raise ConfigError(source, None, "encoder.num_hidden_groups must be at most encoder.num_hidden_layers")
+        message = f"{prefix}num_hidden_groups must be at most {prefix}num_hidden_layers"
+        raise ConfigError(source, None, message)
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:

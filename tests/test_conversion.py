@@ -151,20 +151,21 @@ def cut_weights(source: Path) -> None:
 
 
 SOURCE_CASES = {
-    "weights_cut_in_half": (cut_weights, "model.safetensors: corrupt weights file"),
+    "weights_cut_in_half": (cut_weights, "model.safetensors: not a readable safetensors file (damaged?)"),
     "hidden_size_1e9": (set_config(hidden_size=10**9), "config.json: hidden_size is 1000000000: allowed"),
     "vocab_size_1e9": (set_config(vocab_size=10**9), "config.json: vocab_size is 1000000000: allowed"),
     "layers_1e6": (set_config(num_hidden_layers=10**6), "config.json: num_hidden_layers is 1000000: allowed"),
     "hidden_size_text": (set_config(hidden_size="32"), "config.json: hidden_size must be int, not '32'"),
-    "hidden_size_missing": (set_config(hidden_size=None), "config.json: missing key hidden_size"),
+    # a key left out is the architecture's default (768 for a BERT): not the weights' here
+    "hidden_size_missing": (set_config(hidden_size=None), "the weights are not those config.json describes"),
     "hidden_act_os_system": (set_config(hidden_act="os.system"), "config.json: hidden_act must be one of"),
     "dropout_text": (set_config(hidden_dropout_prob="x"), "config.json: hidden_dropout_prob must be float"),
     "pad_outside_vocabulary": (set_config(pad_token_id=400), "config.json: pad_token_id 400: allowed below"),
-    "heads": (set_config(num_attention_heads=5), "must be a multiple of encoder.num_attention_heads (5)"),
+    "heads": (set_config(num_attention_heads=5), "hidden_size (32) must be a multiple of num_attention_heads (5)"),
     # sizes in range, but not the weights': refused before a model of those sizes is allocated
-    "layers_not_the_weights": (set_config(num_hidden_layers=4), "num_hidden_layers is 4, model.safetensors"),
-    "vocabulary_not_the_weights": (set_config(vocab_size=500), "the sizes are not the weights'"),
-    "hidden_not_the_weights": (set_config(hidden_size=16384, num_attention_heads=2), "the sizes are not"),
+    "layers_not_the_weights": (set_config(num_hidden_layers=4), "3 layer groups, where config.json gives 4"),
+    "vocabulary_not_the_weights": (set_config(vocab_size=500), "word_embeddings.weight is (400, 32), config"),
+    "hidden_not_the_weights": (set_config(hidden_size=16384, num_attention_heads=2), "config.json describes"),
 }
 
 
@@ -274,7 +275,7 @@ def test_a_conversion_that_fails_while_writing_leaves_the_old_output_as_it_was(
     def disk_full(*args: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(conversion, "save_vocabulary_files", disk_full)
+    monkeypatch.setattr(conversion, "save_file", disk_full)
     with pytest.raises(OSError, match="No space left"):
         convert_encoder(bert_dir, out, embedding_size=8, force=True)
     assert files_of(out) == before  # the new directory is written aside, renamed in only when complete

@@ -369,7 +369,7 @@ def test_a_fifo_in_a_model_directory_is_refused_not_read(tmp_path: Path, name: s
     done = predict_in_child(model)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"albert-srl: error: {model / name}: not a regular file: a model directory holds files"
+        f"albert-srl: error: {model / name}: a FIFO (named pipe), not a regular file: refusing to read it"
     ]
 
 

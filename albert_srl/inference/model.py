@@ -8,6 +8,7 @@ marked, so one pass a sentence finds all its predicates).
 from __future__ import annotations
 
 import json
+import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -27,7 +28,14 @@ from albert_srl.config import (
 )
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import refuse_special_files
-from albert_srl.inference.albert_form import WEIGHTS, albert_spec, albert_state, architecture, read_weights
+from albert_srl.inference.albert_form import (
+    DEFAULTS,
+    WEIGHTS,
+    albert_spec,
+    albert_state,
+    architecture,
+    read_weights,
+)
 from albert_srl.inference.crf import ConstrainedCRF
 from albert_srl.inference.encoder import Encoder, EncoderSpec
 from albert_srl.inference.encoding import POS_TAGS, Batch
@@ -116,10 +124,6 @@ class EncoderChecks:
 
 
 ENCODER_SIZES = {"vocab_size", *ALBERT_SIZES}
-ENCODER_SETTINGS = [
-    *(s for s in settings_of(EncoderConfig, "encoder.") if s.name in ENCODER_SIZES),
-    *settings_of(EncoderChecks, "encoder."),
-]
 SOURCE = "config.json"
 
 
@@ -154,16 +158,21 @@ def model_config_from_json(values: Any) -> ModelConfig:
     return config
 
 
-def check_encoder(encoder: dict[str, Any]) -> None:
-    """The encoder's Hugging Face config, checked before the encoder is built from it."""
-    for declared in ENCODER_SETTINGS:
-        if encoder.get(declared.name) is not None:
-            declared.check(encoder[declared.name], SOURCE)
+def check_encoder(encoder: dict[str, Any], prefix: str = "encoder.") -> None:
+    """An encoder's Hugging Face config (a model's ``encoder`` section, or with ``prefix`` "" an encoder
+    directory's ``config.json``), checked before the encoder is built from it."""
+    declared = [
+        *(s for s in settings_of(EncoderConfig, prefix) if s.name in ENCODER_SIZES),
+        *settings_of(EncoderChecks, prefix),
+    ]
+    for setting_ in declared:
+        if encoder.get(setting_.name) is not None:
+            setting_.check(encoder[setting_.name], SOURCE)
     sizes = {name: encoder.get(name, 1) for name in ALBERT_SIZES}
-    check_encoder_shape(sizes, SOURCE)
+    check_encoder_shape(sizes, SOURCE, prefix)
     pad, vocabulary = encoder.get("pad_token_id"), encoder.get("vocab_size")
     if pad is not None and vocabulary is not None and pad >= vocabulary:
-        raise ConfigError(SOURCE, None, f"encoder.pad_token_id {pad}: allowed below encoder.vocab_size")
+        raise ConfigError(SOURCE, None, f"{prefix}pad_token_id {pad}: allowed below {prefix}vocab_size")
 
 
 @dataclass
@@ -209,6 +218,9 @@ def autocast(device: torch.device, bf16: bool | None) -> AbstractContextManager[
     return torch.autocast(device.type, dtype=torch.bfloat16) if on else nullcontext()
 
 
+GROUP = re.compile(r"encoder\.albert_layer_groups\.\d+\.")
+
+
 @dataclass
 class PretrainedEncoder:
     """An encoder directory read and checked: its config, its ALBERT form, and its weights under ALBERT's
@@ -237,7 +249,7 @@ def read_pretrained(path: str | Path) -> PretrainedEncoder:
         raise SRLFormatError(str(config_path), None, "the config must be a JSON object")
     kind = architecture(config, str(config_path))
     try:
-        check_encoder(config)
+        check_encoder({**DEFAULTS[kind], **config}, prefix="")  # what the config leaves out is its default
     except ConfigError as error:
         raise SRLFormatError(str(config_path), None, error.message) from None
     spec = albert_spec(config, str(config_path))
@@ -252,12 +264,16 @@ def check_fits(spec: EncoderSpec, state: dict[str, torch.Tensor], source: str) -
     device for its shapes: no memory of the config's size is taken)."""
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in Encoder(spec).state_dict().items()}
+    groups = {m.group(0) for k in state if (m := GROUP.match(k))}
+    if len(groups) != spec.num_hidden_groups:
+        message = f"{len(groups)} layer groups, where config.json gives {spec.num_hidden_groups}"
+        raise SRLFormatError(source, None, f"the weights are not those config.json describes: {message}")
     missing = sorted(expected.keys() - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
     wrong = [k for k in sorted(expected.keys() & state.keys()) if tuple(state[k].shape) != expected[k]]
     if missing or unexpected or wrong:
         found = (
-            f"{wrong[0]} is {tuple(state[wrong[0]].shape)}, the config gives {expected[wrong[0]]}"
+            f"{wrong[0]} is {tuple(state[wrong[0]].shape)}, config.json gives {expected[wrong[0]]}"
             if wrong
             else f"missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
