@@ -161,7 +161,7 @@ SOURCE_CASES = {
     "hidden_act_os_system": (set_config(hidden_act="os.system"), "config.json: hidden_act must be one of"),
     "dropout_text": (set_config(hidden_dropout_prob="x"), "config.json: hidden_dropout_prob must be float"),
     "pad_outside_vocabulary": (set_config(pad_token_id=400), "config.json: pad_token_id 400: allowed below"),
-    "heads": (set_config(num_attention_heads=5), "hidden_size (32) must be a multiple of num_attention_heads (5)"),
+    "heads": (set_config(num_attention_heads=5), "hidden_size (32) must be a multiple of num_attention"),
     # sizes in range, but not the weights': refused before a model of those sizes is allocated
     "layers_not_the_weights": (set_config(num_hidden_layers=4), "3 layer groups, where config.json gives 4"),
     "vocabulary_not_the_weights": (set_config(vocab_size=500), "word_embeddings.weight is (400, 32), config"),
