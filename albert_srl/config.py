@@ -134,6 +134,29 @@ class EmbeddingConfig:
 MAX_RATE = 1000
 
 
+# Tagging's batch budget by device, where none is given. On the CPU 2048 was the fastest on two threads
+# (docs/benchmarks.md, "The batch budget"; 8192 ran 1.2-1.4x slower, its activations outgrowing the
+# caches); a GPU keeps the 8192 it was measured with.
+CPU_MAX_TOKENS = 2048
+GPU_MAX_TOKENS = 8192
+
+
+@dataclass(kw_only=True)
+class TagOptions:
+    """How ``tag`` (and ``SRLTagger.tag_stream``) batches a stream of sentences."""
+
+    batch_size: int = setting(64, low=1, high=1_000_000, doc="sentences tagged together")
+    # The batch budget, declared here once: training, dev scoring and pretraining share its range.
+    max_tokens: int | None = setting(
+        None,
+        low=1,
+        doc=f"subwords in one forward pass (null: {CPU_MAX_TOKENS} on the CPU, {GPU_MAX_TOKENS} on a GPU)",
+    )
+    max_words: int = setting(
+        512, low=1, doc="longer sentences are reported and skipped: time and memory grow with its square"
+    )
+
+
 @dataclass(kw_only=True)
 class RunConfig:
     """What every training run has, fine-tuning or pretraining: where it runs, for how long, how it is
@@ -154,6 +177,8 @@ class RunConfig:
     num_threads: int | None = setting(None, low=1, high=1024, doc="torch CPU threads (null: torch's choice)")
     device: Device = setting("auto", doc="auto: CUDA when there is a GPU, else the CPU")
     bf16: bool | None = setting(None, doc="bfloat16 autocast; null: on when training on CUDA")
+    output_dir: str = setting(doc="where the run's model (or encoder), checkpoints and logs go")
+    encoder: EncoderConfig = setting(factory=EncoderConfig, doc="the encoder")
 
 
 @dataclass(kw_only=True)
@@ -165,8 +190,6 @@ class TrainConfig(RunConfig):
 
     train_path: str = setting(doc="training corpus (any supported format)")
     dev_path: str = setting(doc="development corpus, scored after every epoch")
-    output_dir: str = setting(doc="where the model, checkpoints and logs go")
-    encoder: EncoderConfig = setting(factory=EncoderConfig, doc="the encoder")
     predicate_awareness: PredicateAwareness | None = setting(
         None,
         doc="how early fusion tells the encoder the predicate: segment ids, a word pair or an indicator; "
@@ -182,7 +205,7 @@ class TrainConfig(RunConfig):
     max_length: int = setting(256, low=8, high=65_536, doc="subwords per encoder window")
     stride: int = setting(128, low=0, high=65_536, doc="subwords of overlap between windows")
     epochs: int = setting(10, low=1, doc="passes over the training data")
-    max_tokens: int = setting(4096, low=1, doc="subword budget of one batch")
+    max_tokens: int = like(TagOptions, "max_tokens", 4096, doc="padded subwords of one training batch")
     encoder_lr: float = setting(5e-5, low=0, high=MAX_RATE, doc="peak learning rate of the encoder")
     layer_lr_decay: float = setting(
         1.0,
@@ -199,7 +222,9 @@ class TrainConfig(RunConfig):
     loss_weights: LossWeights = setting(factory=LossWeights, doc="the losses' weights")
     max_train_sentences: int | None = setting(None, low=1, doc="read only the first N training sentences")
     max_dev_sentences: int | None = setting(None, low=1, doc="read only the first N dev sentences")
-    eval_max_tokens: int = setting(8192, low=1, doc="subword budget of one batch when scoring dev")
+    eval_max_tokens: int | None = like(
+        TagOptions, "max_tokens", doc="subwords in one forward pass when scoring dev (null: as tag's)"
+    )
 
 
 @dataclass(kw_only=True)
@@ -208,7 +233,6 @@ class PretrainConfig(RunConfig):
 
     # Plain ``list`` (of path strings): values are checked with ``isinstance``.
     text_paths: list[str] = setting(doc="text files (.gz, .bz2, .xz too) to pretrain on")
-    output_dir: str = setting(doc="where the encoder, checkpoints and logs go")
     text_conll: list[str] = setting(
         factory=list,
         doc="CoNLL files whose sentences are pretraining text too, a document per CoNLL document "
@@ -229,13 +253,14 @@ class PretrainConfig(RunConfig):
     max_documents: int | None = setting(None, low=1, doc="documents read per text file (small runs, tests)")
     min_words: int = setting(5, low=0, doc="shorter paragraphs (titles, list items, fragments) are dropped")
     shard_tokens: int = setting(10_000_000, low=1, doc="subwords per packed shard")
-    encoder: EncoderConfig = setting(factory=EncoderConfig, doc="the encoder")
-    max_length: int = setting(128, low=8, high=65_536, doc="subwords of a pair, [CLS] and two [SEP] included")
+    max_length: int = like(
+        TrainConfig, "max_length", 128, doc="subwords of a pair, [CLS] and two [SEP] included"
+    )
     short_seq_prob: float = setting(0.1, low=0, high=1, doc="share of pairs made shorter than max_length")
     mask_prob: float = setting(0.15, low=0.001, high=0.999, doc="share of subwords masked")
     max_ngram: int = setting(3, low=1, high=10, doc="longest masked n-gram (ALBERT's n-gram masking)")
     eval_documents: int = setting(200, low=0, doc="the corpus's last documents, held out (at most a tenth)")
-    max_tokens: int = setting(8192, low=1, doc="padded subwords of one batch")
+    max_tokens: int = like(TagOptions, "max_tokens", 8192, doc="padded subwords of one batch")
     max_steps: int | None = like(RunConfig, "max_steps", 10_000)
     learning_rate: float = setting(1e-3, low=0, high=MAX_RATE, doc="peak learning rate")
     warmup_steps: int = setting(500, low=0, doc="optimizer steps of linear warm-up")
@@ -247,28 +272,6 @@ class PretrainConfig(RunConfig):
         False,
         doc="with max_minutes, the learning rate decays to 0 at the deadline or max_steps, whichever "
         "comes first (a run sized by time; its resume is not step-exact)",
-    )
-
-
-# Tagging's batch budget by device, where none is given. On the CPU 2048 was the fastest on two threads
-# (docs/benchmarks.md, "The batch budget"; 8192 ran 1.2-1.4x slower, its activations outgrowing the
-# caches); a GPU keeps the 8192 it was measured with.
-CPU_MAX_TOKENS = 2048
-GPU_MAX_TOKENS = 8192
-
-
-@dataclass(kw_only=True)
-class TagOptions:
-    """How ``tag`` (and ``SRLTagger.tag_stream``) batches a stream of sentences."""
-
-    batch_size: int = setting(64, low=1, high=1_000_000, doc="sentences tagged together")
-    max_tokens: int | None = setting(
-        None,
-        low=1,
-        doc=f"subwords in one forward pass (null: {CPU_MAX_TOKENS} on the CPU, {GPU_MAX_TOKENS} on a GPU)",
-    )
-    max_words: int = setting(
-        512, low=1, doc="longer sentences are reported and skipped: time and memory grow with its square"
     )
 
 

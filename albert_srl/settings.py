@@ -352,9 +352,6 @@ def _coerce(value: Any, hint: Any, declared: Setting, source: str, line: int | N
 # the reference page
 
 
-TABLE_HEAD = "| key | type | default | allowed | what it is |"
-
-
 def reference_markdown(title: str, intro: str, sections: Sequence[tuple[str, str, type]]) -> str:
     """A Markdown page with a table of every setting of each ``(heading, text, dataclass)`` section."""
     out = [f"# {title}", "", intro, ""]

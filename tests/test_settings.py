@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from albert_srl.cli import build_parser, main
-from albert_srl.config import ConfigError, PretrainConfig, TagOptions, TrainConfig, load_pretrain_config
+from albert_srl.config import (
+    ConfigError,
+    PretrainConfig,
+    RunConfig,
+    TagOptions,
+    TrainConfig,
+    load_pretrain_config,
+)
 from albert_srl.inference.model import ModelConfig
 from albert_srl.inference.tagger import DEFAULT_MODEL
 from albert_srl.reference import SECTIONS, page
@@ -166,3 +173,33 @@ def test_a_pretraining_default_that_differs_keeps_the_declared_range() -> None:
     run_steps, pretrain_steps = setting_of(TrainConfig, "max_steps"), setting_of(PretrainConfig, "max_steps")
     assert (pretrain_steps.low, pretrain_steps.doc) == (run_steps.low, run_steps.doc)
     assert pretrain_steps.default == 10_000 and run_steps.default is None
+
+
+@pytest.mark.parametrize(
+    ("declared", "shared"),
+    [
+        ((TagOptions, "max_tokens"), [(TrainConfig, "max_tokens"), (TrainConfig, "eval_max_tokens"),
+                                      (PretrainConfig, "max_tokens")]),
+        ((TagOptions, "max_words"), [(ServeLimits, "max_words")]),
+        ((TrainConfig, "max_length"), [(PretrainConfig, "max_length"), (ModelConfig, "max_length")]),
+    ],
+    ids=["the batch budget", "max_words", "max_length"],
+)  # fmt: skip
+def test_a_setting_shared_by_several_commands_has_one_range(
+    declared: tuple[type, str], shared: list[tuple[type, str]]
+) -> None:
+    """Their defaults differ where a command's use does (a training batch, the server's fairness); the
+    range is declared once."""
+    source = setting_of(*declared)
+    for cls, key in shared:
+        found = setting_of(cls, key)
+        assert (found.low, found.high, found.above) == (source.low, source.high, source.above), (cls, key)
+
+
+def test_the_keys_of_every_training_run_are_declared_once() -> None:
+    for key in ("output_dir", "encoder", "seed", "device"):
+        owners = [
+            cls for cls in (RunConfig, TrainConfig, PretrainConfig) if key in vars(cls)["__annotations__"]
+        ]
+        assert owners == [RunConfig], key
+    assert setting_of(TrainConfig, "encoder.hidden_size") == setting_of(PretrainConfig, "encoder.hidden_size")

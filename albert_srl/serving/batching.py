@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from albert_srl.config import TagOptions
 from albert_srl.data import Frame, Sentence
-from albert_srl.settings import setting, setting_of
+from albert_srl.settings import like, setting, setting_of
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ class ServeLimits:
 
     max_body_bytes: int = setting(1_000_000, low=1, doc="bytes of a request body (413 beyond)")
     max_sentences: int = setting(128, low=1, doc="sentences of a request")
-    max_words: int = setting(256, low=1, doc="words of a sentence")
+    # Half of tag's: a sentence's work grows with its square, and the server bounds one request's (fairness).
+    max_words: int = like(TagOptions, "max_words", 256, doc="words of a sentence (413 beyond)")
     max_request_words: int = setting(4096, low=1, doc="words of all sentences of a request together")
     max_text_chars: int = setting(100_000, low=1, doc="characters of `text` / `sentence`")
     # Words alone do not bound the work: 16 sentences of 256 words, every word a predicate, is 1M words
