@@ -5,6 +5,7 @@ them out."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -17,6 +18,7 @@ from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
 from albert_srl.inference.tagger import SRLTagger
+from albert_srl.schema import SentenceRecord
 from albert_srl.serving.serve import create_app
 
 TEXT = "The board approved the plan. It rained."
@@ -31,11 +33,11 @@ def client(trained_tiny_tagger: SRLTagger) -> TestClient:
 def test_the_openapi_schema_describes_frames(client: TestClient) -> None:
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     sentences = schemas["TagResponse"]["properties"]["sentences"]
-    assert sentences["items"] == {"$ref": "#/components/schemas/SentenceOut"}
-    assert set(schemas["FrameOut"]["properties"]) == {"predicate", "arguments", "tags"}
-    arguments = set(schemas["ArgumentOut"]["properties"])
+    assert sentences["items"] == {"$ref": "#/components/schemas/SentenceRecord"}
+    assert set(schemas["FrameRecord"]["properties"]) == {"predicate", "arguments", "tags"}
+    arguments = set(schemas["ArgumentRecord"]["properties"])
     assert arguments == {"role", "start", "end", "text", "char_start", "char_end"}
-    assert set(schemas["PredictResponse"]["required"]) == {"verbs", "words"}
+    assert set(schemas["PredictorRecord"]["required"]) == {"verbs", "words"}
 
 
 def as_json(value: object) -> object:
@@ -59,3 +61,14 @@ def test_the_answers_are_the_jsonl_and_allennlp_objects_unchanged(
     predicted = client.post("/predict", json={"sentence": " ".join(words[0])}).json()
     (sentence,) = trained_tiny_tagger.tag(" ".join(words[0]))
     assert predicted == as_json(sentence_to_allennlp(sentence))
+
+
+def test_an_answer_reads_back_as_the_taggers_sentences(
+    client: TestClient, trained_tiny_tagger: SRLTagger
+) -> None:
+    """The HTTP round trip: the server writes the schema's records, and the schema reads them back."""
+    answer = client.post("/v1/tag", json={"text": TEXT}).json()
+    read_back = [SentenceRecord.read(record).sentence() for record in answer["sentences"]]
+    assert read_back == [replace(s, text_index=None) for s in trained_tiny_tagger.tag(TEXT)]
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["SentenceRecord"]["properties"]) == set(SentenceRecord.model_fields)

@@ -5,6 +5,7 @@
 
 Two keys are added to each verb where known, which AllenNLP's readers ignore: ``index`` (the predicate
 word; without it the first ``B-V`` is taken) and ``sense`` (the roleset). Arguments come from the BIO tags.
+The objects are ``PredictorRecord``\\ s, declared in ``albert_srl.schema`` with the server's ``/predict``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.formats.common import OnError, write_json_lines
 from albert_srl.formats.jsonl import read_json_records
 from albert_srl.inference.bio import spans_from_bio
+from albert_srl.schema import PredictorRecord, VerbRecord, some
 
 
 def read_allennlp(path: str | Path, on_error: OnError | None = None) -> Iterator[Sentence]:
@@ -26,32 +28,25 @@ def read_allennlp(path: str | Path, on_error: OnError | None = None) -> Iterator
 
 
 def sentence_from_allennlp(obj: dict[str, Any]) -> Sentence:
-    words = obj["words"]
-    if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
-        raise TypeError("'words' must be a list of strings")
-    verbs = obj["verbs"]
-    if not isinstance(verbs, list) or not all(isinstance(verb, dict) for verb in verbs):
-        raise TypeError("'verbs' must be a list of objects")
-    sentence = Sentence(words=words, frames=[frame_from_verb(verb, words) for verb in verbs])
-    return sentence
+    """A ``Sentence`` from one ``PredictorRecord``; a bad key or index raises ``ValueError``."""
+    record = PredictorRecord.read(obj)
+    return Sentence(words=record.words, frames=[frame_from_verb(verb, record.words) for verb in record.verbs])
 
 
-def frame_from_verb(verb: dict[str, Any], words: list[str]) -> Frame:
-    tags = verb["tags"]
-    if not isinstance(tags, list) or len(tags) != len(words):
+def frame_from_verb(verb: VerbRecord, words: list[str]) -> Frame:
+    tags = verb.tags
+    if len(tags) != len(words):
         raise ValueError(f"'tags' must be a list of one tag a word ({len(words)})")
-    index = verb.get("index")
+    index = verb.index
     if index is None:
         if "B-V" not in tags:
-            raise ValueError(f"verb {verb.get('verb')!r} has no B-V tag and no index")
+            raise ValueError(f"verb {verb.verb!r} has no B-V tag and no index")
         index = tags.index("B-V")
-    if type(index) is not int or not 0 <= index < len(words):
+    if not 0 <= index < len(words):
         raise ValueError(f"verb index {index!r} is not a word of the sentence's {len(words)} words")
     arguments = [Argument(role, s, e, text=" ".join(words[s:e])) for role, s, e in spans_from_bio(tags)]
-    text, sense = verb.get("verb", words[index]), verb.get("sense")
-    if not isinstance(text, str) or not (sense is None or isinstance(sense, str)):
-        raise TypeError("'verb' and 'sense' must be strings")
-    return Frame(Predicate(index, text, sense=sense), arguments)
+    text = verb.verb if verb.verb is not None else words[index]
+    return Frame(Predicate(index, text, sense=verb.sense), arguments)
 
 
 def sentence_to_allennlp(sentence: Sentence) -> dict[str, Any]:
@@ -59,16 +54,15 @@ def sentence_to_allennlp(sentence: Sentence) -> dict[str, Any]:
     verbs = []
     for frame in sentence.frames:
         tags = frame.tags(len(sentence.words))
-        verb: dict[str, Any] = {
-            "verb": frame.predicate.text,
-            "description": describe(sentence.words, tags),
-            "tags": tags,
-            "index": frame.predicate.index,
-        }
-        if frame.predicate.sense is not None:
-            verb["sense"] = frame.predicate.sense
+        verb = VerbRecord.model_construct(
+            verb=frame.predicate.text,
+            description=describe(sentence.words, tags),
+            tags=tags,
+            index=frame.predicate.index,
+            **some(sense=frame.predicate.sense),
+        )
         verbs.append(verb)
-    return {"verbs": verbs, "words": sentence.words}
+    return PredictorRecord.model_construct(verbs=verbs, words=sentence.words).dump()
 
 
 def describe(words: list[str], tags: list[str]) -> str:

@@ -43,6 +43,7 @@ from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
 from albert_srl.inference.text import split_text, tokenize_sentence
 from albert_srl.render import STYLE_TAG, render_fragment, render_legend
+from albert_srl.schema import PredictorRecord, SentenceRecord
 from albert_srl.serving.batching import Batcher, BatchFailed, Predicates, RequestError, ServeLimits, Tagger
 from albert_srl.settings import check_instance
 
@@ -183,73 +184,14 @@ class PredictRequest(BaseModel):
     sentence: str = Field(examples=["President Bush nominated two judges on Tuesday."])
 
 
-# The answers, in the jsonl schema (docs/formats.md): declared so that the OpenAPI schema describes the
-# frames. A key the server leaves out (a lemma it does not know) stays out: ``response_model_exclude_unset``.
-
-
-class ArgumentOut(BaseModel):
-    """An argument: its role, words ``[start, end)``, text and (raw text in) its characters."""
-
-    role: str = Field(examples=["ARG0"])
-    start: int
-    end: int
-    text: str
-    char_start: int | None = None
-    char_end: int | None = None
-
-
-class PredicateOut(BaseModel):
-    """The predicate word, its roleset lemma and sense (``nominate.01``)."""
-
-    index: int
-    text: str
-    lemma: str | None = None
-    sense: str | None = None
-
-
-class FrameOut(BaseModel):
-    """One predicate and its arguments; ``tags`` are BIO tags over the sentence's words."""
-
-    predicate: PredicateOut
-    arguments: list[ArgumentOut]
-    tags: list[str] | None = None
-
-
-class SentenceOut(BaseModel):
-    """A tagged sentence: its text (from raw text), words, frames and word offsets into the request text."""
-
-    text: str | None = None
-    char_start: int | None = None
-    words: list[str]
-    frames: list[FrameOut]
-    offsets: list[tuple[int, int]] | None = None
-    pos: list[str] | None = None
-    doc_id: str | None = None
-    part: str | None = None
-    dependency: bool | None = None
+# The answers are records of the one output schema (albert_srl.schema), which the OpenAPI schema describes.
+# A key the server leaves out (a lemma it does not know) stays out: ``response_model_exclude_unset``.
 
 
 class TagResponse(BaseModel):
-    """One object of the jsonl schema (``text``, ``words``, ``frames``) per input sentence."""
+    """One ``SentenceRecord`` (the jsonl schema: ``text``, ``words``, ``frames``) per input sentence."""
 
-    sentences: list[SentenceOut]
-
-
-class VerbOut(BaseModel):
-    """AllenNLP's frame: the verb, the sentence with its arguments bracketed, and BIO tags."""
-
-    verb: str
-    description: str = Field(examples=["[ARG0: President Bush] [V: nominated] [ARG1: two judges]"])
-    tags: list[str]
-    index: int
-    sense: str | None = None
-
-
-class PredictResponse(BaseModel):
-    """AllenNLP's predictor output: a ``verbs`` entry (``verb``, ``description``, ``tags``) per frame."""
-
-    verbs: list[VerbOut]
-    words: list[str]
+    sentences: list[SentenceRecord]
 
 
 AnswerFormat = Literal["json", "html"]
@@ -389,7 +331,7 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
             return HTMLResponse(render_fragment(tagged))
         return {"sentences": [sentence_to_json(sentence) for sentence in tagged]}
 
-    @app.post("/predict", response_model=PredictResponse, response_model_exclude_unset=True)
+    @app.post("/predict", response_model=PredictorRecord, response_model_exclude_unset=True)
     async def predict(request: PredictRequest, connection: Request) -> dict[str, Any]:
         """AllenNLP's SRL predictor: the ``sentence`` is tokenized as one sentence, predicates found."""
         check_text(request.sentence, "sentence", limits)
