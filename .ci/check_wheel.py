@@ -16,7 +16,7 @@ EXPECTED = {("ARG0", "The committee"), ("ARG1", "the new budget"), ("ARGM-TMP", 
 SPACY = (
     'import spacy; nlp = spacy.blank("en"); nlp.add_pipe("sentencizer"); nlp.add_pipe("albert_srl"); '
     f"doc = nlp({SENTENCE!r}); "
-    "print([(f.roleset, [(a.label_, a.text) for a in f.arguments]) for f in doc._.frames])"
+    "print([(f.roleset, [(a.label_, a.text) for a in f.arguments]) for f in doc._.albert_srl_frames])"
 )
 
 

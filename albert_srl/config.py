@@ -28,6 +28,7 @@ __all__ = [
     "PretrainConfig",
     "RunConfig",
     "ServeAddress",
+    "SpacyOptions",
     "TagOptions",
     "TrainConfig",
     "TuneOptions",
@@ -273,6 +274,23 @@ class PretrainConfig(RunConfig):
         doc="with max_minutes, the learning rate decays to 0 at the deadline or max_steps, whichever "
         "comes first (a run sized by time; its resume is not step-exact)",
     )
+
+
+@dataclass(kw_only=True)
+class SpacyOptions:
+    """The ``albert_srl`` spaCy component's config (``nlp.add_pipe("albert_srl", config={...})``)."""
+
+    model: str | None = setting(
+        None, doc="model directory or hub id (null: the model shipped in the package)"
+    )
+    batch_words: int = setting(
+        2048,
+        low=1,
+        high=1_000_000,
+        doc="words of the docs tagged together (nlp.pipe's batches are cut to this; a longer doc goes alone)",
+    )
+    max_tokens: int | None = like(TagOptions, "max_tokens")
+    device: Device = like(RunConfig, "device")
 
 
 @dataclass(kw_only=True)

@@ -6,7 +6,7 @@ fails while the page and the declarations differ.
 
 from __future__ import annotations
 
-from albert_srl.config import PretrainConfig, ServeAddress, TagOptions, TrainConfig, TuneOptions
+from albert_srl.config import PretrainConfig, ServeAddress, SpacyOptions, TagOptions, TrainConfig, TuneOptions
 from albert_srl.inference.model import EncoderChecks, ModelConfig
 from albert_srl.serving.batching import ServeLimits
 from albert_srl.settings import reference_markdown
@@ -34,6 +34,11 @@ SECTIONS: list[tuple[str, str, type]] = [
         "Tagging: `albert-srl tag`",
         "Flags of `tag`; `SRLTagger.tag_stream` takes the same values.",
         TagOptions,
+    ),
+    (
+        'spaCy: `nlp.add_pipe("albert_srl", config={...})`',
+        "The config of the `albert_srl` component (docs/api.md); a pipeline saved by `nlp.to_disk` keeps it.",
+        SpacyOptions,
     ),
     (
         "Tuning: `albert-srl tune CONFIG --space SPACE`",

@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,9 +78,15 @@ def test_readme_shell_commands_run(tmp_path: Path) -> None:
     assert {shlex.split(c.split("|")[-1])[1] for c in commands} == CHEAP, commands
     for name in ("corpora", "configs"):
         (tmp_path / name).symlink_to(REPO / name)
-    albert_srl = shutil.which("albert-srl")
+    # On PATH, or beside this Python: a virtual environment used without activating it.
+    albert_srl = shutil.which("albert-srl") or shutil.which(
+        "albert-srl", path=str(Path(sys.executable).parent)
+    )
     assert albert_srl is not None, "the albert-srl command is not installed (pip install -e .)"
+    env = {**os.environ, "PATH": f"{Path(albert_srl).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     for command in commands:  # in order: evaluate reads what predict wrote
-        done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, f"{command}\n{done.stderr}"
         assert done.stdout.strip() or "-o " in command or "convert" in command, command
