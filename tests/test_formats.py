@@ -354,7 +354,33 @@ def test_bad_conllu_line(tmp_path: Path) -> None:
     path = write_lines(
         tmp_path, "bad.conllu", ["1\ta\t_\t_\t_\t_\t0\troot\t_\t_", "x\tb\t_\t_\t_\t_\t0\troot\t_\t_"]
     )
-    raises_at(path, 2, "not a CoNLL-U line", "conllu")
+    raises_at(path, 2, "not a CoNLL-U line: 'x' is not a CoNLL-U ID", "conllu")
+    path = write_lines(tmp_path, "spaces.conllu", ["1 a _ _ _ _ 0 root _ _"])
+    raises_at(path, 1, "not a CoNLL-U line: its columns are not separated by tabs", "conllu")
+
+
+def test_conllu_reads_as_many_argument_columns_as_predicates(tmp_path: Path) -> None:
+    """The argument columns are one field of conllu's (the rest of the row), so no number of them is
+    dropped: 600 predicates, each its own argument."""
+    rows = [f"{i + 1}\tw{i}\t_\t_\t_\t_\t0\troot\t_\t_\tw{i}.01\t" + "\t".join(
+        "V" if j == i else "_" for j in range(600)) for i in range(600)]  # fmt: skip
+    (sentence,) = read(write_lines(tmp_path, "wide.conllu", rows), "conllu")
+    assert len(sentence.frames) == 600
+    assert all(f.arguments == [Argument("V", i, i + 1, f"w{i}")] for i, f in enumerate(sentence.frames))
+
+
+def test_conllu_is_read_through_its_public_api() -> None:
+    import ast
+
+    import conllu
+
+    tree = ast.parse((Path(__file__).parents[1] / "albert_srl" / "formats" / "conllu.py").read_text())
+    imported = [(node.module, a.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for a in node.names if (node.module or "").startswith("conllu")]  # fmt: skip
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "conllu"}  # fmt: skip
+    assert all(module == "conllu" and name in conllu.__all__ for module, name in imported), imported
+    assert used and used <= set(conllu.__all__), used
 
 
 def test_words_file_that_does_not_fit(tmp_path: Path) -> None:

@@ -5,22 +5,25 @@ column per predicate with the role on the argument's head word (``ARG0``, ``ARGM
 Some UP 1.0 languages (Chinese) use the older layout where column 9 flags predicates with ``Y`` and
 column 10 holds the roleset; a sentence with a ``Y`` there is read that way.
 
-Lines are parsed by the ``conllu`` library, one sentence (block) at a time so that errors name their
-line; its multiword-token lines (``1-2``) and empty nodes (``1.1``) are not words and are skipped.
+Lines are parsed by the ``conllu`` library through its public API (``conllu.parse`` with ``fields`` and
+``field_parsers``), one sentence (block) at a time so that errors name their line and a bad sentence can be
+skipped; its multiword-token lines (``1-2``) and empty nodes (``1.1``) are not words and are skipped. The
+fields are the ten CoNLL-U columns, the roleset, and ``arguments``: a field parser that takes the rest of the
+row, since a sentence has as many argument columns as predicates (conllu's README: a field parser gets
+the whole row "so you can merge several tokens into one").
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import conllu
-from conllu.exceptions import ParseException
-from conllu.models import Metadata, Token, TokenList
-from conllu.parser import DEFAULT_FIELD_PARSERS, DEFAULT_FIELDS, parse_line
+from conllu import Metadata, Token, TokenList
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
@@ -37,14 +40,43 @@ from albert_srl.formats.conll2012 import frames_by_position
 log = logging.getLogger(__name__)
 
 
-def raw_cell(cells: list[str], i: int) -> str:
+COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")  # CoNLL-U's ten
+FIELDS = (*COLUMNS, "roleset", "arguments")
+WORD_ID = re.compile(r"0|[1-9][0-9]*")
+OTHER_NODE = re.compile(r"(?P<first>[1-9][0-9]*)-(?P<last>[1-9][0-9]*)|[0-9]+\.[1-9][0-9]*")  # 1-2, 1.1
+
+
+class BadNode(ValueError):
+    """A row whose ID is none of a word's, a multiword token's or an empty node's."""
+
+
+def node_id(cells: list[str], i: int) -> int | str | None:
+    """A word's ID as an int; a multiword token's (``1-2``) or an empty node's (``1.1``) as text, and
+    ``_`` as ``None``: rows that are not words."""
+    value = cells[i]
+    if value in ("", "_"):
+        return None
+    if WORD_ID.fullmatch(value):
+        return int(value)
+    other = OTHER_NODE.fullmatch(value)
+    if other is not None and (not other["first"] or int(other["last"]) >= int(other["first"])):
+        return value
+    raise BadNode(f"{value!r} is not a CoNLL-U ID (a word number, a range such as 1-2, an empty node 1.1)")
+
+
+def cell_text(cells: list[str], i: int) -> str:
     return cells[i]
 
 
-MAX_PREDICATES = 500  # argument columns past this many would be dropped by conllu: more is an error
-FIELDS = (*DEFAULT_FIELDS, "roleset", *(f"argument{k}" for k in range(MAX_PREDICATES + 1)))
-# Only the ID is parsed (to tell words from multiword tokens and empty nodes); the rest stays text.
-FIELD_PARSERS = {name: DEFAULT_FIELD_PARSERS["id"] if name == "id" else raw_cell for name in FIELDS}
+def rest_of_row(cells: list[str], i: int) -> list[str]:
+    return cells[i:]
+
+
+FIELD_PARSERS: dict[str, Callable[[list[str], int], Any]] = {
+    **dict.fromkeys(FIELDS, cell_text),
+    "id": node_id,
+    "arguments": rest_of_row,
+}
 ROLESET = 10  # 0-based column of the roleset; ``LEGACY_ROLESET`` in the Chinese layout
 LEGACY_ROLESET = 9
 MIN_COLUMNS = 10  # the ten CoNLL-U columns
@@ -64,32 +96,49 @@ def read_conllu(path: str | Path, on_error: OnError | None = None) -> Iterator[S
         nonlocal doc_id
         start, lines = block
         for offset, line in enumerate(lines):
-            columns = len(split_cells(line))
-            if not line.startswith("#") and columns < MIN_COLUMNS:
-                message = f"{columns} columns where a CoNLL-U row has {MIN_COLUMNS} or more"
-                raise SRLFormatError(str(path), start + offset, message)
+            if not line.startswith("#"):
+                check_row(line, path, start + offset)
         tokens = parse_block(lines, path, start)
         if "newdoc id" in tokens.metadata or "newdoc" in tokens.metadata:
             doc_id = tokens.metadata.get("newdoc id")
-        rows = [list(token.values()) for token in tokens if isinstance(token["id"], int)]
+        rows = [row_cells(token) for token in tokens if isinstance(token["id"], int)]
         return sentence_from_rows(rows, tokens.metadata, doc_id, path, start) if rows else None
 
     yield from parse_each(path, read_blocks(path), parse, on_error)
 
 
+def check_row(line: str, path: str | Path, number: int) -> None:
+    """A row has the ten CoNLL-U columns, separated by tabs (or, as ``conllu`` also reads, two spaces)."""
+    columns = len(split_cells(line))
+    if columns < MIN_COLUMNS:
+        message = f"{columns} columns where a CoNLL-U row has {MIN_COLUMNS} or more"
+        raise SRLFormatError(str(path), number, message)
+    if "\t" not in line and "  " not in line.strip():
+        raise SRLFormatError(str(path), number, "not a CoNLL-U line: its columns are not separated by tabs")
+
+
 def parse_block(lines: list[str], path: str | Path, start: int) -> TokenList:
-    """One sentence's lines parsed by ``conllu``; a line it rejects is reported with its number."""
+    """One sentence's lines parsed by ``conllu``; a row whose ID it cannot be is reported with its line."""
     try:
-        return conllu.parse("\n".join(lines), fields=FIELDS, field_parsers=FIELD_PARSERS)[0]
-    except ParseException as error:
+        return parse_text("\n".join(lines))
+    except BadNode:
         for offset, line in enumerate(lines):
             if not line.startswith("#"):
                 try:
-                    parse_line(line.strip(), FIELDS, dict(FIELD_PARSERS))
-                except ParseException as line_error:
-                    message = f"not a CoNLL-U line: {line_error}"
-                    raise SRLFormatError(str(path), start + offset, message) from None
-        raise SRLFormatError(str(path), start, f"not a CoNLL-U sentence: {error}") from None
+                    parse_text(line)
+                except BadNode as error:
+                    raise SRLFormatError(str(path), start + offset, f"not a CoNLL-U line: {error}") from None
+        raise
+
+
+def parse_text(text: str) -> TokenList:
+    return conllu.parse(text, fields=FIELDS, field_parsers=FIELD_PARSERS)[0]
+
+
+def row_cells(token: Token) -> list[str]:
+    """A word row's cells in column order: the ID, the text cells, then one cell an argument column."""
+    arguments = token.get("arguments", [])
+    return [*(value for key, value in token.items() if key != "arguments"), *arguments]
 
 
 def sentence_from_rows(
@@ -207,6 +256,7 @@ def tokens_from_sentence(sentence: Sentence) -> list[Token]:
         for argument in frame.arguments:
             column[argument.end - 1] = argument.role
     by_index = {frame.predicate.index: frame.predicate for frame in frames}
+    names = (*COLUMNS, "roleset", *(f"argument{k}" for k in range(len(columns))))
     tokens = []
     for i, word in enumerate(sentence.words):
         predicate = by_index.get(i)
@@ -214,5 +264,5 @@ def tokens_from_sentence(sentence: Sentence) -> list[Token]:
         roleset = roleset_cell(predicate.lemma, predicate.sense, word) if predicate else "_"
         pos = sentence.pos[i] if sentence.pos else "_"
         cells = [i + 1, word, lemma, "_", pos, "_", "_", "_", "_", "_", roleset, *(c[i] for c in columns)]
-        tokens.append(Token(zip(FIELDS, cells, strict=False)))
+        tokens.append(Token(zip(names, cells, strict=True)))
     return tokens
