@@ -132,7 +132,7 @@ def frame_data(tagged: Sentence, tokens: list[int]) -> list[dict[str, Any]]:
     ]
 
 
-EXTENSIONS: list[tuple[type, str, dict[str, Any]]] = [
+EXTENSIONS: list[tuple[type[Doc] | type[Span] | type[Token], str, dict[str, Any]]] = [
     (Doc, DATA, {"default": None}),
     (Doc, FRAMES, {"getter": doc_frames}),
     (Span, FRAMES, {"getter": span_frames}),

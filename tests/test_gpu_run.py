@@ -24,7 +24,7 @@ from albert_srl.inference.tagger import SRLTagger
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
-pytestmark = pytest.mark.corpus
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]  # two dry runs of the GPU recipe: about 300 s
 
 DryRun = tuple[Path, subprocess.CompletedProcess[str], bool]
 

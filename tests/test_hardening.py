@@ -378,6 +378,7 @@ def limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (16 * 2**30, 16 * 2**30))
 
 
+@pytest.mark.slow
 def test_sizes_in_range_that_cannot_be_allocated_are_one_error(tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL, model)

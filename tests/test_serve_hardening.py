@@ -151,6 +151,7 @@ def health(port: int) -> dict[str, Any]:
         return {}
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -217,6 +217,7 @@ def test_frames_survive_doc_serialization(nlp: Language) -> None:
     assert frame_spans(restored._.albert_srl_frames) == frame_spans(doc._.albert_srl_frames)
 
 
+@pytest.mark.slow
 def test_the_issue_command_with_the_shipped_model(tmp_path: Path) -> None:
     """The command of issue 25, run as a user runs it: the component is found through the entry point."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

@@ -271,6 +271,7 @@ def test_a_finished_run_resumed_with_more_epochs_trains_them(tmp_path, hand_data
     assert epochs == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_ends_with_the_same_weights(tmp_path, hand_data, hand_tokenizer_dir):
     steps = ["max_steps=30", "checkpoint_every=4", "epochs=1000", "patience=1000"]
     whole = tmp_path / "whole"
@@ -329,6 +330,7 @@ def test_a_run_resumed_mid_epoch_logs_the_whole_epochs_train_loss(
     assert metrics_of(broken) == metrics_of(whole)  # train_loss too: the mean of every batch of the epoch
 
 
+@pytest.mark.slow
 def test_ddp_ranks_end_with_equal_weights(tmp_path, hand_data, hand_tokenizer_dir):
     output = tmp_path / "ddp"
     overrides = tiny_overrides(hand_data, hand_tokenizer_dir, output, "max_steps=4", "epochs=1000")

@@ -195,6 +195,7 @@ def test_overrides_read_back_as_the_values_a_trial_drew(tmp_path):
 # Studies
 
 
+@pytest.mark.slow
 def test_a_study_resumes_and_best_yaml_reproduces_the_best_trial(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     base = write_base(tmp_path)
@@ -278,6 +279,7 @@ def test_max_minutes_stops_starting_trials(tmp_path):
 # Workers: kill -9, two processes, PostgreSQL
 
 
+@pytest.mark.slow
 def test_a_trial_killed_with_kill_9_is_marked_failed_and_retried_from_its_checkpoint(tmp_path):
     base = write_base(tmp_path, epochs=1000, max_steps=30, checkpoint_every=4)
     out = tmp_path / "study"
@@ -304,6 +306,7 @@ def test_a_trial_killed_with_kill_9_is_marked_failed_and_retried_from_its_checkp
     assert "best trial 1:" in result.stdout
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study(tmp_path):
     base = write_base(tmp_path, epochs=3)
     storage = f"sqlite:///{tmp_path / 'shared.db'}"

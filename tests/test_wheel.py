@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("build")
+pytestmark = pytest.mark.slow  # builds the wheel: about 12 s on two shared cores
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "albert_srl"

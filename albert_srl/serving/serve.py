@@ -101,8 +101,8 @@ class RequestGuard:
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            message = "send the body as JSON, with the header Content-Type: application/json"
-            await error_response(415, "body", message)(scope, receive, send)
+            wrong_type = "send the body as JSON, with the header Content-Type: application/json"
+            await error_response(415, "body", wrong_type)(scope, receive, send)
             return
         declared = headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > self.max_bytes:
@@ -126,8 +126,8 @@ class RequestGuard:
                 await self.too_large(scope, receive, send)
                 return
         if not is_utf8(body):  # JSON parsers guess UTF-16 and -32 from the bytes; the API is UTF-8
-            message = "the body is not UTF-8: send JSON encoded as UTF-8"
-            await error_response(400, "body", message)(scope, receive, send)
+            not_utf8 = "the body is not UTF-8: send JSON encoded as UTF-8"
+            await error_response(400, "body", not_utf8)(scope, receive, send)
             return
         await self.app(scope, replay(bytes(body), receive), send)
 
@@ -282,10 +282,10 @@ def create_app(tagger: Tagger, limits: ServeLimits | None = None) -> FastAPI:
                   description="PropBank semantic role labelling.")  # fmt: skip
     app.state.batcher = batcher
     app.add_middleware(RequestGuard, max_bytes=limits.max_body_bytes, body_timeout_s=limits.body_timeout_s)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(RequestError, on_request_error)
-    app.add_exception_handler(BatchFailed, on_batch_failed)
-    app.add_exception_handler(HTTPException, on_http_error)
+    app.exception_handler(RequestValidationError)(on_validation_error)
+    app.exception_handler(RequestError)(on_request_error)
+    app.exception_handler(BatchFailed)(on_batch_failed)
+    app.exception_handler(HTTPException)(on_http_error)
 
     async def split(function: Any, text: str) -> list[Sentence]:
         return await asyncio.get_running_loop().run_in_executor(splitter, function, text)
