@@ -29,13 +29,14 @@ MAX_MINUTES_HELP = (
     "wall-clock budget: stop cleanly after M minutes with the last checkpoint written and the output "
     "directory complete (config key max_minutes; --resume goes on)"
 )
+# The figures behind these choices live in docs/benchmarks.md (one home each), not in the help.
 BF16_HELP = (
-    "bfloat16 autocast on the CPU too (default: on CUDA only); 2-3x faster where the CPU has AVX-512 BF16 "
+    "bfloat16 autocast on the CPU too (default: on CUDA only); faster where the CPU has AVX-512 BF16 "
     "or AMX, slower where it has not; scores change by hundredths (docs/benchmarks.md)"
 )
 INT8_HELP = (
-    "int8 encoder on the CPU: its per-predicate linear layers quantized after loading; the shipped model "
-    "tags about 1.2-1.4x faster and loses 0.10 dev F1 (docs/benchmarks.md); not with --bf16"
+    "int8 encoder on the CPU: its per-predicate linear layers quantized after loading; faster, for a "
+    "fraction of a dev F1 point (docs/benchmarks.md, 'int8 on the CPU'); not with --bf16"
 )
 
 

@@ -136,8 +136,8 @@ MAX_RATE = 1000
 
 
 # Tagging's batch budget by device, where none is given. On the CPU 2048 was the fastest on two threads
-# (docs/benchmarks.md, "The batch budget"; 8192 ran 1.2-1.4x slower, its activations outgrowing the
-# caches); a GPU keeps the 8192 it was measured with.
+# (docs/benchmarks.md, "The batch budget": larger batches' activations outgrow the caches); a GPU keeps
+# the 8192 it was measured with.
 CPU_MAX_TOKENS = 2048
 GPU_MAX_TOKENS = 8192
 

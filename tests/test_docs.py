@@ -108,3 +108,18 @@ def test_readme_shell_commands_run(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, f"{command}\n{done.stderr}"
         assert done.stdout.strip() or "-o " in command or "convert" in command, command
+
+
+def test_the_shipped_models_scores_live_in_one_place() -> None:
+    """Figures that change with the model are written once, in docs/model.md or docs/benchmarks.md with
+    the command, commit and date that produced them; the rest of the docs link there (issue 33: a README
+    and a guide quoted scores of a model replaced since). Code blocks (sample outputs) are not prose."""
+    card = (REPO / "albert_srl" / "models" / "default" / "README.md").read_text(encoding="utf-8")
+    headline = set(re.findall(r"\*\*(\d+\.\d\d)\*\*", card))  # the card's scores in bold
+    assert headline, "the model card states its scores in bold"
+    for path in [*DOCS, REPO / "albert_srl" / "cli.py"]:
+        if path.name in ("model.md", "benchmarks.md"):
+            continue
+        prose = BLOCK.sub("", path.read_text(encoding="utf-8"))
+        restated = headline & set(re.findall(r"\d+\.\d\d", prose))
+        assert not restated, f"{path.name} restates {sorted(restated)}: link to docs/model.md instead"
