@@ -63,10 +63,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.gold, args.pred, args.gold_format, args.pred_format, dependency=args.dependency
     )
     if isinstance(result, scorer.DependencyScore):
-        json_data, report = scorer.dependency_score_to_json, scorer.format_dependency_report(result)
+        data, report = scorer.dependency_score_to_json(result), scorer.format_dependency_report(result)
     else:
-        json_data, report = scorer.score_to_json, scorer.format_report(result, args.confusion, args.latex)
-    sys.stdout.write(json.dumps(json_data(result), indent=2) + "\n" if args.json else report)
+        data, report = scorer.score_to_json(result), scorer.format_report(result, args.confusion, args.latex)
+    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.json else report)
     return 0
 
 
