@@ -458,7 +458,9 @@ def toy_trainer(output: Path) -> Trainer:
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    return Trainer(model, optimizer, scheduler, Runtime(torch.device("cpu")), RunConfig(), output)
+    return Trainer(
+        model, optimizer, scheduler, Runtime(torch.device("cpu")), RunConfig(output_dir=str(output)), output
+    )
 
 
 def test_weights_that_are_not_finite_are_never_checkpointed(tmp_path: Path) -> None:
