@@ -69,15 +69,23 @@ ENCODER_SHAPE = (
 )
 
 # Project dependencies the GPU image lacks and the run imports (checked by the dry run, which blocks
-# everything else the image lacks): carried as wheels for its Python 3.12.
-CARRIED = ("pytorch-crf", "conllu", "lemminflect")
+# everything else the image lacks): carried as wheels for its Python 3.12. pydantic and its own
+# dependencies came with the output schema that the formats read and write (albert_srl.schema).
+CARRIED = (
+    "pytorch-crf",
+    "conllu",
+    "lemminflect",
+    "pydantic",
+    "pydantic-core",
+    "annotated-types",
+    "typing-inspection",
+)
 # Installed here but not on the GPU machine, and not carried: the run must never import them.
 ABSENT_THERE = (
     "spacy",
     "thinc",
     "fastapi",
     "starlette",
-    "pydantic",
     "uvicorn",
     "gensim",
     "playwright",
