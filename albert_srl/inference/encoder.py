@@ -203,16 +203,18 @@ class Transformer(nn.Module):
 
 
 class Encoder(nn.Module):
-    """The ALBERT-form encoder: ``embed``, then ``run`` its layers, all at once or in parts."""
+    """The ALBERT-form encoder: ``embed``, then ``run`` its layers, all at once or in parts.
+    ``initialize=False`` leaves torch's quick default values where weights will replace them."""
 
-    def __init__(self, spec: EncoderSpec) -> None:
+    def __init__(self, spec: EncoderSpec, initialize: bool = True) -> None:
         super().__init__()
         if spec.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act {spec.hidden_act!r}: allowed {', '.join(ACTIVATIONS)}")
         self.spec = spec
         self.embeddings = Embeddings(spec)
         self.encoder = Transformer(spec)
-        self.initialize()
+        if initialize:
+            self.initialize()
 
     @property
     def num_layers(self) -> int:

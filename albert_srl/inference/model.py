@@ -283,17 +283,17 @@ def check_fits(spec: EncoderSpec, state: dict[str, torch.Tensor], source: str) -
 def encoder_from_pretrained(path: str | Path) -> Encoder:
     """``read_pretrained``'s encoder, its weights in place."""
     pretrained = read_pretrained(path)
-    with torch.device("meta"):  # no random initialisation of what the weights replace
-        encoder = Encoder(pretrained.spec)
+    encoder = Encoder(pretrained.spec, initialize=False)  # the weights replace its values
     floats = {k: v.float() if v.is_floating_point() else v for k, v in pretrained.state.items()}
     encoder.load_state_dict(floats, strict=True, assign=True)
     return encoder
 
 
-def fresh_encoder(config: dict[str, Any]) -> Encoder:
+def fresh_encoder(config: dict[str, Any], initialize: bool = True) -> Encoder:
     """A randomly initialised encoder of the given config (any supported architecture; ALBERT unless
-    ``model_type`` says otherwise), in ALBERT form."""
-    return Encoder(albert_spec(config, SOURCE))
+    ``model_type`` says otherwise), in ALBERT form; ``initialize=False`` where weights will replace
+    its values."""
+    return Encoder(albert_spec(config, SOURCE), initialize)
 
 
 class SRLModel(nn.Module):
