@@ -18,8 +18,9 @@ import random
 import shutil
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -34,7 +35,15 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 STATE = "trainer_state.json"
 SHARD_LIMIT = 15 * 2**20  # bytes per safetensors file: every file stays under 16 MiB
-State = TypeVar("State")
+
+
+class Stepped(Protocol):
+    """What a checkpoint needs of the loop's state: its optimizer step."""
+
+    step: int
+
+
+State = TypeVar("State", bound=Stepped)
 
 
 def save_checkpoint(
@@ -166,8 +175,9 @@ def read_state(state_type: type[State], values: Any) -> State:
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise ValueError(f"state.{name} is {value}: a count is never negative")
     state = state_type(**values)
-    if getattr(state, "batches_done", 0) > getattr(state, "step", 0):
-        raise ValueError(f"state.batches_done {state.batches_done} is more than the {state.step} steps")
+    batches_done, step = getattr(state, "batches_done", 0), getattr(state, "step", 0)
+    if batches_done > step:
+        raise ValueError(f"state.batches_done {batches_done} is more than the {step} steps")
     return state
 
 
@@ -252,7 +262,7 @@ def check_optimizer_shapes(optimizer: torch.optim.Optimizer, tensors: dict[str, 
 # Tensors
 
 
-def save_tensors(tensors: dict[str, torch.Tensor], directory: Path, stem: str) -> list[str]:
+def save_tensors(tensors: Mapping[str, torch.Tensor], directory: Path, stem: str) -> list[str]:
     """Write ``tensors`` to ``stem-00000.safetensors``, ... each under ``SHARD_LIMIT`` bytes."""
     files: list[dict[str, torch.Tensor]] = [{}]
     size = 0
@@ -327,7 +337,9 @@ def join_optimizer_state(tensors: dict[str, torch.Tensor], rest: dict[str, Any])
 def rng_state() -> dict[str, Any]:
     """This process's Python, NumPy, torch (and CUDA) RNG states as JSON-able lists."""
     version, internal, gauss = random.getstate()
-    name, keys, position, has_gauss, cached = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # the global RandomState is an MT19937: its legacy state is a tuple
+    name, keys, position, has_gauss, cached = legacy
     return {
         "python": [version, list(internal), gauss],
         "numpy": [name, keys.tolist(), int(position), int(has_gauss), float(cached)],
