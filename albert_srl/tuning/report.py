@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import optuna
 import yaml
@@ -167,15 +167,22 @@ def _speed(trial: FrozenTrial) -> float:
     return trial.values[1]
 
 
+class _Target(TypedDict):
+    """The objective a plot shows, as optuna's plots take it."""
+
+    target: Callable[[FrozenTrial], float]
+    target_name: str
+
+
 def _figures(study: optuna.Study, objectives: Sequence[str]) -> list[tuple[str, Callable[[], Any]]]:
     """The plots of the report, titled, each drawn when called."""
     from optuna import visualization as vis
 
-    f1 = {"target": _f1, "target_name": "dev F1"}
+    f1: _Target = {"target": _f1, "target_name": "dev F1"}
     importances = partial(vis.plot_param_importances, study)
     if len(objectives) > 1:
         pareto = partial(vis.plot_pareto_front, study, target_names=[NAMES[o] for o in objectives])
-        speed = {"target": _speed, "target_name": "sentences/s"}
+        speed: _Target = {"target": _speed, "target_name": "sentences/s"}
         figures = [
             ("Pareto front: dev F1 against tagging speed", pareto),
             ("Optimisation history (dev F1)", partial(vis.plot_optimization_history, study, **f1)),

@@ -243,6 +243,7 @@ def enqueue_base_values(study: optuna.Study, space: SearchSpace, base: TrainConf
         if param.kind == "categorical":
             inside = value in param.choices
         else:
+            assert param.low is not None and param.high is not None  # a range has both bounds (space.py)
             inside = isinstance(value, (int, float)) and param.low <= value <= param.high
         if not inside:
             return
