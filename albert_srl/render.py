@@ -17,9 +17,12 @@ import re
 from collections.abc import Iterable
 from html import escape
 from io import StringIO
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeGuard
 
 from albert_srl.data import Frame, Sentence
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 ROLE_COLOURS = {
     "ARG0": "#2563eb",
@@ -149,12 +152,17 @@ def render_fragment(sentences: Iterable[Sentence]) -> str:
     return f'<div class="albert-srl">{"".join(render_sentence(s) for s in sentences)}</div>'
 
 
+def is_spacy_doc(item: object) -> TypeGuard[Doc]:
+    """Whether ``item`` is a spaCy ``Doc``, asked without importing spaCy."""
+    return type(item).__name__ == "Doc" and type(item).__module__.startswith("spacy.")
+
+
 def render_html(item: Sentence | Iterable[Sentence] | Any) -> str:
     """A self-styled HTML fragment (CSS included) of a ``Sentence``, of several, or of a spaCy ``Doc``
     tagged by the ``albert_srl`` pipeline component; what a notebook shows (``Sentence._repr_html_``)."""
     if isinstance(item, Sentence):
         sentences: Iterable[Sentence] = [item]
-    elif type(item).__name__ == "Doc" and type(item).__module__.startswith("spacy."):
+    elif is_spacy_doc(item):
         from albert_srl.spacy_component import doc_sentences
 
         sentences = doc_sentences(item)
