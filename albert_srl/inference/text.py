@@ -110,13 +110,16 @@ def english() -> Language:
 
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
+    # spaCy types the tokenizer as any Callable[[str], Doc]; a blank pipeline's is a Tokenizer, compiled
+    # with no stubs, so what it offers is Any to mypy
+    tokenizer: Any = nlp.tokenizer
     for word, parts in SPECIAL_CASES.items():
         for cased, cased_parts in (
             (word, parts),
             (word.capitalize(), (parts[0].capitalize(), *parts[1:])),
             (word.upper(), tuple(p.upper() for p in parts)),
         ):
-            nlp.tokenizer.add_special_case(cased, [{ORTH: p} for p in cased_parts])
+            tokenizer.add_special_case(cased, [{ORTH: p} for p in cased_parts])
     return nlp
 
 
