@@ -162,8 +162,9 @@ def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: R
     trains it while the other ranks wait.
     """
     encoder = config.encoder
-    if encoder.pretrained is not None or encoder.tokenizer is not None:
-        return load_tokenizer(encoder.tokenizer or encoder.pretrained)
+    source = encoder.tokenizer or encoder.pretrained
+    if source is not None:
+        return load_tokenizer(source)
     directory = Path(config.output_dir) / "tokenizer"
     if runtime.is_main and not directory.exists():
         directory.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -52,9 +52,10 @@ class LoopState:
 
 
 State = TypeVar("State", bound=LoopState)
+Model = TypeVar("Model", bound=torch.nn.Module)
 
 
-class Trainer:
+class Trainer(Generic[Model]):
     """One run's training machinery around ``model``: its optimizer and schedule, the runtime, the
     deadline, and the checkpoints in ``output/checkpoints``.
 
@@ -65,7 +66,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Model,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         runtime: Runtime,
@@ -73,7 +74,7 @@ class Trainer:
         output: Path,
     ) -> None:
         self.model = model
-        self.trainable = model
+        self.trainable: torch.nn.Module = model
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.runtime = runtime
