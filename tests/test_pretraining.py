@@ -223,6 +223,14 @@ def test_ngram_spans_are_whole_words_of_at_most_three(tokenizer_dir: Path):
         assert not (chosen[1::2] & ~chosen[0::2]).any() and not (chosen[0::2] & ~chosen[1::2]).any()
 
 
+def test_a_tokenizer_without_a_mask_token_is_refused(tokenizer_dir: Path):
+    tokenizer = load_tokenizer(tokenizer_dir)
+    assert Vocabulary.from_tokenizer(tokenizer).mask_id == tokenizer.mask_token_id
+    tokenizer.mask_token_id = None
+    with pytest.raises(ValueError, match="no mask token"):
+        Vocabulary.from_tokenizer(tokenizer)
+
+
 def test_masks_change_with_the_epoch_and_repeat_with_it():
     config = PretrainConfig(text_paths=["x"], output_dir="y")
     draw = lambda epoch: batch_rng(config, epoch, 0).random(4).tolist()  # noqa: E731

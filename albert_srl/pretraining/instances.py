@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tokenizers.models import WordPiece
 
 from albert_srl.config import PretrainConfig
 from albert_srl.inference.tokenizer import Tokenizer
@@ -146,6 +147,9 @@ class Vocabulary:
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Tokenizer) -> Vocabulary:
+        """Raises ``ValueError`` when the tokenizer has no mask token to mask with."""
+        if tokenizer.mask_token_id is None:
+            raise ValueError("the tokenizer has no mask token ([MASK]), which masked-LM pretraining needs")
         pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         special = set(tokenizer.all_special_ids)
         starts = word_start_pieces(tokenizer, pieces)
@@ -165,7 +169,7 @@ def word_start_pieces(tokenizer: Tokenizer, pieces: list[str]) -> list[bool]:
     """Which pieces begin a word: in a WordPiece vocabulary every piece but the continuations ("##…"),
     else the pieces marked as starting one (SentencePiece's "▁…", byte-level BPE's "Ġ…")."""
     model = getattr(getattr(tokenizer, "backend", None), "model", None)
-    if type(model).__name__ == "WordPiece":
+    if isinstance(model, WordPiece):
         prefix = model.continuing_subword_prefix
         return [not piece.startswith(prefix) for piece in pieces]
     return [piece.startswith(("▁", "Ġ")) for piece in pieces]

@@ -68,7 +68,10 @@ def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     tokenizer_dir = prepare_tokenizer(config)
     tokenizer = load_tokenizer(tokenizer_dir)
-    vocabulary = Vocabulary.from_tokenizer(tokenizer)
+    try:
+        vocabulary = Vocabulary.from_tokenizer(tokenizer)
+    except ValueError as error:
+        raise SRLFormatError(str(tokenizer_dir), None, str(error)) from None
     corpus = prepare_corpus(config, tokenizer_dir)
     held_out = held_out_documents(config, corpus)
     training = range(corpus.documents - held_out)
