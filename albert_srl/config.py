@@ -262,7 +262,7 @@ class PretrainConfig(RunConfig):
     max_ngram: int = setting(3, low=1, high=10, doc="longest masked n-gram (ALBERT's n-gram masking)")
     eval_documents: int = setting(200, low=0, doc="the corpus's last documents, held out (at most a tenth)")
     max_tokens: int = like(TagOptions, "max_tokens", 8192, doc="padded subwords of one batch")
-    max_steps: int | None = like(RunConfig, "max_steps", 10_000)
+    max_steps: int = like(RunConfig, "max_steps", 10_000)
     learning_rate: float = setting(1e-3, low=0, high=MAX_RATE, doc="peak learning rate")
     warmup_steps: int = setting(500, low=0, doc="optimizer steps of linear warm-up")
     checkpoint_every: int | None = like(RunConfig, "checkpoint_every", 500)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from albert_srl.config import ConfigError, EncoderConfig, TrainConfig, load_config, load_dataclass
+from albert_srl.config import (
+    ConfigError,
+    EncoderConfig,
+    PretrainConfig,
+    TrainConfig,
+    load_config,
+    load_dataclass,
+)
 from albert_srl.errors import SRLFormatError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +57,13 @@ def test_dotted_overrides_are_parsed_as_yaml_scalars(tmp_path, data_files):
     assert config.max_steps is None
     assert config.head == "softmax"
     assert config.bf16 is False
+
+
+def test_pretraining_needs_a_step_count(tmp_path):
+    path = write_config(tmp_path, "text_paths: [wiki.txt]\noutput_dir: out\nmax_steps: null\n")
+    with pytest.raises(ConfigError, match="max_steps must be int") as raised:
+        load_dataclass(PretrainConfig, path)
+    assert raised.value.line == 3
 
 
 def test_ints_and_exponent_strings_are_accepted_where_a_float_is_expected(tmp_path, data_files):
