@@ -37,6 +37,8 @@ from albert_srl.pretraining.export import add_run, data_section, export_encoder
 from albert_srl.pretraining.run import albert_config, held_out_documents
 from albert_srl.training.runtime import seed_everything
 
+TokenIds = Sequence[int] | np.ndarray  # a sentence's ids: a list, or a slice of the packed corpus
+
 log = logging.getLogger(__name__)
 
 
@@ -67,7 +69,9 @@ def pretrain_embeddings(config: PretrainConfig) -> Path:
     training = range(corpus.documents - held_out_documents(config, corpus))
     seed_everything(config.seed)
     model = AlbertForPreTraining(albert_config(config, tokenizer, torch.device("cpu")))
-    lines = chain(corpus_sentences(corpus, training), conll_token_ids(config.vocab_conll, tokenizer))
+    lines: Iterator[TokenIds] = chain(
+        corpus_sentences(corpus, training), conll_token_ids(config.vocab_conll, tokenizer)
+    )
     embedding = model.albert.embeddings.word_embeddings
     matrix, report = subword_vectors(
         lines, embedding.weight, model.config.initializer_range, config.embeddings, config.seed
@@ -101,7 +105,7 @@ def conll_token_ids(paths: Sequence[str], tokenizer: Tokenizer) -> Iterator[list
 
 
 def subword_vectors(
-    token_lines: Iterable[Sequence[int]],
+    token_lines: Iterable[TokenIds],
     initial: torch.Tensor,
     init_std: float,
     settings: EmbeddingConfig,
@@ -121,7 +125,7 @@ def subword_vectors(
     return matrix, report
 
 
-def write_token_lines(lines: Iterable[Sequence[int]], path: Path) -> tuple[int, int]:
+def write_token_lines(lines: Iterable[TokenIds], path: Path) -> tuple[int, int]:
     """One sentence a line, its token ids as words: gensim's ``corpus_file`` format, which lets its
     workers run without the GIL (several times faster than Python lists). Returns (sentences, tokens)."""
     sentences = tokens = 0

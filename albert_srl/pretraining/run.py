@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +78,8 @@ def pretrain(config: PretrainConfig, resume: bool = True) -> Path:
     log.info("corpus: %d documents (%d held out), %d tokens", corpus.documents, held_out, len(corpus.ids))
 
     seed_everything(config.seed)
-    model = build_model(config, tokenizer, runtime.device).to(runtime.device)
+    # transformers wraps PreTrainedModel.to in functools.wraps, whose typeshed stub leaves self unbound
+    model = build_model(config, tokenizer, runtime.device).to(runtime.device)  # type: ignore[arg-type]
     optimizer = build_optimizer(
         model, config.weight_decay, lambda name: config.learning_rate, betas=(0.9, 0.999), eps=1e-6
     )
@@ -128,7 +129,8 @@ def albert_config(config: PretrainConfig, tokenizer: Tokenizer, device: torch.de
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.cls_token_id,
         eos_token_id=tokenizer.sep_token_id,
-        attn_implementation="sdpa" if device.type == "cuda" else "eager",
+        # taken through **kwargs, which transformers' dataclass signature of the config does not show
+        attn_implementation="sdpa" if device.type == "cuda" else "eager",  # type: ignore[call-arg]
         hidden_act=FUSED_GELU,  # ALBERT's gelu_new, computed by one fused kernel
     )
 
@@ -145,7 +147,8 @@ def learning_rate_schedule(
     def factor(step: int) -> float:
         if step < warmup:
             return step / warmup
-        left_in_time = max(0.0, deadline.end - time.monotonic()) / budget if budget else 0.0
+        end = deadline.end  # read at each step: a deadline may be moved
+        left_in_time = max(0.0, end - time.monotonic()) / budget if budget and end is not None else 0.0
         left_in_steps = max(0.0, (config.max_steps - step) / max(1, config.max_steps - warmup))
         return min(left_in_time, left_in_steps)
 
@@ -290,7 +293,7 @@ class Meter:
     """Sums over the steps since the last report: loss, steps, tokens and the accuracy counts."""
 
     def __init__(self) -> None:
-        self.sums: Counter[str] = Counter()
+        self.sums: defaultdict[str, float] = defaultdict(float)  # a Counter holds ints; the loss is not
 
     @property
     def tokens(self) -> int:
@@ -298,7 +301,9 @@ class Meter:
 
     def add(self, result: StepResult, tokens: int) -> None:
         counts = {k: v for k, v in vars(result).items() if k != "loss"}
-        self.sums.update(loss=float(result.loss.detach()), steps=1, tokens=tokens, **counts)
+        counts.update(loss=float(result.loss.detach()), steps=1, tokens=tokens)
+        for key, value in counts.items():
+            self.sums[key] += value
 
     def summary(self) -> dict[str, float]:
         sums = self.sums
