@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from polling import wait_until
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
+from albert_srl.inference.tagger import in_turn
 from albert_srl.serving.serve import ServeLimits, create_app
 
 
@@ -52,6 +54,17 @@ class StandInTagger:
         if any("boom" in sentence.words for sentence in sentences):
             raise RuntimeError("boom")
         return [[len(sentence.words) // 2] for sentence in sentences]
+
+    def find_and_tag(
+        self, sentences: list[Sentence], frame_words: int | None = None
+    ) -> tuple[list[Sentence], list[list[int]]]:
+        """As ``SRLTagger.find_and_tag``: the predicates found are tagged in one ``tag`` call as far as
+        ``frame_words`` goes, taken in turn as it takes them; the others are returned untagged."""
+        found = self.find_predicates(sentences)
+        room = float("inf") if frame_words is None else frame_words
+        taken, _ = in_turn(found, [len(s.words) for s in sentences], room)
+        tagged = self.tag(sentences, [sorted(t) for t in taken])
+        return tagged, [[i for i in f if i not in t] for f, t in zip(found, taken, strict=True)]
 
     def tag_one(self, source: Sentence, indices: list[int] | None) -> Sentence:
         """As ``SRLTagger.tag``: the input's text and offsets kept, arguments with character offsets."""
@@ -277,6 +290,52 @@ def test_the_predicates_of_one_sentence_reach_the_tagger_as_one_sentence() -> No
     assert response.status_code == 200
     assert [f["predicate"]["index"] for f in response.json()["sentences"][0]["frames"]] == [0, 2, 3]
     assert tagger.calls == [1]  # one sentence with its three predicates, not three sentences
+
+
+def lower_rows_of_served_text(
+    tokenizer_dir: Path, text: str, limits: ServeLimits
+) -> tuple[list[int], list[list[dict[str, Any]]]]:
+    """Serve ``text`` with a late-fusion tagger that finds every word a predicate; the rows (windows)
+    of each pass of its lower layers, and the frames answered."""
+    from test_layers import every_word_a_predicate
+
+    from albert_srl.formats.jsonl import sentence_to_json
+    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.inference.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = every_word_a_predicate(tokenizer, 3, ["O", "B-V", "I-V", "B-ARG0", "I-ARG0"])
+    tagger = SRLTagger(model, tokenizer)
+    offline = [sentence_to_json(sentence)["frames"] for sentence in tagger.tag(text)]
+    rows: list[int] = []
+    model.lower[0].register_forward_hook(lambda _m, args, _o: rows.append(args[0].shape[0]))
+    with TestClient(create_app(tagger, limits)) as client:
+        response = client.post("/v1/tag", json={"text": text})
+    assert response.status_code == 200, response.text
+    frames = [s["frames"] for s in response.json()["sentences"]]
+    assert frames == offline  # the server's frames are the offline tagger's
+    return rows, frames
+
+
+def test_raw_text_runs_the_lower_layers_once_a_sentence(tiny_tokenizer_dir: Path) -> None:
+    """The server finds a sentence's predicates and tags them on the same lower layers' states (one
+    ``find_and_tag`` pass), as the offline tagger does: three sentences, three lower rows, in one pass."""
+    text = "The board met. She said so. Thanks!"
+    rows, frames = lower_rows_of_served_text(tiny_tokenizer_dir, text, ServeLimits(batch_wait_ms=50))
+    assert [len(f) for f in frames] == [4, 4, 2]  # every word a predicate, each tagged
+    assert rows == [3]
+
+
+def test_found_predicates_beyond_a_batch_are_tagged_in_later_batches(tiny_tokenizer_dir: Path) -> None:
+    """Batches of 8 words of work: the find unit of ``The board met .`` (4 words, taken as 16: its row
+    and three predicates) leaves 12 words of tagging in its pass, 3 of the 4 predicates; the fourth is a
+    unit of its own in the next batch, which runs the lower layers again."""
+    rows, frames = lower_rows_of_served_text(
+        tiny_tokenizer_dir, "The board met.", ServeLimits(batch_words=8, batch_wait_ms=1)
+    )
+    assert [len(f) for f in frames] == [4]
+    assert [f["predicate"]["index"] for f in frames[0]] == [0, 1, 2, 3]
+    assert rows == [1, 1]
 
 
 def test_batch_word_budget_closes_a_batch_early() -> None:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -110,6 +111,49 @@ def test_a_small_request_is_answered_before_a_long_one_ends() -> None:
     assert finished["small"] < finished["long"]  # interleaved, not queued behind all 400 units
 
 
+def test_the_worst_request_is_tagged_in_slices_a_new_request_joins_the_next_of() -> None:
+    """The worst request the default limits let through (one 256-word sentence, 160 predicates given)
+    is tagged one predicate a batch once the time budget (``batch_ms``) says a predicate fills it; a
+    small request queued while one of those batches runs is in the very next batch, beside one slice."""
+    seconds_per_word = 2e-5  # the stand-in's speed: a 256-word predicate is 5 ms, the batch budget
+    limits = ServeLimits(batch_ms=256 * seconds_per_word * 1000, batch_wait_ms=0)
+    batches: list[list[Any]] = []
+    in_flight, go_on = threading.Event(), threading.Event()
+
+    async def scenario() -> list[Sentence]:
+        batcher = Batcher(StandInTagger(), limits)
+        run_units = batcher.run_units
+
+        def recorded(units: list[Any], room: int) -> list[Any]:
+            batches.append([(unit.job, unit.predicate) for unit in units])
+            if len(batches) == 5:  # hold this batch until the small request is queued
+                in_flight.set()
+                go_on.wait(10)
+            time.sleep(seconds_per_word * sum(unit.words for unit in units))
+            return run_units(units, room)
+
+        batcher.run_units = recorded  # type: ignore[method-assign]
+        worker = asyncio.create_task(batcher.run())
+        worst = asyncio.create_task(batcher.tag([Sentence(words=["w"] * 256)], [list(range(160))]))
+        while not in_flight.is_set():
+            await asyncio.sleep(0.001)
+        small = asyncio.create_task(batcher.tag([Sentence(words=["It", "rained", "."])], [None]))
+        await asyncio.sleep(0.01)  # the small request is queued
+        go_on.set()
+        tagged = await asyncio.wait_for(small, 30)
+        assert not worst.done()
+        await asyncio.wait_for(worst, 60)
+        worker.cancel()
+        return tagged
+
+    tagged = asyncio.run(scenario())
+    assert [f.predicate.index for f in tagged[0].frames] == [1]
+    big = [[p for _, p in batch if p is not None] for batch in batches]
+    assert all(len(slice_) == 1 for slice_ in big[1:]), big  # after the first, measured batch
+    assert sum(len(slice_) for slice_ in big) == 160
+    assert [p for _, p in batches[5]].count(None) == 1  # the small request's find unit: the next batch
+
+
 def test_the_work_of_a_client_that_left_is_dropped() -> None:
     tagger = CountingTagger(delay=0.01)
     limits = ServeLimits(batch_words=10, batch_wait_ms=1)
@@ -188,8 +232,8 @@ from albert_srl.data import Frame, Predicate, Sentence
 from albert_srl.serving.batching import Batcher, ServeLimits
 
 class Echo:
-    def find_predicates(self, sentences):
-        return [[0] for _ in sentences]
+    def find_and_tag(self, sentences, frame_words=None):
+        return self.tag(sentences, [[0] for _ in sentences]), [[] for _ in sentences]
 
     def tag(self, sentences, predicates):
         return [
@@ -271,7 +315,9 @@ def test_found_predicates_are_bounded_by_the_work_they_ask_for() -> None:
         body = {"sentences": [[f"w{i}" for i in range(10)]] * 2}
         over = client.post("/v1/tag", json=body)
         assert over.status_code == 413 and over.json()["error"]["field"] == "sentences"
-        assert tagger.calls == []  # no frame was tagged
+        # One tagger call: the pass that found the predicates (and tagged them, within its batch's
+        # budget); refused then, so none of its frames is queued for another batch.
+        assert tagger.calls == [10, 10, 2]
         text = client.post("/v1/tag", json={"text": "one two three four five six seven eight"})
         assert text.status_code == 413 and text.json()["error"]["field"] == "text"
         assert client.post("/v1/tag", json={"sentences": [["It", "rained"]]}).status_code == 200

@@ -246,7 +246,7 @@ class SRLTagger:
                 [list(wanted[i] or ()) for i in known],
                 max_tokens,
             )
-            found = self._tag_end_to_end(
+            found, _ = self._tag_end_to_end(
                 [sentences[i] for i in unknown], [pieces[i] for i in unknown], max_tokens
             )
         tagged = dict(zip(known, given, strict=True)) | dict(zip(unknown, found, strict=True))
@@ -257,6 +257,30 @@ class SRLTagger:
         if max_tokens is not None:
             return max_tokens
         return GPU_MAX_TOKENS if self.device.type == "cuda" else CPU_MAX_TOKENS
+
+    def find_and_tag(
+        self,
+        sentences: Sequence[Sentence],
+        frame_words: int | None = None,
+        max_tokens: int | None = TagOptions.max_tokens,
+    ) -> tuple[list[Sentence], list[list[int]]]:
+        """Find each sentence's predicates and tag their arguments on the lower layers' states that found
+        them, as ``tag`` does without predicates; returns the tagged sentences, and the predicates found
+        but left untagged in each. ``frame_words`` bounds the tagging (each predicate costs its sentence's
+        words): predicates are taken in turn, each sentence's first, then its second, ..., while they fit;
+        those left over are the caller's to tag (the server interleaves them with other requests)."""
+        self.model.eval()
+        with_words = [i for i, s in enumerate(sentences) if s.words]
+        chosen = [sentences[i] for i in with_words]
+        with torch.inference_mode():
+            tagged, left = self._tag_end_to_end(
+                chosen, self._tokenize(chosen), self.batch_budget(max_tokens), frame_words
+            )
+        out = [replace(s, frames=[]) for s in sentences]
+        untagged: list[list[int]] = [[] for _ in sentences]
+        for i, sentence, indices in zip(with_words, tagged, left, strict=True):
+            out[i], untagged[i] = sentence, indices
+        return out, untagged
 
     def find_predicates(
         self, sentences: Sequence[Sentence], max_tokens: int | None = TagOptions.max_tokens
@@ -491,14 +515,21 @@ class SRLTagger:
         return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)]
 
     def _tag_end_to_end(
-        self, sentences: list[Sentence], pieces: list[list[list[int]]], max_tokens: int
-    ) -> list[Sentence]:
+        self,
+        sentences: list[Sentence],
+        pieces: list[list[list[int]]],
+        max_tokens: int,
+        frame_words: int | None = None,
+    ) -> tuple[list[Sentence], list[list[int]]]:
         """Find each sentence's predicates and tag their arguments, batch by batch: the arguments are
-        tagged on the lower layers' states that found the predicates, so those layers run once."""
+        tagged on the lower layers' states that found the predicates, so those layers run once. Returns
+        the sentences with their frames, and the predicates found but over ``frame_words`` (untagged)."""
         labels = {label: i for i, label in enumerate(self.config.labels)}
         senses = {sense: i for i, sense in enumerate(self.config.senses)}
         encoded = to_find_predicates(sentences, pieces)
         frames: list[list[Frame]] = [[] for _ in sentences]
+        left: list[list[int]] = [[] for _ in sentences]
+        room = float("inf") if frame_words is None else frame_words
         for ids in make_batches(
             encoded, self.config, max_tokens=max(1, max_tokens // ROWS_PER_FOUND_SENTENCE)
         ):
@@ -510,7 +541,10 @@ class SRLTagger:
             found = [
                 flags[row, : len(encoded[i].words)].nonzero().squeeze(1).tolist() for row, i in enumerate(ids)
             ]
-            tagging = [(i, with_predicates(encoded[i], f)) for i, f in zip(ids, found, strict=True) if f]
+            now, room = in_turn(found, [len(encoded[i].words) for i in ids], room)
+            for i, indices, taken in zip(ids, found, now, strict=True):
+                left[i] = [index for index in indices if index not in taken]
+            tagging = [(i, with_predicates(encoded[i], f)) for i, f in zip(ids, now, strict=True) if f]
             if not tagging:
                 continue
             units = [unit for _, unit in tagging]
@@ -520,7 +554,7 @@ class SRLTagger:
             tagged = self._frames(decoded, units, [sentences[i] for i, _ in tagging])
             for (i, _), sentence_frames in zip(tagging, tagged, strict=True):
                 frames[i] = sentence_frames
-        return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)]
+        return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)], left
 
     def _frames(
         self, decoded: Decoded, encoded: list[EncodedSentence], sentences: list[Sentence]
@@ -560,6 +594,18 @@ def to_find_predicates(sentences: list[Sentence], pieces: list[list[list[int]]])
     return [
         EncodedSentence(s.words, p, [Instance(s.words, None)]) for s, p in zip(sentences, pieces, strict=True)
     ]
+
+
+def in_turn(found: list[list[int]], words: list[int], room: float) -> tuple[list[set[int]], float]:
+    """The predicates of ``found`` to tag within ``room`` words (each costs its sentence's ``words``):
+    each sentence's first, then its second, ...; and the room left."""
+    taken: list[set[int]] = [set() for _ in found]
+    for rank in range(max(map(len, found), default=0)):
+        for i, indices in enumerate(found):
+            if rank < len(indices) and words[i] <= room:
+                taken[i].add(indices[rank])
+                room -= words[i]
+    return taken, room
 
 
 def with_predicates(sentence: EncodedSentence, predicates: Iterable[int]) -> EncodedSentence:

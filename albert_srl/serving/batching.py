@@ -1,10 +1,12 @@
 """The server's work queue: requests cut into units of work and tagged in interleaved batches.
 
-Each request becomes a ``Job`` of ``Unit``s (finding one sentence's predicates; tagging one predicate's
-arguments). ``Batcher``'s worker builds each batch by taking units from the waiting jobs in turn, one
-unit per job per round, until ``ServeLimits.batch_words`` words of work (or ``batch_ms`` of measured
-work), so a small request never waits behind a big one. Batches run in a thread; a failed batch is
-retried unit by unit, so only the request the tagger cannot tag fails. ``serve`` puts HTTP around it.
+Each request becomes a ``Job`` of ``Unit``s (finding one sentence's predicates and tagging them in the
+same pass; tagging one predicate's arguments). ``Batcher``'s worker builds each batch by taking units
+from the waiting jobs in turn, one unit per job per round, until ``ServeLimits.batch_words`` words of
+work (or ``batch_ms`` of measured work); a request not served yet joins the next batch whatever its
+time budget says, so a small request never waits behind a big one. Batches run in a thread; a failed
+batch is retried unit by unit, so only the request the tagger cannot tag fails. ``serve`` puts HTTP
+around it.
 """
 
 from __future__ import annotations
@@ -66,12 +68,15 @@ class ServeLimits:
 
 class Tagger(Protocol):
     """What the server needs of ``SRLTagger``: sentences in (with their text and word offsets), tagged
-    sentences out, arguments with their text and character offsets; and the predicates the model finds
-    in sentences."""
+    sentences out, arguments with their text and character offsets; given predicates tagged (``tag``),
+    or predicates found and tagged on the same lower layers' states, at most ``frame_words`` words of
+    them, the others returned found but untagged (``find_and_tag``)."""
 
     def tag(self, sentences: list[Sentence], predicates: Predicates | None = None) -> list[Sentence]: ...
 
-    def find_predicates(self, sentences: list[Sentence]) -> list[list[int]]: ...
+    def find_and_tag(
+        self, sentences: list[Sentence], frame_words: int | None = None
+    ) -> tuple[list[Sentence], list[list[int]]]: ...
 
 
 class RequestError(Exception):
@@ -88,8 +93,9 @@ class RequestError(Exception):
 class Job:
     """One request's sentences, the units of work left of it, and the future its handler awaits.
 
-    A sentence whose predicates are not given needs a ``find`` unit first; then each predicate is a
-    ``frame`` unit. ``frames`` collects each sentence's tagged frames.
+    A sentence whose predicates are not given is a ``find`` unit, which tags the predicates it finds in
+    the same pass as far as its batch has room; each other predicate is a ``frame`` unit. ``frames``
+    collects each sentence's tagged frames.
     """
 
     sentences: list[Sentence]
@@ -99,7 +105,8 @@ class Job:
     units: deque[Unit] = field(default_factory=deque)
     frames: list[list[Frame]] = field(default_factory=list)
     running: int = 0  # units of this job in the batch being tagged
-    frame_words: int = 0  # words of the frame units queued so far: ``max_frame_words`` bounds it
+    frame_words: int = 0  # words of the predicates given or found so far: ``max_frame_words`` bounds it
+    served: bool = False  # a unit of it has been in a batch
 
     def __post_init__(self) -> None:
         self.frames = [[] for _ in self.sentences]
@@ -114,6 +121,13 @@ class Job:
         units = [Unit(self, sentence, index) for index in sorted(set(indices))]
         self.units.extend(units)
         self.frame_words += sum(unit.words for unit in units)
+
+    def add_found(self, sentence: int, found: Found) -> None:
+        """What a ``find`` unit of sentence ``sentence`` brought: frames tagged, and predicates to tag."""
+        frames, untagged = found
+        self.frames[sentence].extend(frames)
+        self.frame_words += len(frames) * len(self.sentences[sentence].words)
+        self.add_frames(sentence, untagged)
 
     @property
     def words(self) -> int:
@@ -134,8 +148,8 @@ class Job:
 
 @dataclass(eq=False)
 class Unit:
-    """Finding the predicates of sentence ``sentence`` of ``job`` (``predicate`` None), or tagging the
-    arguments of one of its predicates."""
+    """Finding the predicates of sentence ``sentence`` of ``job`` and tagging them (``predicate`` None),
+    or tagging the arguments of one of its predicates."""
 
     job: Job
     sentence: int
@@ -144,6 +158,14 @@ class Unit:
     @property
     def words(self) -> int:
         return len(self.job.sentences[self.sentence].words)
+
+    @property
+    def cost(self) -> int:
+        """Words of work it is expected to be: a ``find`` unit is its row and the predicates it tags."""
+        return self.words * (FIND_ROWS if self.predicate is None else 1)
+
+
+Found = tuple[list[Frame], list[int]]  # a find unit's result: the frames tagged, the predicates left
 
 
 class BatchFailed(Exception):
@@ -236,7 +258,7 @@ class Batcher:
         """The worker loop: collect a batch, tag it, answer; forever."""
         self.loop = asyncio.get_running_loop()
         while True:
-            await self.tag_units(await self.collect())
+            await self.tag_units(*await self.collect())
 
     def take_new_jobs(self) -> None:
         while not self.queue.empty():
@@ -256,10 +278,15 @@ class Batcher:
                 rate if self.seconds_per_word is None else 0.7 * self.seconds_per_word + 0.3 * rate
             )
 
-    async def collect(self) -> list[Unit]:
-        """The next batch: units taken in turn from the active jobs, one per job a round, up to
-        ``batch_words`` words; when few are waiting, requests arriving within ``wait_s`` join too. It
-        awaits a job with work left before it returns, so it never returns an empty batch."""
+    async def collect(self) -> tuple[list[Unit], int]:
+        """The next batch, and the words of found predicates its ``find`` units may tag in their pass:
+        what is left of the budget (or of the words taken, where more) after the batch's rows.
+
+        Units are taken in turn from the active jobs, one per job a round, up to ``budget`` words of
+        work; then the first unit of each job not served yet, up to ``batch_words``, so that a request
+        arriving behind a long one is in the next batch. When few are waiting, requests arriving within
+        ``wait_s`` join too. It awaits a job with work left before it returns, so it never returns an
+        empty batch."""
         await self.wait_for_work()
         deadline = asyncio.get_running_loop().time() + self.wait_s
         units: list[Unit] = []
@@ -270,12 +297,16 @@ class Batcher:
             self.active = deque(job for job in self.active if not job.future.done() and job.units)
             while self.active and words < budget:  # one unit from each job in turn
                 job = self.active.popleft()
-                unit = job.units.popleft()
-                job.running += 1
-                units.append(unit)
-                words += unit.words
+                units.append(self.take(job))
+                words += units[-1].cost
                 if job.units:
                     self.active.append(job)  # to the back: the next job's unit comes first
+            for job in [job for job in self.active if not job.served]:
+                if words + job.units[0].cost <= self.batch_words:
+                    units.append(self.take(job))
+                    words += units[-1].cost
+                    if not job.units:
+                        self.active.remove(job)
             remaining = deadline - asyncio.get_running_loop().time()
             if words >= budget or remaining <= 0:
                 break
@@ -283,7 +314,14 @@ class Batcher:
                 self.active.append(await asyncio.wait_for(self.queue.get(), remaining))
             except asyncio.TimeoutError:
                 break
-        return units
+        return units, max(budget, words) - sum(unit.words for unit in units)
+
+    @staticmethod
+    def take(job: Job) -> Unit:
+        """The next unit of ``job``, into the batch being built."""
+        job.served = True
+        job.running += 1
+        return job.units.popleft()
 
     async def wait_for_work(self) -> None:
         """Until a job with units left is active (jobs answered or cancelled meanwhile are dropped)."""
@@ -294,20 +332,21 @@ class Batcher:
                 return
             self.active.append(await self.queue.get())
 
-    async def tag_units(self, units: list[Unit]) -> None:
-        """Run a batch's units and hand each job its results; a job whose units are all done is answered.
-        A unit the tagger fails on fails its request alone (500); the other requests go on."""
+    async def tag_units(self, units: list[Unit], room: int) -> None:
+        """Run a batch's units (its ``find`` units tagging up to ``room`` words of the predicates they
+        find) and hand each job its results; a job whose units are all done is answered. A unit the
+        tagger fails on fails its request alone (500); the other requests go on."""
         live = [unit for unit in units if not unit.job.future.done()]
         started = time.perf_counter()
-        outcomes = await self.outcomes(live)
-        self.measured(sum(unit.words for unit in live), time.perf_counter() - started)
+        outcomes = await self.outcomes(live, room)
+        self.measured(work_done(live, outcomes), time.perf_counter() - started)
         for unit, outcome in zip(live, outcomes, strict=True):
             job = unit.job
             if isinstance(outcome, Exception):
                 if not job.future.done():
                     job.future.set_exception(BatchFailed(f"{type(outcome).__name__}: {outcome}"))
             elif unit.predicate is None:
-                job.add_frames(unit.sentence, outcome)
+                job.add_found(unit.sentence, outcome)
                 self.refuse_over_work(job)
             else:
                 job.frames[unit.sentence].extend(outcome)
@@ -316,18 +355,18 @@ class Batcher:
             if job.units and job not in self.active and not job.future.done():
                 self.active.append(job)
 
-    async def outcomes(self, units: list[Unit]) -> list[Any]:
+    async def outcomes(self, units: list[Unit], room: int) -> list[Any]:
         """Each unit's result, or the exception it failed with: a failed batch is retried one by one."""
         if not units:
             return []
         try:
-            return await asyncio.to_thread(self.run_units, units)
+            return await asyncio.to_thread(self.run_units, units, room)
         except Exception as error:
             if len(units) == 1:
                 logger.exception("tagging a request failed")
                 return [error]
             logger.warning("a batch of %d units failed (%r): running them one by one", len(units), error)
-            return [(await self.outcomes([unit]))[0] for unit in units]
+            return [(await self.outcomes([unit], room))[0] for unit in units]
 
     def release(self, units: list[Unit]) -> None:
         for unit in units:
@@ -336,11 +375,16 @@ class Batcher:
             if job.finished and not job.future.done():
                 job.future.set_result(job.result())
 
-    def run_units(self, units: list[Unit]) -> list[Any]:
-        """In the worker thread: the predicates found (``find`` units) or the frames tagged (``frame``
-        units), one result a unit, in order."""
+    def run_units(self, units: list[Unit], room: int) -> list[Any]:
+        """In the worker thread: one result a unit, in order: the frames tagged and the predicates left
+        (``find`` units: ``Found``), or the frames tagged (``frame`` units)."""
         finds = [unit for unit in units if unit.predicate is None]
-        found = self.tagger.find_predicates([u.job.sentences[u.sentence] for u in finds]) if finds else []
+        found: list[Found] = []
+        if finds:
+            with_found, left = self.tagger.find_and_tag([u.job.sentences[u.sentence] for u in finds], room)
+            if len(with_found) != len(finds) or len(left) != len(finds):
+                raise RuntimeError("the tagger returned another number of sentences than it was given")
+            found = [(sentence.frames, indices) for sentence, indices in zip(with_found, left, strict=True)]
         # The frame units of one sentence go to the tagger as one sentence with those predicates: it
         # encodes a sentence's lower layers once for all of them.
         sentences: dict[tuple[int, int], list[Unit]] = {}
@@ -351,12 +395,12 @@ class Batcher:
         tagged = (
             self.tagger.tag(
                 [group[0].job.sentences[group[0].sentence] for group in groups],
-                [[unit.predicate for unit in group] for group in groups],
+                [[u.predicate for u in group if u.predicate is not None] for group in groups],
             )
             if groups
             else []
         )
-        if len(found) != len(finds) or len(tagged) != len(groups):
+        if len(tagged) != len(groups):
             raise RuntimeError("the tagger returned another number of sentences than it was given")
         by_unit: dict[int, Any] = {id(u): r for u, r in zip(finds, found, strict=True)}
         for group, sentence in zip(groups, tagged, strict=True):
@@ -365,12 +409,26 @@ class Batcher:
         return [by_unit[id(unit)] for unit in units]
 
 
+def work_done(units: list[Unit], outcomes: list[Any]) -> int:
+    """Words of work a batch did: each unit's row, and each frame a ``find`` unit tagged in its pass."""
+    tagged = sum(
+        len(outcome[0]) * unit.words
+        for unit, outcome in zip(units, outcomes, strict=True)
+        if unit.predicate is None and not isinstance(outcome, Exception)
+    )
+    return sum(unit.words for unit in units) + tagged
+
+
 def clamp(value: float, low: float, high: float) -> float:
     """``value`` within ``[low, high]``; NaN is ``low``."""
     return low if math.isnan(value) else min(max(value, low), high)
 
 
 DISCONNECT_POLL_S = 0.25  # how often a waiting handler checks that its client is still there
+# A find unit's expected work in rows of its sentence: the row that finds the predicates and about three
+# predicates tagged in the same pass (EWT averages 2.5 a sentence; SRLTagger budgets its finding batches
+# alike, ``ROWS_PER_FOUND_SENTENCE``).
+FIND_ROWS = 4
 # Bounds the batcher keeps whatever its limits say: the limits' declared ranges (``serve`` checks them; a
 # ``Batcher`` built in code may be given anything).
 MAX_WAIT_S = float(setting_of(ServeLimits, "batch_wait_ms").high or 0) / 1000
