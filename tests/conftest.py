@@ -191,16 +191,20 @@ def trained_tiny_tagger(make_tiny_tagger: TinyTaggerFactory) -> SRLTagger:
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """``app`` served by a real uvicorn server in a thread (uvicorn installs no signal handlers off the
-    main thread); yields its base URL and stops it afterwards."""
+def serving(app: Any, limits: Any = None) -> Iterator[str]:
+    """``app`` served by a real uvicorn server in a thread, configured as ``albert-srl serve`` configures
+    it (uvicorn installs no signal handlers off the main thread); yields its base URL and stops it
+    afterwards. The server is handed a socket bound here to a free port: no other process can take the
+    port between choosing it and listening on it."""
     import uvicorn
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    from albert_srl.serving.serve import ServeLimits, uvicorn_config
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(app, limits or ServeLimits(), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started and time.monotonic() < deadline:
@@ -211,3 +215,4 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+        sock.close()

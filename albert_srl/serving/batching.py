@@ -64,6 +64,13 @@ class ServeLimits:
         above=True,
         doc="the whole body must arrive within this (slow clients get 408)",
     )
+    header_timeout_s: float = setting(
+        10.0,
+        low=0,
+        high=3600,
+        above=True,
+        doc="the request line and headers must arrive within this (else 408 and the connection closed)",
+    )
 
 
 class Tagger(Protocol):

@@ -375,19 +375,92 @@ def serve(
 ) -> None:
     """Load the model (the shipped default when ``model_path`` is None) and serve it until interrupted.
 
-    The address and the limits are checked first: a bad one raises ``ConfigError`` naming it."""
-    import uvicorn
-
+    The address and the limits are checked first: a bad one raises ``ConfigError`` naming it. Port 0
+    listens on a free port, which uvicorn's log names."""
     from albert_srl.inference.tagger import SRLTagger
 
+    limits = limits or ServeLimits()
     check_instance(ServeAddress(host=host, port=port), "serve")
-    check_instance(limits or ServeLimits(), "serve")
+    check_instance(limits, "serve")
     tagger = SRLTagger.from_pretrained(model_path, device=device, bf16=bf16, int8=int8)
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: the API is reachable from other machines", host)
     app = create_app(tagger, limits)
-    config = uvicorn.Config(app, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=10)
+    config = uvicorn_config(app, limits, host=host, port=port, access_log=access_log)
     prompt_shutdown_server_class()(config, app.state.batcher).run()
+
+
+def uvicorn_config(app: FastAPI, limits: ServeLimits, **options: Any) -> Any:
+    """uvicorn's ``Config`` for ``app``: its h11 protocol with the header deadline of ``limits``, 10 s of
+    graceful shutdown, and ``options`` (``host``, ``port``, ``access_log``, ``log_level`` ...)."""
+    import uvicorn
+
+    protocol = header_deadline_protocol(limits.header_timeout_s)
+    return uvicorn.Config(app, http=protocol, timeout_graceful_shutdown=10, **options)
+
+
+def header_deadline_protocol(timeout_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline on each request's line and headers, which uvicorn lacks (a
+    half-sent header held its connection open for as long as the client liked): they must arrive within
+    ``timeout_s`` of the connection opening, or of the previous response on a kept-alive connection, or
+    the connection is closed, answered 408 first where part of a request had arrived. (h11 rather than
+    httptools wherever both are installed: the deadline reads h11's state.)"""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadlineProtocol(H11Protocol):
+        deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self.watch_headers()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self.watch_headers()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self.watch_headers()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.stop_watching()
+            super().connection_lost(exc)
+
+        def watch_headers(self) -> None:
+            """The deadline runs while the connection waits for a request's line and headers."""
+            waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+            if waiting and self.deadline is None:
+                self.deadline = self.loop.call_later(timeout_s, self.headers_too_slow)
+            elif not waiting:
+                self.stop_watching()
+
+        def stop_watching(self) -> None:
+            if self.deadline is not None:
+                self.deadline.cancel()
+                self.deadline = None
+
+        def headers_too_slow(self) -> None:
+            self.deadline = None
+            if self.transport.is_closing():
+                return
+            if self.conn.trailing_data[0]:  # part of a request came: say why it is closed
+                message = f"the request line and headers did not arrive within {timeout_s:g} s"
+                body = bytes(error_response(408, None, message).body)
+                headers = [
+                    ("content-type", "application/json"),
+                    ("content-length", str(len(body))),
+                    ("connection", "close"),
+                ]
+                for event in (
+                    h11.Response(status_code=408, headers=headers, reason=b"Request Timeout"),
+                    h11.Data(data=body),
+                    h11.EndOfMessage(),
+                ):
+                    self.transport.write(self.conn.send(event) or b"")
+            self.transport.close()
+
+    return HeaderDeadlineProtocol
 
 
 def prompt_shutdown_server_class() -> type:
