@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conftest import serving
 from fastapi.testclient import TestClient
 from polling import wait_until
 from test_serve import StandInTagger
@@ -79,6 +82,42 @@ def test_a_body_that_trickles_in_is_408() -> None:
     asyncio.run(RequestGuard(app, max_bytes=10_000, body_timeout_s=0.3)(scope, receive, send))
     assert sent[0]["status"] == 408
     assert b"did not arrive within" in sent[1]["body"]
+
+
+def read_until_closed(sock: socket.socket, limit_s: float) -> tuple[bytes, float]:
+    """What the server sends until it closes the connection, and how long that took; fails after
+    ``limit_s``."""
+    sock.settimeout(limit_s)
+    started, answer = time.monotonic(), b""
+    while chunk := sock.recv(4096):
+        answer += chunk
+    return answer, time.monotonic() - started
+
+
+def test_headers_that_do_not_arrive_in_time_close_the_connection() -> None:
+    """A half-sent header, a connection that sends nothing, and a kept-alive connection whose next
+    request stops halfway are each closed at ``header_timeout_s`` (the half requests answered 408);
+    a whole request in time is answered as usual."""
+    limits = ServeLimits(header_timeout_s=0.5)
+    with serving(create_app(StandInTagger(), limits), limits) as url:
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        with socket.create_connection(address) as half, socket.create_connection(address) as idle:
+            half.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Ty")
+            answer, waited = read_until_closed(half, 10)
+            assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 0.5 s" in answer
+            assert 0.4 < waited < 3.0
+            assert read_until_closed(idle, 10)[0] == b""
+        with socket.create_connection(address) as kept:
+            kept.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            kept.settimeout(10)
+            first = b""
+            while not first.endswith(b"}"):  # the whole JSON answer
+                first += kept.recv(4096)
+            assert first.startswith(b"HTTP/1.1 200")
+            kept.sendall(b"GET /health HTTP/1.1\r\nHo")
+            answer, waited = read_until_closed(kept, 10)
+            assert answer.startswith(b"HTTP/1.1 408") and waited < 3.0
+        assert httpx.get(f"{url}/health").status_code == 200
 
 
 class CountingTagger(StandInTagger):
@@ -181,10 +220,33 @@ def test_the_work_of_a_client_that_left_is_dropped() -> None:
     assert len(tagger.calls) < 500
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def serve_on_a_free_port(env: dict[str, str]) -> tuple[subprocess.Popen[str], int, Callable[[], str]]:
+    """``albert-srl serve --port 0`` in a child process: the process, the port uvicorn bound (read from
+    its log, so no port is chosen before the server binds it), and a function that returns its whole log
+    once it has exited."""
+    command = [sys.executable, "-m", "albert_srl.cli", "serve", "--port", "0", "--device", "cpu"]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+
+    def collect() -> None:
+        for line in server.stderr or ():
+            lines.append(line)
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+
+    def port() -> int | None:
+        found = (re.search(r"running on http://127\.0\.0\.1:(\d+)", line) for line in list(lines))
+        return next((int(match.group(1)) for match in found if match), None)
+
+    def log() -> str:
+        reader.join(30)
+        return "".join(lines)
+
+    wait_until(lambda: port() or server.poll() is not None, 120, "the server starting")
+    bound = port()
+    assert bound is not None, log()
+    return server, bound, log
 
 
 def health(port: int) -> dict[str, Any]:
@@ -197,12 +259,8 @@ def health(port: int) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "albert_srl.cli", "serve", "--port", str(port), "--device", "cpu"]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server, port, read_log = serve_on_a_free_port({**os.environ, "OMP_NUM_THREADS": "1"})
     try:
-        wait_until(lambda: health(port) or server.poll() is not None, 120, "the server starting")
         words = ["The", "board", "said", "that", "the", "company", "will", "sell"]
         body = {"sentences": [words * 14] * 30}  # 3,360 words: minutes of work on a CPU
         with ThreadPoolExecutor(1) as pool:
@@ -215,7 +273,7 @@ def test_sigterm_stops_the_server_promptly_during_a_long_request(tmp_path: Path)
             except httpx.HTTPError:  # the connection closed unanswered
                 status = None
         assert status != 200, "the long request was not cut short"
-        log = server.stderr.read() if server.stderr else ""
+        log = read_log()
         assert server.returncode in (0, -signal.SIGTERM), log  # uvicorn re-raises the signal it caught
         assert "Traceback" not in log and "Application shutdown complete" in log, log
     finally:
