@@ -4,6 +4,7 @@ that leave, small requests behind a long one, and SIGTERM during work."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import signal
@@ -150,47 +151,41 @@ def test_a_small_request_is_answered_before_a_long_one_ends() -> None:
     assert finished["small"] < finished["long"]  # interleaved, not queued behind all 400 units
 
 
-def test_the_worst_request_is_tagged_in_slices_a_new_request_joins_the_next_of() -> None:
+def test_the_worst_request_is_tagged_in_slices_and_a_new_request_is_the_next_batch() -> None:
     """The worst request the default limits let through (one 256-word sentence, 160 predicates given)
-    is tagged one predicate a batch once the time budget (``batch_ms``) says a predicate fills it; a
-    small request queued while one of those batches runs is in the very next batch, beside one slice."""
+    is tagged one predicate a batch once the time budget (``batch_ms``) says a predicate fills it. A
+    small request queued while one of those batches runs is the next batch, alone; while small requests
+    keep arriving, the worst one still gets a slice every other batch."""
     seconds_per_word = 2e-5  # the stand-in's speed: a 256-word predicate is 5 ms, the batch budget
     limits = ServeLimits(batch_ms=256 * seconds_per_word * 1000, batch_wait_ms=0)
     batches: list[list[Any]] = []
-    in_flight, go_on = threading.Event(), threading.Event()
+    smalls: list[concurrent.futures.Future[list[Sentence]]] = []
 
-    async def scenario() -> list[Sentence]:
+    async def scenario() -> None:
         batcher = Batcher(StandInTagger(), limits)
         run_units = batcher.run_units
+        loop = asyncio.get_running_loop()
 
         def recorded(units: list[Any], room: int) -> list[Any]:
-            batches.append([(unit.job, unit.predicate) for unit in units])
-            if len(batches) == 5:  # hold this batch until the small request is queued
-                in_flight.set()
-                go_on.wait(10)
+            batches.append([unit.predicate for unit in units])
+            if 5 <= len(batches) <= 12:  # a small request arrives while this batch is tagged
+                small = batcher.tag([Sentence(words=["It", "rained", "."])], [None])
+                smalls.append(asyncio.run_coroutine_threadsafe(small, loop))
             time.sleep(seconds_per_word * sum(unit.words for unit in units))
             return run_units(units, room)
 
         batcher.run_units = recorded  # type: ignore[method-assign]
         worker = asyncio.create_task(batcher.run())
-        worst = asyncio.create_task(batcher.tag([Sentence(words=["w"] * 256)], [list(range(160))]))
-        while not in_flight.is_set():
-            await asyncio.sleep(0.001)
-        small = asyncio.create_task(batcher.tag([Sentence(words=["It", "rained", "."])], [None]))
-        await asyncio.sleep(0.01)  # the small request is queued
-        go_on.set()
-        tagged = await asyncio.wait_for(small, 30)
-        assert not worst.done()
-        await asyncio.wait_for(worst, 60)
+        await asyncio.wait_for(batcher.tag([Sentence(words=["w"] * 256)], [list(range(160))]), 60)
         worker.cancel()
-        return tagged
 
-    tagged = asyncio.run(scenario())
-    assert [f.predicate.index for f in tagged[0].frames] == [1]
-    big = [[p for _, p in batch if p is not None] for batch in batches]
-    assert all(len(slice_) == 1 for slice_ in big[1:]), big  # after the first, measured batch
+    asyncio.run(scenario())
+    assert [[f.predicate.index for f in small.result(0)[0].frames] for small in smalls] == [[1]] * 8
+    big = [[p for p in batch if p is not None] for batch in batches]
+    assert all(len(slice_) <= 1 for slice_ in big[1:]), big  # after the first, measured batch
     assert sum(len(slice_) for slice_ in big) == 160
-    assert [p for _, p in batches[5]].count(None) == 1  # the small request's find unit: the next batch
+    assert batches[5] == [None]  # the first small request (its find unit): the next batch, alone
+    assert all(big[i] or big[i + 1] for i in range(len(big) - 1)), big  # never passed over twice
 
 
 def test_the_work_of_a_client_that_left_is_dropped() -> None:

@@ -1,12 +1,11 @@
 """The server's work queue: requests cut into units of work and tagged in interleaved batches.
 
 Each request becomes a ``Job`` of ``Unit``s (finding one sentence's predicates and tagging them in the
-same pass; tagging one predicate's arguments). ``Batcher``'s worker builds each batch by taking units
-from the waiting jobs in turn, one unit per job per round, until ``ServeLimits.batch_words`` words of
-work (or ``batch_ms`` of measured work); a request not served yet joins the next batch whatever its
-time budget says, so a small request never waits behind a big one. Batches run in a thread; a failed
-batch is retried unit by unit, so only the request the tagger cannot tag fails. ``serve`` puts HTTP
-around it.
+same pass; tagging one predicate's arguments). ``Batcher``'s worker builds each batch from the first
+unit of each request not served yet, then units of the others in turn, one unit per job per round,
+within ``ServeLimits.batch_words`` words of work (or ``batch_ms`` of measured work), so a small request
+waits for the batch in flight, not behind a big one. Batches run in a thread; a failed batch is retried
+unit by unit, so only the request the tagger cannot tag fails. ``serve`` puts HTTP around it.
 """
 
 from __future__ import annotations
@@ -175,6 +174,32 @@ class Unit:
 Found = tuple[list[Frame], list[int]]  # a find unit's result: the frames tagged, the predicates left
 
 
+@dataclass
+class Draft:
+    """A batch being collected: its units and their words of work, within ``budget``."""
+
+    budget: int
+    units: list[Unit] = field(default_factory=list)
+    words: int = 0
+
+    def fits(self, unit: Unit) -> bool:
+        return not self.units or self.words + unit.cost <= self.budget
+
+    def add(self, job: Job) -> None:
+        """The next unit of ``job``, into the batch."""
+        job.served = True
+        job.running += 1
+        unit = job.units.popleft()
+        self.units.append(unit)
+        self.words += unit.cost
+
+    @property
+    def room(self) -> int:
+        """Words of found predicates the ``find`` units may tag in their pass: the budget (or the words
+        taken, where more) less the batch's rows."""
+        return max(self.budget, self.words) - sum(unit.words for unit in self.units)
+
+
 class BatchFailed(Exception):
     """The tagger raised on the batch a request was in."""
 
@@ -198,6 +223,7 @@ class Batcher:
         queued = int(clamp(limits.max_queued_requests, 1, MAX_BATCH_WORDS))
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queued)
         self.active: deque[Job] = deque()  # jobs taken from the queue with units left, in turn order
+        self.rotation_first = False  # the last batch passed over the jobs being served: they go first
         self.jobs: set[Job] = set()  # every job not answered yet, wherever it is
         self.stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -286,49 +312,58 @@ class Batcher:
             )
 
     async def collect(self) -> tuple[list[Unit], int]:
-        """The next batch, and the words of found predicates its ``find`` units may tag in their pass:
-        what is left of the budget (or of the words taken, where more) after the batch's rows.
+        """The next batch, and the words of found predicates its ``find`` units may tag in their pass
+        (what is left of the budget after the batch's rows).
 
-        Units are taken in turn from the active jobs, one per job a round, up to ``budget`` words of
-        work; then the first unit of each job not served yet, up to ``batch_words``, so that a request
-        arriving behind a long one is in the next batch. When few are waiting, requests arriving within
-        ``wait_s`` join too. It awaits a job with work left before it returns, so it never returns an
-        empty batch."""
+        First the first unit of each request not served yet, then units from the others in turn, one
+        a request a round, while they fit in ``budget`` words of work (a batch's first unit always
+        does): a small request that arrives while a long one is tagged is the next batch, alone if the
+        long one's next unit does not fit beside it. So that arrivals never starve the requests being
+        served, a batch that passed them over is followed by one that serves them first. When few are
+        waiting, requests arriving within ``wait_s`` join too. It awaits a job with work left before
+        it returns, so it never returns an empty batch."""
         await self.wait_for_work()
         deadline = asyncio.get_running_loop().time() + self.wait_s
-        units: list[Unit] = []
-        words = 0
-        budget = self.budget()
+        batch = Draft(self.budget())
+        self.take_new_jobs()
+        rotation = {id(job) for job in self.active if job.served and job.units and not job.future.done()}
         while True:
             self.take_new_jobs()
-            self.active = deque(job for job in self.active if not job.future.done() and job.units)
-            while self.active and words < budget:  # one unit from each job in turn
-                job = self.active.popleft()
-                units.append(self.take(job))
-                words += units[-1].cost
-                if job.units:
-                    self.active.append(job)  # to the back: the next job's unit comes first
-            for job in [job for job in self.active if not job.served]:
-                if words + job.units[0].cost <= self.batch_words:
-                    units.append(self.take(job))
-                    words += units[-1].cost
-                    if not job.units:
-                        self.active.remove(job)
+            if self.rotation_first:
+                self.take_in_turn(batch)
+                self.take_new_requests(batch)
+            else:
+                self.take_new_requests(batch)
+                self.take_in_turn(batch)
             remaining = deadline - asyncio.get_running_loop().time()
-            if words >= budget or remaining <= 0:
+            if batch.words >= batch.budget or remaining <= 0:
                 break
             try:
                 self.active.append(await asyncio.wait_for(self.queue.get(), remaining))
             except asyncio.TimeoutError:
                 break
-        return units, max(budget, words) - sum(unit.words for unit in units)
+        self.rotation_first = bool(rotation) and not any(id(unit.job) in rotation for unit in batch.units)
+        return batch.units, batch.room
 
-    @staticmethod
-    def take(job: Job) -> Unit:
-        """The next unit of ``job``, into the batch being built."""
-        job.served = True
-        job.running += 1
-        return job.units.popleft()
+    def take_new_requests(self, batch: Draft) -> None:
+        """The first unit of each job not served yet, in arrival order, where it fits."""
+        for job in [job for job in self.active if not job.served and not job.future.done()]:
+            if job.units and batch.fits(job.units[0]):
+                batch.add(job)
+
+    def take_in_turn(self, batch: Draft) -> None:
+        """Units from the active jobs in turn, one a job a round, until the next does not fit."""
+        while self.active:
+            job = self.active[0]
+            if not job.units or job.future.done():
+                self.active.popleft()  # answered, cancelled, or its last unit is being tagged
+            elif not batch.fits(job.units[0]):
+                return  # it keeps its turn: its unit starts a later batch
+            else:
+                self.active.popleft()
+                batch.add(job)
+                if job.units:
+                    self.active.append(job)  # to the back: the next job's unit comes first
 
     async def wait_for_work(self) -> None:
         """Until a job with units left is active (jobs answered or cancelled meanwhile are dropped)."""
