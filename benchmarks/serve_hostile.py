@@ -3,15 +3,18 @@
 Starts the server (the shipped model unless MODEL_DIR) in a child process, then
 
 1. idle: the latency of one-sentence requests sent one at a time;
-2. starvation: the same requests while a long request (128 sentences, 4,096 words: the limit) is being
-   tagged; the figure is how much longer they take than idle;
+2. fairness (``long``, ``worst``): the same requests, one after the other, while a long request is
+   being tagged; ``long`` is 128 sentences of 32 words (4,096 words, every limit reached), ``worst`` the
+   most work the default limits let through in one request, one 256-word sentence with 160 predicates
+   (40,960 words of tagging); the figures are their p50 and max, and how much longer than idle;
 3. mixed: ``--clients`` clients for ``--seconds``, a ``--bad`` share of bad requests (bad JSON, lone
    surrogates, over-long sentences, wrong types, not JSON, empty text): throughput, p50/p99 of the good
    requests, and unexpected answers (a 5xx, or a bad request not answered with its 4xx);
 
-and reports the server's memory (VmRSS) before and after, as JSON.
+and reports the server's memory (VmRSS) before and after, and the load average, as JSON.
 
     python benchmarks/serve_hostile.py [MODEL_DIR] --clients 16 --seconds 20 --bad 0.4
+    python benchmarks/serve_hostile.py --parts worst       # the fairness figure of docs/reliability.md
 """
 
 from __future__ import annotations
@@ -21,19 +24,19 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from serve_load import start_server, stop_server
 
 SMALL = {"sentences": [["The", "board", "approved", "the", "plan", "."]]}
 WORDS = ["The", "company", "said", "it", "would", "sell", "its", "shares", "to", "investors", "next", "year"]
 LONG = {"sentences": [(WORDS * 3)[:32]] * 128}  # 4,096 words: every limit reached, none passed
+# The most work one request may ask for at the default limits: 160 x 256 = 40,960 words of tagging.
+WORST = {"sentences": [(WORDS * 22)[:256]], "predicates": [list(range(160))]}
 BAD: list[tuple[bytes, str, int]] = [  # body, content type, expected status
     (b'{"text": ', "application/json", 400),
     (b'{"text": "It rained \\ud800 today."}', "application/json", 422),
@@ -43,12 +46,6 @@ BAD: list[tuple[bytes, str, int]] = [  # body, content type, expected status
     (b'{"text": "   "}', "application/json", 422),
     (b'{"sentences": [["a"]], "predicates": [[5]]}', "application/json", 422),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def rss_mib(pid: int) -> float:
@@ -73,16 +70,18 @@ async def small_latencies(client: httpx.AsyncClient, url: str, count: int) -> li
     return latencies
 
 
-async def starvation(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    idle = await small_latencies(client, url, 10)
-    long = asyncio.create_task(timed(client, url, LONG))
+async def starvation(
+    client: httpx.AsyncClient, url: str, long_body: Any, most: int, idle: list[float]
+) -> dict[str, Any]:
+    """Small requests one after the other (at most ``most``) from 1 s after ``long_body`` was sent until
+    it is answered: their p50 and max, and how much longer than ``idle``."""
+    long = asyncio.create_task(timed(client, url, long_body))
     await asyncio.sleep(1.0)  # the long request is being tagged
-    behind = []
-    while not long.done() and len(behind) < 20:
+    behind: list[float] = []
+    while not long.done() and len(behind) < most:
         behind.extend(await small_latencies(client, url, 1))
     long_s, long_status = await long
     return {
-        "idle_p50_s": round(statistics.median(idle), 3),
         "behind_long_p50_s": round(statistics.median(behind), 3),
         "behind_long_max_s": round(max(behind), 3),
         "added_delay_p50_s": round(statistics.median(behind) - statistics.median(idle), 3),
@@ -131,12 +130,21 @@ async def mixed(url: str, clients: int, seconds: float, bad_share: float) -> dic
 
 async def measure(port: int, pid: int, args: argparse.Namespace) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}/v1/tag"
+    parts = args.parts.split(",")
+    result: dict[str, Any] = {"load_average_before": round(os.getloadavg()[0], 2)}
     async with httpx.AsyncClient(timeout=600) as client:
         await small_latencies(client, url, 3)  # warm up
         before = rss_mib(pid)
-        result: dict[str, Any] = {"starvation": await starvation(client, url)}
-    result["mixed"] = await mixed(url, args.clients, args.seconds, args.bad)
+        idle = await small_latencies(client, url, 10)
+        result["idle_p50_s"] = round(statistics.median(idle), 3)
+        if "long" in parts:
+            result["starvation"] = await starvation(client, url, LONG, 20, idle)
+        if "worst" in parts:
+            result["worst"] = await starvation(client, url, WORST, 1000, idle)
+    if "mixed" in parts:
+        result["mixed"] = await mixed(url, args.clients, args.seconds, args.bad)
     result["memory_mib"] = {"before": round(before, 1), "after": round(rss_mib(pid), 1)}
+    result["load_average_after"] = round(os.getloadavg()[0], 2)
     return result
 
 
@@ -146,18 +154,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--bad", type=float, default=0.4, help="share of bad requests")
+    parser.add_argument(
+        "--parts", default="long,worst,mixed", help="which of long, worst, mixed to run (comma-separated)"
+    )
     args = parser.parse_args()
-    port = free_port()
-    command = [sys.executable, "-m", "albert_srl.cli", "serve", "--port", str(port), "--device", "cpu"]
-    command += ["--model", args.model] if args.model else []
-    server = subprocess.Popen(command, stderr=subprocess.DEVNULL, env={**os.environ})
+    server, port = start_server(args.model)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         result = asyncio.run(measure(port, server.pid, args))
         started = time.perf_counter()
         server.terminate()
@@ -166,7 +168,7 @@ def main() -> None:
         print(json.dumps(result, indent=2))
     finally:
         if server.poll() is None:
-            server.kill()
+            stop_server(server)
 
 
 if __name__ == "__main__":
