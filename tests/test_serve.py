@@ -327,15 +327,15 @@ def test_raw_text_runs_the_lower_layers_once_a_sentence(tiny_tokenizer_dir: Path
 
 
 def test_found_predicates_beyond_a_batch_are_tagged_in_later_batches(tiny_tokenizer_dir: Path) -> None:
-    """Batches of 8 words of work: the find unit of ``The board met .`` (4 words, taken as 16: its row
-    and three predicates) leaves 12 words of tagging in its pass, 3 of the 4 predicates; the fourth is a
-    unit of its own in the next batch, which runs the lower layers again."""
+    """Batches of 8 words of work: the pass that finds the 4 predicates of ``The board met .`` (4 words)
+    has room for one (8 less its finding row); the other three are units of later batches, two and one
+    (each of those batches runs the sentence's lower layers again)."""
     rows, frames = lower_rows_of_served_text(
         tiny_tokenizer_dir, "The board met.", ServeLimits(batch_words=8, batch_wait_ms=1)
     )
     assert [len(f) for f in frames] == [4]
     assert [f["predicate"]["index"] for f in frames[0]] == [0, 1, 2, 3]
-    assert rows == [1, 1]
+    assert rows == [1, 1, 1]
 
 
 def test_batch_word_budget_closes_a_batch_early() -> None:

@@ -195,9 +195,9 @@ class Draft:
 
     @property
     def room(self) -> int:
-        """Words of found predicates the ``find`` units may tag in their pass: the budget (or the words
-        taken, where more) less the batch's rows."""
-        return max(self.budget, self.words) - sum(unit.words for unit in self.units)
+        """Words of found predicates the ``find`` units may tag in their pass: the budget less the
+        batch's rows. So a batch is never more work than its budget, or than its one unit's row."""
+        return max(0, self.budget - sum(unit.words for unit in self.units))
 
 
 class BatchFailed(Exception):
