@@ -5,6 +5,7 @@ Most tests serve a stand-in tagger (fast, deterministic, countable); one serves 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from polling import wait_until
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.inference.tagger import in_turn
-from albert_srl.serving.serve import ServeLimits, create_app
+from albert_srl.serving.serve import Batcher, ServeLimits, create_app
 
 
 class StandInTagger:
@@ -336,6 +337,28 @@ def test_found_predicates_beyond_a_batch_are_tagged_in_later_batches(tiny_tokeni
     assert [len(f) for f in frames] == [4]
     assert [f["predicate"]["index"] for f in frames[0]] == [0, 1, 2, 3]
     assert rows == [1, 1, 1]
+
+
+def test_a_turn_takes_a_slice_of_one_sentence_s_predicates() -> None:
+    """Two requests of a 4-word sentence with 4 given predicates, in batches of 8 words: after their
+    first units, each turn takes as many predicates of the request's sentence as fit (one lower pass),
+    not one predicate of each sentence (two)."""
+    tagger = StandInTagger()
+    limits = ServeLimits(batch_wait_ms=50, batch_words=8, batch_ms=60_000)
+
+    async def two_requests() -> list[list[Sentence]]:
+        batcher = Batcher(tagger, limits)
+        worker = asyncio.create_task(batcher.run())
+        sentence = Sentence(words=["a", "b", "c", "d"])
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(batcher.tag([sentence], [[0, 1, 2, 3]]) for _ in range(2))), 30
+        )
+        worker.cancel()
+        return list(answers)
+
+    answers = asyncio.run(two_requests())
+    assert [len(answer[0].frames) for answer in answers] == [4, 4]
+    assert tagger.calls == [2, 1, 1, 2]  # sentences a tagger call: both, one, the other, both
 
 
 def test_batch_word_budget_closes_a_batch_early() -> None:

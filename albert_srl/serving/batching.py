@@ -2,10 +2,11 @@
 
 Each request becomes a ``Job`` of ``Unit``s (finding one sentence's predicates and tagging them in the
 same pass; tagging one predicate's arguments). ``Batcher``'s worker builds each batch from the first
-unit of each request not served yet, then units of the others in turn, one unit per job per round,
-within ``ServeLimits.batch_words`` words of work (or ``batch_ms`` of measured work), so a small request
-waits for the batch in flight, not behind a big one. Batches run in a thread; a failed batch is retried
-unit by unit, so only the request the tagger cannot tag fails. ``serve`` puts HTTP around it.
+unit of each request not served yet, then slices of the others in turn (a unit and the job's next
+predicates of the same sentence), one per job per round, within ``ServeLimits.batch_words`` words of
+work (or ``batch_ms`` of measured work), so a small request waits for the batch in flight, not behind a
+big one. Batches run in a thread; a failed batch is retried unit by unit, so only the request the
+tagger cannot tag fails. ``serve`` puts HTTP around it.
 """
 
 from __future__ import annotations
@@ -185,13 +186,14 @@ class Draft:
     def fits(self, unit: Unit) -> bool:
         return not self.units or self.words + unit.cost <= self.budget
 
-    def add(self, job: Job) -> None:
+    def add(self, job: Job) -> Unit:
         """The next unit of ``job``, into the batch."""
         job.served = True
         job.running += 1
         unit = job.units.popleft()
         self.units.append(unit)
         self.words += unit.cost
+        return unit
 
     @property
     def room(self) -> int:
@@ -315,8 +317,8 @@ class Batcher:
         """The next batch, and the words of found predicates its ``find`` units may tag in their pass
         (what is left of the budget after the batch's rows).
 
-        First the first unit of each request not served yet, then units from the others in turn, one
-        a request a round, while they fit in ``budget`` words of work (a batch's first unit always
+        First the first unit of each request not served yet, then slices of the others in turn, one a
+        request a round, while they fit in ``budget`` words of work (a batch's first unit always
         does): a small request that arrives while a long one is tagged is the next batch, alone if the
         long one's next unit does not fit beside it. So that arrivals never starve the requests being
         served, a batch that passed them over is followed by one that serves them first. When few are
@@ -352,7 +354,9 @@ class Batcher:
                 batch.add(job)
 
     def take_in_turn(self, batch: Draft) -> None:
-        """Units from the active jobs in turn, one a job a round, until the next does not fit."""
+        """Slices from the active jobs in turn, one a job a round, until the next does not fit. A slice
+        is a unit and the job's next frame units of the same sentence that fit beside it: they share
+        the sentence's lower layers."""
         while self.active:
             job = self.active[0]
             if not job.units or job.future.done():
@@ -361,9 +365,11 @@ class Batcher:
                 return  # it keeps its turn: its unit starts a later batch
             else:
                 self.active.popleft()
-                batch.add(job)
+                sentence = batch.add(job).sentence
+                while job.units and job.units[0].sentence == sentence and batch.fits(job.units[0]):
+                    batch.add(job)
                 if job.units:
-                    self.active.append(job)  # to the back: the next job's unit comes first
+                    self.active.append(job)  # to the back: the next job's slice comes first
 
     async def wait_for_work(self) -> None:
         """Until a job with units left is active (jobs answered or cancelled meanwhile are dropped)."""
