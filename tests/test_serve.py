@@ -298,18 +298,19 @@ def lower_rows_of_served_text(
 ) -> tuple[list[int], list[list[dict[str, Any]]]]:
     """Serve ``text`` with a late-fusion tagger that finds every word a predicate; the rows (windows)
     of each pass of its lower layers, and the frames answered."""
-    from test_layers import every_word_a_predicate
+    from test_encoder import every_word_a_predicate
 
     from albert_srl.formats.jsonl import sentence_to_json
     from albert_srl.inference.tagger import SRLTagger
     from albert_srl.inference.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir)
-    model = every_word_a_predicate(tokenizer, 3, ["O", "B-V", "I-V", "B-ARG0", "I-ARG0"])
+    model = every_word_a_predicate(tokenizer, 3)
     tagger = SRLTagger(model, tokenizer)
     offline = [sentence_to_json(sentence)["frames"] for sentence in tagger.tag(text)]
     rows: list[int] = []
-    model.lower[0].register_forward_hook(lambda _m, args, _o: rows.append(args[0].shape[0]))
+    lower = model.encoder.blocks()[0]  # the first of the lower layers: its rows are the windows
+    lower.register_forward_hook(lambda _m, args, _o: rows.append(args[0].shape[0]))
     with TestClient(create_app(tagger, limits)) as client:
         response = client.post("/v1/tag", json={"text": text})
     assert response.status_code == 200, response.text
