@@ -36,12 +36,14 @@ class Argument:
 
 @dataclass
 class Predicate:
-    """The predicate word of a frame, its lemma and its PropBank roleset (``nominate.01``)."""
+    """The predicate word of a frame, its lemma and its PropBank roleset (``nominate.01``); ``probability``:
+    how sure the model was that the word is a predicate, where it found the predicate itself."""
 
     index: int
     text: str
     lemma: str | None = None
     sense: str | None = None
+    probability: float | None = None
 
 
 @dataclass
@@ -49,10 +51,22 @@ class Frame:
     """One proposition: a predicate and its labelled arguments (including the ``V`` span).
 
     The arguments are the frame's one source of truth; its BIO tags are derived from them (``tags``).
+    ``probability``: the model's probability of these arguments given the predicate (the CRF's path
+    probability), where a model tagged the frame; ``confidence`` multiplies in the predicate's.
     """
 
     predicate: Predicate
     arguments: list[Argument] = field(default_factory=list)
+    probability: float | None = None
+
+    @property
+    def confidence(self) -> float | None:
+        """The frame's probability times its predicate's where the model found it: how sure the model
+        is of the whole frame (``None`` where no model tagged it)."""
+        if self.probability is None:
+            return None
+        found = self.predicate.probability
+        return self.probability * (found if found is not None else 1.0)
 
     def tags(self, length: int) -> list[str]:
         """The arguments as BIO tags over a sentence of ``length`` words (``B-ARG0``, ``I-ARG0``, ``O``)."""

@@ -82,6 +82,11 @@ def located(where: str, convert: Callable[[Sentence], T], sentence: Sentence) ->
         raise RecordError(where, str(error)) from None
 
 
+def rounded(probability: float | None) -> float | None:
+    """A probability as written: four decimals say all a reader needs (a threshold, a ranking)."""
+    return None if probability is None else round(probability, 4)
+
+
 def some(**values: Any) -> dict[str, Any]:
     """The keyword arguments whose value is known (not ``None``): a record written without the rest."""
     return {key: value for key, value in values.items() if value is not None}
@@ -129,11 +134,18 @@ class PredicateRecord(Record):
     text: str | None = Field(None, description="always written; read: the word when left out")
     lemma: str | None = None
     sense: str | None = Field(None, examples=["nominate.01"], description="written as null when unknown")
+    probability: float | None = Field(
+        None, ge=0, le=1, description="where the model found the predicate: how sure it was (0 to 1)"
+    )
 
     @classmethod
     def of(cls, predicate: Predicate) -> PredicateRecord:
         return cls.model_construct(
-            index=predicate.index, text=predicate.text, **some(lemma=predicate.lemma), sense=predicate.sense
+            index=predicate.index,
+            text=predicate.text,
+            **some(lemma=predicate.lemma),
+            sense=predicate.sense,
+            **some(probability=rounded(predicate.probability)),
         )
 
 
@@ -143,6 +155,9 @@ class FrameRecord(Record):
     predicate: PredicateRecord
     arguments: list[ArgumentRecord] | None = Field(None, description="always written; read: from tags")
     tags: list[str] | None = None
+    probability: float | None = Field(
+        None, ge=0, le=1, description="the model's probability of these arguments given the predicate"
+    )
 
     @classmethod
     def of(cls, frame: Frame, length: int | None) -> FrameRecord:
@@ -151,6 +166,7 @@ class FrameRecord(Record):
             predicate=PredicateRecord.of(frame.predicate),
             arguments=[ArgumentRecord.of(argument) for argument in frame.arguments],
             **some(tags=frame.tags(length) if length is not None else None),
+            **some(probability=rounded(frame.probability)),
         )
 
     def frame(self, sentence: Sentence) -> Frame:
@@ -172,7 +188,10 @@ class FrameRecord(Record):
             spans = spans_from_bio(self.tags)
             arguments = [Argument(role, s, e, text=sentence.span_text(s, e)) for role, s, e in spans]
         text = self.predicate.text if self.predicate.text is not None else sentence.words[index]
-        return Frame(Predicate(index, text, self.predicate.lemma, self.predicate.sense), arguments)
+        predicate = Predicate(
+            index, text, self.predicate.lemma, self.predicate.sense, self.predicate.probability
+        )
+        return Frame(predicate, arguments, self.probability)
 
 
 Offsets = Annotated[list[int], Field(min_length=2, max_length=2)]

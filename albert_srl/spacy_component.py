@@ -42,7 +42,7 @@ from spacy.tokens import Doc, Span, Token
 
 from albert_srl.config import SpacyOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.schema import ArgumentRecord, FrameRecord, PredicateRecord, some
+from albert_srl.schema import ArgumentRecord, FrameRecord, PredicateRecord, rounded, some
 from albert_srl.settings import build, settings_of
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,17 @@ class DocFrame:
     """One frame of a spaCy ``Doc``: the predicate ``Token``, its PropBank roleset (``"approve.01"``,
     ``None`` when the model has no sense for it), the argument ``Span``\\ s, each labelled with its role
     (``span.label_ == "ARG0"``), in text order, and the predicate's lemma where known. The predicate's own
-    ``V`` span is left out (``predicate`` is that word); ``C-V`` (a particle of a phrasal verb) is kept."""
+    ``V`` span is left out (``predicate`` is that word); ``C-V`` (a particle of a phrasal verb) is kept.
+    ``probability``: the model's probability of these arguments given the predicate;
+    ``predicate_probability``: how sure it was that the word is a predicate, where it found it (as
+    ``Frame.probability`` and ``Predicate.probability``)."""
 
     predicate: Token
     roleset: str | None
     arguments: list[Span]
     lemma: str | None = None
+    probability: float | None = None
+    predicate_probability: float | None = None
 
     def tuples(self) -> list[tuple[str, str, str]]:
         """``[(predicate_text, role, argument_text), ...]``, as ``Frame.tuples()``."""
@@ -110,7 +115,15 @@ def span_frames(span: Span) -> list[DocFrame]:
 
 def doc_frame(doc: Doc, frame: Frame) -> DocFrame:
     arguments = [Span(doc, a.start, a.end, label=a.role) for a in frame.arguments if a.role != "V"]
-    return DocFrame(doc[frame.predicate.index], frame.predicate.sense, arguments, frame.predicate.lemma)
+    predicate = frame.predicate
+    return DocFrame(
+        doc[predicate.index],
+        predicate.sense,
+        arguments,
+        predicate.lemma,
+        frame.probability,
+        predicate.probability,
+    )
 
 
 def frame_data(tagged: Sentence, tokens: list[int]) -> list[dict[str, Any]]:
@@ -122,11 +135,13 @@ def frame_data(tagged: Sentence, tokens: list[int]) -> list[dict[str, Any]]:
                 index=tokens[frame.predicate.index],
                 **some(lemma=frame.predicate.lemma),
                 sense=frame.predicate.sense,
+                **some(probability=rounded(frame.predicate.probability)),
             ),
             arguments=[
                 ArgumentRecord.model_construct(role=a.role, start=tokens[a.start], end=tokens[a.end - 1] + 1)
                 for a in frame.arguments
             ],
+            **some(probability=rounded(frame.probability)),
         ).dump()
         for frame in tagged.frames
     ]

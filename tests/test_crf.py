@@ -264,3 +264,40 @@ def test_viterbi_reads_two_predecessors_for_i_tags_and_finds_the_full_maximum() 
     paths = crf.decode(emissions, mask, predicate_index=predicates)
     assert torch.equal(paths, full.decode(emissions, mask, predicate_index=predicates))
     assert torch.equal(crf.decode(emissions, mask), full.decode(emissions, mask))
+
+
+def test_a_paths_probability_is_its_share_of_every_allowed_paths_exp_score() -> None:
+    """The probability tagging reports (``exp(score - log Z)`` of the decoded path, from the likelihood)
+    against brute force: every tag sequence enumerated, those the constraints forbid (BIO, ``B-V`` at the
+    predicate and nowhere else) left out, the rest's exp scores normalised."""
+    labels = ["O", "B-V", "I-V", "B-ARG0", "I-ARG0"]
+    torch.manual_seed(7)
+    crf = ConstrainedCRF(labels)
+    with torch.no_grad():
+        for parameter in (crf.start_transitions, crf.end_transitions, crf.transitions):
+            parameter.normal_()
+    emissions = torch.randn(2, 4, len(labels))
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
+    predicate = torch.tensor([1, 0])
+    best = crf.decode(emissions, mask, predicate_index=predicate)
+    with torch.no_grad():
+        probability = crf(emissions, best, mask, predicate_index=predicate, reduction="none").exp()
+    crf.requires_grad_(False)
+    starts, follows = allowed_bio_transitions(labels)
+    for row in range(2):
+        length, at = int(mask[row].sum()), int(predicate[row])
+        scores = {}
+        for path in itertools.product(range(len(labels)), repeat=length):
+            verbs = [i for i, tag in enumerate(path) if labels[tag] == "B-V"]
+            allowed = starts[path[0]] and all(follows[a, b] for a, b in itertools.pairwise(path))
+            if not allowed or verbs != [at]:
+                continue
+            score = crf.start_transitions[path[0]] + crf.end_transitions[path[-1]]
+            score = score + sum(emissions[row, i, tag] for i, tag in enumerate(path))
+            scores[path] = score + sum(crf.transitions[a, b] for a, b in itertools.pairwise(path))
+        total = torch.logsumexp(torch.stack(list(scores.values())), 0)
+        decoded = tuple(best[row, :length].tolist())
+        assert decoded == max(scores, key=lambda p: float(scores[p]))  # the decoded path is the best
+        expected = (scores[decoded] - total).exp()
+        assert float(probability[row]) == pytest.approx(float(expected), rel=1e-5)
+        assert 0.0 < float(probability[row]) < 1.0

@@ -28,7 +28,8 @@ def from_raw_text() -> Sentence:
         Argument("V", 2, 3, "approved", 20, 28),
         Argument("ARG1", 3, 4, "it", 29, 31),
     ]
-    frame = Frame(Predicate(2, "approved", lemma="approve", sense="approve.01"), arguments)
+    predicate = Predicate(2, "approved", lemma="approve", sense="approve.01", probability=0.9981)
+    frame = Frame(predicate, arguments, probability=0.8125)
     return Sentence(words, [frame], text="The board approved it.", offsets=offsets, char_start=10)
 
 
@@ -117,3 +118,17 @@ def test_a_frame_record_is_the_frame_of_a_sentence_record() -> None:
     frame = FrameRecord.of(sentence.frames[0], len(sentence.words))
     assert frame.dump() == SentenceRecord.of(sentence).dump()["frames"][0]
     assert frame.frame(sentence) == sentence.frames[0]
+
+
+def test_probabilities_are_written_with_four_decimals_read_back_and_checked() -> None:
+    sentence = from_raw_text()
+    sentence.frames[0].probability = 0.812345678
+    (frame,) = SentenceRecord.of(sentence).dump()["frames"]
+    assert frame["probability"] == 0.8123 and frame["predicate"]["probability"] == 0.9981
+    (read_back,) = (
+        SentenceRecord.read(json.loads(json.dumps(SentenceRecord.of(sentence).dump()))).sentence().frames
+    )
+    assert read_back.probability == 0.8123 and read_back.confidence == pytest.approx(0.8123 * 0.9981)
+    frame["probability"] = 1.5
+    with pytest.raises(ValueError, match="probability"):
+        FrameRecord.read(frame)

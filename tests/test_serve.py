@@ -58,14 +58,15 @@ class StandInTagger:
 
     def find_and_tag(
         self, sentences: list[Sentence], frame_words: int | None = None
-    ) -> tuple[list[Sentence], list[list[int]]]:
+    ) -> tuple[list[Sentence], list[dict[int, float]]]:
         """As ``SRLTagger.find_and_tag``: the predicates found are tagged in one ``tag`` call as far as
-        ``frame_words`` goes, taken in turn as it takes them; the others are returned untagged."""
+        ``frame_words`` goes, taken in turn as it takes them; the others are returned untagged, each with
+        the probability the fake gives every predicate it finds (0.75)."""
         found = self.find_predicates(sentences)
         room = float("inf") if frame_words is None else frame_words
         taken, _ = in_turn(found, [len(s.words) for s in sentences], room)
         tagged = self.tag(sentences, [sorted(t) for t in taken])
-        return tagged, [[i for i in f if i not in t] for f, t in zip(found, taken, strict=True)]
+        return tagged, [{i: 0.75 for i in f if i not in t} for f, t in zip(found, taken, strict=True)]
 
     def tag_one(self, source: Sentence, indices: list[int] | None) -> Sentence:
         """As ``SRLTagger.tag``: the input's text and offsets kept, arguments with character offsets."""
@@ -338,6 +339,8 @@ def test_found_predicates_beyond_a_batch_are_tagged_in_later_batches(tiny_tokeni
     assert [len(f) for f in frames] == [4]
     assert [f["predicate"]["index"] for f in frames[0]] == [0, 1, 2, 3]
     assert rows == [1, 1, 1]
+    # Found, the spilled ones too: each keeps how sure the model was (its head flags every word, at 1e-9)
+    assert [f["predicate"]["probability"] for f in frames[0]] == [1.0] * 4
 
 
 def test_a_turn_takes_a_slice_of_one_sentence_s_predicates() -> None:

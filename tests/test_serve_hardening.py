@@ -286,7 +286,7 @@ from albert_srl.serving.batching import Batcher, ServeLimits
 
 class Echo:
     def find_and_tag(self, sentences, frame_words=None):
-        return self.tag(sentences, [[0] for _ in sentences]), [[] for _ in sentences]
+        return self.tag(sentences, [[0] for _ in sentences]), [{} for _ in sentences]
 
     def tag(self, sentences, predicates):
         return [

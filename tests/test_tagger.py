@@ -3,6 +3,7 @@ and ``tag`` over every input kind, with gold or found predicates, long sentences
 
 from __future__ import annotations
 
+import copy
 import logging
 import pickle
 import threading
@@ -186,6 +187,33 @@ def test_found_predicates_follow_the_predicate_head(make_tiny_tagger: TinyTagger
         assert gold_predicates(tagger.tag([words])) == [list(range(len(words)))]
         tagger.model.predicate_head.bias.copy_(torch.tensor([100.0, -100.0]))
         assert gold_predicates(tagger.tag([words])) == [[]]
+
+
+def test_every_frame_has_its_probability_and_a_found_predicate_its_own(
+    trained_tiny_tagger: SRLTagger, tiny_sentences: list[Sentence]
+) -> None:
+    """The probability of each frame's arguments given its predicate (the CRF path's), and, where the model
+    found the predicate, the predicate head's (above one half: the head's choice), one where it is sure."""
+    words = [sentence.words for sentence in tiny_sentences]
+    found = [frame for sentence in trained_tiny_tagger.tag(words) for frame in sentence.frames]
+    assert found and all(0 < frame.probability <= 1 for frame in found)  # type: ignore[operator]
+    assert all(0.5 < frame.predicate.probability <= 1 for frame in found)  # type: ignore[operator]  # argmax
+    assert all(frame.confidence == frame.probability * frame.predicate.probability for frame in found)  # type: ignore[operator]
+    given = trained_tiny_tagger.tag(words, [[f.predicate.index for f in s.frames] for s in tiny_sentences])
+    frames = [frame for sentence in given for frame in sentence.frames]
+    assert all(frame.predicate.probability is None and frame.probability is not None for frame in frames)
+    assert [f.probability for f in frames] == pytest.approx([f.probability for f in found])
+    tagger, _ = make_untrained_tagger_like(trained_tiny_tagger)
+    with torch.no_grad():
+        tagger.model.predicate_head.bias.copy_(torch.tensor([-100.0, 100.0]))  # every word a predicate
+        tagger.model.predicate_head.weight.zero_()
+    (sentence,) = tagger.tag([words[0]])
+    assert all(frame.predicate.probability == pytest.approx(1.0) for frame in sentence.frames)
+
+
+def make_untrained_tagger_like(tagger: SRLTagger) -> tuple[SRLTagger, None]:
+    """A copy of ``tagger`` whose heads can be changed without touching the shared fixture."""
+    return SRLTagger(copy.deepcopy(tagger.model), tagger.tokenizer), None
 
 
 def test_long_sentence_is_windowed_with_a_warning(

@@ -191,6 +191,11 @@ class Decoded:
     tags: torch.Tensor  # (B, W) label ids; 0 ("O") for predicate-identification rows and padding
     senses: torch.Tensor  # (B,) sense ids
     predicate_flags: torch.Tensor  # (B, W) 1 where a word is a predicate (predicate-identification rows)
+    # (B,) the probability of each argument row's tags given its predicate: the CRF path's
+    # exp(score - log Z) (the softmax head: the product of each word's); 0 on identification rows
+    tag_probability: torch.Tensor
+    # (B, W) the predicate head's probability that the word is a predicate (identification rows; else 0)
+    predicate_probability: torch.Tensor
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -444,25 +449,33 @@ class SRLModel(nn.Module):
         tags = torch.zeros(size, width, dtype=torch.long, device=states.device)
         senses = torch.zeros(size, dtype=torch.long, device=states.device)
         flags = torch.zeros(size, width, dtype=torch.long, device=states.device)
+        tag_probability = torch.zeros(size, device=states.device)
+        predicate_probability = torch.zeros(size, width, device=states.device)
         is_argument = batch.predicate >= 0
         if is_argument.any():
             rows = is_argument.nonzero().squeeze(1)
-            predicate = batch.predicate[rows]
+            predicate, mask = batch.predicate[rows], batch.word_mask[rows]
             arg_states = self.argument_states(states[rows], predicate)
             emissions = self.argument_head(arg_states).float()
             if self.crf is not None:
-                tags[rows] = self.crf.decode(emissions, batch.word_mask[rows], predicate_index=predicate)
+                best = self.crf.decode(emissions, mask, predicate_index=predicate)
+                path = self.crf(emissions, best, mask, predicate_index=predicate, reduction="none")
             else:
-                tags[rows] = emissions.argmax(-1) * batch.word_mask[rows]
+                word_best = emissions.log_softmax(-1).max(-1)
+                best, path = word_best.indices * mask, (word_best.values * mask).sum(1)
+            tags[rows], tag_probability[rows] = best, path.exp()
             predicate_state = arg_states[torch.arange(len(rows), device=rows.device), predicate]
             senses[rows] = self.sense_head(predicate_state).argmax(-1)
         if (~is_argument).any():
             rows = (~is_argument).nonzero().squeeze(1)
-            flags[rows] = self.predicate_head(states[rows]).argmax(-1) * batch.word_mask[rows]
+            mask = batch.word_mask[rows]
+            logits = self.predicate_head(states[rows]).float()
+            flags[rows] = logits.argmax(-1) * mask
+            predicate_probability[rows] = logits.softmax(-1)[..., 1] * mask
             if self.pos_head is not None and self.config.predicate_pos:
                 pos = self.pos_head(states[rows]).argmax(-1)  # (B', W)
                 flags[rows] *= self.predicate_pos_mask[pos]
-        return Decoded(tags, senses, flags)
+        return Decoded(tags, senses, flags, tag_probability, predicate_probability)
 
 
 def check_fusion(config: ModelConfig, token_types: int, late: bool) -> None:

@@ -263,12 +263,13 @@ class SRLTagger:
         sentences: Sequence[Sentence],
         frame_words: int | None = None,
         max_tokens: int | None = TagOptions.max_tokens,
-    ) -> tuple[list[Sentence], list[list[int]]]:
+    ) -> tuple[list[Sentence], list[dict[int, float]]]:
         """Find each sentence's predicates and tag their arguments on the lower layers' states that found
         them, as ``tag`` does without predicates; returns the tagged sentences, and the predicates found
-        but left untagged in each. ``frame_words`` bounds the tagging (each predicate costs its sentence's
-        words): predicates are taken in turn, each sentence's first, then its second, ..., while they fit;
-        those left over are the caller's to tag (the server interleaves them with other requests)."""
+        but left untagged in each (word index -> how sure the model was that it is a predicate).
+        ``frame_words`` bounds the tagging (each predicate costs its sentence's words): predicates are
+        taken in turn, each sentence's first, then its second, ..., while they fit; those left over are
+        the caller's to tag (the server interleaves them with other requests)."""
         self.model.eval()
         with_words = [i for i, s in enumerate(sentences) if s.words]
         chosen = [sentences[i] for i in with_words]
@@ -277,7 +278,7 @@ class SRLTagger:
                 chosen, self._tokenize(chosen), self.batch_budget(max_tokens), frame_words
             )
         out = [replace(s, frames=[]) for s in sentences]
-        untagged: list[list[int]] = [[] for _ in sentences]
+        untagged: list[dict[int, float]] = [{} for _ in sentences]
         for i, sentence, indices in zip(with_words, tagged, left, strict=True):
             out[i], untagged[i] = sentence, indices
         return out, untagged
@@ -520,15 +521,16 @@ class SRLTagger:
         pieces: list[list[list[int]]],
         max_tokens: int,
         frame_words: int | None = None,
-    ) -> tuple[list[Sentence], list[list[int]]]:
+    ) -> tuple[list[Sentence], list[dict[int, float]]]:
         """Find each sentence's predicates and tag their arguments, batch by batch: the arguments are
         tagged on the lower layers' states that found the predicates, so those layers run once. Returns
-        the sentences with their frames, and the predicates found but over ``frame_words`` (untagged)."""
+        the sentences with their frames, and the predicates found but over ``frame_words`` (untagged),
+        each with its probability."""
         labels = {label: i for i, label in enumerate(self.config.labels)}
         senses = {sense: i for i, sense in enumerate(self.config.senses)}
         encoded = to_find_predicates(sentences, pieces)
         frames: list[list[Frame]] = [[] for _ in sentences]
-        left: list[list[int]] = [[] for _ in sentences]
+        left: list[dict[int, float]] = [{} for _ in sentences]
         room = float("inf") if frame_words is None else frame_words
         for ids in make_batches(
             encoded, self.config, max_tokens=max(1, max_tokens // ROWS_PER_FOUND_SENTENCE)
@@ -537,13 +539,15 @@ class SRLTagger:
             on_device = finding.to(self.device)
             with self.autocast():
                 lower = self.model.lower_states(on_device)
-                flags = self.model.decode(on_device, lower).predicate_flags.cpu()
+                identified = self.model.decode(on_device, lower)
+            flags, sure = identified.predicate_flags.cpu(), identified.predicate_probability.cpu().tolist()
             found = [
                 flags[row, : len(encoded[i].words)].nonzero().squeeze(1).tolist() for row, i in enumerate(ids)
             ]
+            found_probability = {i: sure[row] for row, i in enumerate(ids)}
             now, room = in_turn(found, [len(encoded[i].words) for i in ids], room)
             for i, indices, taken in zip(ids, found, now, strict=True):
-                left[i] = [index for index in indices if index not in taken]
+                left[i] = {index: found_probability[i][index] for index in indices if index not in taken}
             tagging = [(i, with_predicates(encoded[i], f)) for i, f in zip(ids, now, strict=True) if f]
             if not tagging:
                 continue
@@ -553,6 +557,8 @@ class SRLTagger:
                 decoded = self.model.decode(batch.to(self.device), lower)
             tagged = self._frames(decoded, units, [sentences[i] for i, _ in tagging])
             for (i, _), sentence_frames in zip(tagging, tagged, strict=True):
+                for frame in sentence_frames:  # how sure the model was that it is a predicate
+                    frame.predicate.probability = found_probability[i][frame.predicate.index]
                 frames[i] = sentence_frames
         return [replace(s, frames=f) for s, f in zip(sentences, frames, strict=True)], left
 
@@ -561,6 +567,7 @@ class SRLTagger:
     ) -> list[list[Frame]]:
         """The frames of each sentence from ``decoded``, whose rows are the sentences' units in order."""
         tags, senses = decoded.tags.cpu().tolist(), decoded.senses.cpu().tolist()
+        probabilities = decoded.tag_probability.cpu().tolist()
         rows = iter(range(len(tags)))
         out: list[list[Frame]] = []
         for sentence, item in zip(sentences, encoded, strict=True):
@@ -569,7 +576,9 @@ class SRLTagger:
                 row = next(rows)
                 assert unit.predicate is not None  # the units of argument tagging each have their predicate
                 labels = [self.config.labels[t] for t in tags[row][: len(unit.words)]]
-                found.append(self._frame(sentence, unit.predicate, labels, self.config.senses[senses[row]]))
+                frame = self._frame(sentence, unit.predicate, labels, self.config.senses[senses[row]])
+                frame.probability = probabilities[row]
+                found.append(frame)
             out.append(found)
         return out
 

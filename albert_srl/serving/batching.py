@@ -83,7 +83,7 @@ class Tagger(Protocol):
 
     def find_and_tag(
         self, sentences: list[Sentence], frame_words: int | None = None
-    ) -> tuple[list[Sentence], list[list[int]]]: ...
+    ) -> tuple[list[Sentence], list[dict[int, float]]]: ...
 
 
 class RequestError(Exception):
@@ -123,9 +123,11 @@ class Job:
             else:
                 self.add_frames(i, indices)
 
-    def add_frames(self, sentence: int, indices: list[int]) -> None:
-        """A frame unit for each predicate of sentence ``sentence``."""
-        units = [Unit(self, sentence, index) for index in sorted(set(indices))]
+    def add_frames(self, sentence: int, indices: list[int], found: dict[int, float] | None = None) -> None:
+        """A frame unit for each predicate of sentence ``sentence``; ``found``: the probabilities of the
+        predicates the model found itself, which their frames carry."""
+        found = found or {}
+        units = [Unit(self, sentence, index, found.get(index)) for index in sorted(set(indices))]
         self.units.extend(units)
         self.frame_words += sum(unit.words for unit in units)
 
@@ -134,7 +136,7 @@ class Job:
         frames, untagged = found
         self.frames[sentence].extend(frames)
         self.frame_words += len(frames) * len(self.sentences[sentence].words)
-        self.add_frames(sentence, untagged)
+        self.add_frames(sentence, list(untagged), untagged)
 
     @property
     def words(self) -> int:
@@ -156,11 +158,12 @@ class Job:
 @dataclass(eq=False)
 class Unit:
     """Finding the predicates of sentence ``sentence`` of ``job`` and tagging them (``predicate`` None),
-    or tagging the arguments of one of its predicates."""
+    or tagging the arguments of one of its predicates (found by the model with ``found_probability``)."""
 
     job: Job
     sentence: int
     predicate: int | None
+    found_probability: float | None = None
 
     @property
     def words(self) -> int:
@@ -172,7 +175,8 @@ class Unit:
         return self.words * (FIND_ROWS if self.predicate is None else 1)
 
 
-Found = tuple[list[Frame], list[int]]  # a find unit's result: the frames tagged, the predicates left
+# A find unit's result: the frames tagged, and the predicates left (index -> the model's probability)
+Found = tuple[list[Frame], dict[int, float]]
 
 
 @dataclass
@@ -453,6 +457,9 @@ class Batcher:
         by_unit: dict[int, Any] = {id(u): r for u, r in zip(finds, found, strict=True)}
         for group, sentence in zip(groups, tagged, strict=True):
             frames = {frame.predicate.index: frame for frame in sentence.frames}
+            for unit in group:  # a predicate the model found keeps how sure it was
+                if unit.predicate in frames and unit.found_probability is not None:
+                    frames[unit.predicate].predicate.probability = unit.found_probability
             by_unit.update({id(u): [frames[u.predicate]] if u.predicate in frames else [] for u in group})
         return [by_unit[id(unit)] for unit in units]
 
