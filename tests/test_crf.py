@@ -246,24 +246,39 @@ def test_constraints_override_any_score_magnitude() -> None:
     assert [TINY[i] for i in decoded[1].tolist()] == ["B-A", "I-A", "I-A"]
 
 
-def test_viterbi_reads_two_predecessors_for_i_tags_and_finds_the_full_maximum() -> None:
-    """The shortcut (an I- tag's best predecessor from its B- tag and itself) decodes the paths a max
-    over all L predecessors finds, on a label set the size of PropBank's."""
+def test_the_shortcuts_find_the_full_maximum_and_sum() -> None:
+    """The shortcuts (an I- tag reduced over its B- tag and itself, the open tags' sums as one product in
+    exp space) decode the paths, and give the likelihoods and gradients, that a reduction over all L
+    predecessors in log space gives, on a label set the size of PropBank's, with emissions far apart."""
     labels = ["O", "B-V", "I-V"] + [f"{bio}-ARG{i}" for i in range(30) for bio in ("B", "I")]
     crf = random_crf(labels, seed=5, scale=2.0)
     full = ConstrainedCRF(labels)
     full.load_state_dict(crf.state_dict())
-    full.narrow_tags = torch.zeros(0, dtype=torch.long)  # every tag reads all L predecessors
-    assert len(crf.narrow_tags) == 31 and set(crf.narrow_tags.tolist()) == {
+    full.few_tags = torch.zeros(0, dtype=torch.long)  # every tag reduces over all L predecessors
+    assert len(crf.few_tags) == 31 and set(crf.few_tags.tolist()) == {
         i for i, label in enumerate(labels) if label.startswith("I-")
     }
+    full._over_predecessors = lambda into, _every, few: lambda score: few(score.unsqueeze(1) + into, 2)  # type: ignore[method-assign]
     torch.manual_seed(6)
-    emissions = torch.randn(16, 14, len(labels)) * 3
-    mask = prefix_mask([14, 1, 7, 13] * 4, 14)
-    predicates = torch.tensor([0, 0, 3, 12] * 4)
-    paths = crf.decode(emissions, mask, predicate_index=predicates)
-    assert torch.equal(paths, full.decode(emissions, mask, predicate_index=predicates))
-    assert torch.equal(crf.decode(emissions, mask), full.decode(emissions, mask))
+    for scale in (3.0, 40.0):
+        emissions = (torch.randn(16, 14, len(labels)) * scale).requires_grad_()
+        mask = prefix_mask([14, 1, 7, 13] * 4, 14)
+        predicates = torch.tensor([0, 0, 3, 12] * 4)
+        paths = crf.decode(emissions, mask, predicate_index=predicates)
+        assert torch.equal(paths, full.decode(emissions, mask, predicate_index=predicates))
+        assert torch.equal(crf.decode(emissions, mask), full.decode(emissions, mask))
+        tags = torch.randint(0, len(labels), (16, 14))
+        for predicate_index in (predicates, None):
+            ours = crf(emissions, paths, mask, predicate_index=predicate_index, reduction="none")
+            theirs = full(emissions, paths, mask, predicate_index=predicate_index, reduction="none")
+            assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-3)
+            (grad,) = torch.autograd.grad(
+                crf(emissions, tags, mask, predicate_index=predicate_index), emissions
+            )
+            (expected,) = torch.autograd.grad(
+                full(emissions, tags, mask, predicate_index=predicate_index), emissions
+            )
+            assert torch.allclose(grad, expected, atol=1e-4)
 
 
 def test_a_paths_probability_is_its_share_of_every_allowed_paths_exp_score() -> None:

@@ -14,7 +14,7 @@ from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel
 
 from albert_srl.errors import SRLFormatError
 from albert_srl.inference.albert_form import SUPPORTED, albert_spec, albert_state
-from albert_srl.inference.encoder import ACTIVATIONS, Encoder, gather
+from albert_srl.inference.encoder import ACTIVATIONS, Encoder, Mark, gather
 from albert_srl.inference.encoding import Batch, EncodedSentence, Instance, collate
 from albert_srl.inference.model import Activation, Decoded, EncoderType, ModelConfig, SRLModel
 from albert_srl.inference.tagger import SRLTagger
@@ -92,20 +92,30 @@ def test_every_architecture_gives_its_transformers_output(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["albert, two groups of two blocks", "bert", "mpnet"])
 def test_the_parts_and_the_positions_read_give_the_whole(name: str) -> None:
-    """Lower layers then the top ones (with a mark of zeros) give the whole output; the last block run
-    at some positions only gives the whole output there, and a mark changes it."""
+    """Lower layers then the top ones (unmarked) give the whole output; the last block run at some
+    positions only gives the whole output there; marked rows over shared windows give what the marked
+    sums give through the plain path, and a mark changes the output."""
     encoder = ours(reference_models()[name])
     ids, mask = inputs(encoder.spec.pad_token_id)
     read = torch.tensor([[1, 2, 4], [0, 3, 4]])
+    width = encoder.spec.hidden_size
+    table = torch.cat([torch.zeros(1, width), torch.randn(2, width)])
+    unmarked = Mark(torch.arange(2), torch.zeros_like(ids), table)
+    rows = torch.tensor([0, 0, 1])  # two rows over the first window, marked differently
+    marks = Mark(
+        rows, torch.randint(0, 3, (3, ids.size(1)), generator=torch.Generator().manual_seed(0)), table
+    )
     with torch.no_grad():
         whole = encoder(ids, mask)
         lower = encoder.run(encoder.embed(ids), mask, 0, 1)
-        parts = encoder.run(lower, mask, 1, mark=torch.zeros_like(lower))
+        parts = encoder.run(lower, mask, 1, mark=unmarked)
         at_read = encoder.run(lower, mask, 1, read=read)
-        marked = encoder.run(lower, mask, 1, mark=torch.randn_like(lower), read=read)
+        marked = encoder.run(lower, mask, 1, mark=marks, read=read[rows])
+        summed = encoder.run(lower[rows] + table[marks.ids], mask[rows], 1, read=read[rows])
     assert (parts - whole)[mask.bool()].abs().max() < 1e-5
     assert (at_read - gather(whole, read)).abs().max() < 1e-5
-    assert (marked - at_read).abs().max() > 1e-3
+    assert (marked - summed).abs().max() < 1e-4
+    assert (marked[:2] - at_read[[0, 0]]).abs().max() > 1e-3
 
 
 def test_albert_groups_are_shared_as_its_forward_shares_them() -> None:
@@ -186,7 +196,7 @@ def test_late_fusion_runs_the_lower_layers_once_for_all_predicates_of_a_sentence
     blocks = model.encoder.blocks()
     for name, block in (("lower", blocks[0]), ("lower", blocks[1]), ("upper", blocks[2])):
         block.register_forward_hook(
-            lambda _m, args, _o, name=name: rows_seen.append((name, args[0].shape[0]))
+            lambda _m, _args, out, name=name: rows_seen.append((name, out.shape[0]))
         )
     words = ["w"] * 6
     units = [Instance(words, p) for p in (0, 2, 4)] + [Instance(words, None)]
@@ -212,8 +222,8 @@ def test_tagging_without_predicates_finds_and_tags_them_on_one_lower_pass(tiny_t
     model = every_word_a_predicate(tokenizer, 3)
     calls: list[tuple[str, int]] = []
     blocks = model.encoder.blocks()
-    blocks[0].register_forward_hook(lambda _m, args, _o: calls.append(("lower", args[0].shape[0])))
-    blocks[-1].register_forward_hook(lambda _m, args, _o: calls.append(("upper", args[0].shape[0])))
+    blocks[0].register_forward_hook(lambda _m, _args, out: calls.append(("lower", out.shape[0])))
+    blocks[-1].register_forward_hook(lambda _m, _args, out: calls.append(("upper", out.shape[0])))
     sentences = [["The", "board", "met", "."], ["She", "said", "so", "."], ["Thanks", "!"]]
     tagged = SRLTagger(model, tokenizer).tag(sentences)
     assert [len(s.frames) for s in tagged] == [4, 4, 2]

@@ -61,6 +61,17 @@ def logsumexp(scores: torch.Tensor, dim: int) -> torch.Tensor:
     return _LogSumExp.apply(scores, dim)
 
 
+def _summed_over_every(score: torch.Tensor, into: torch.Tensor) -> torch.Tensor:
+    """``logsumexp(score[:, None, :] + into, 2)`` as a matrix product in exp space: ``(B, L)`` and
+    ``(K, L)`` give ``(B, K)``. Exact where each row of ``into`` allows the best-scoring tag of
+    ``score`` (any tag precedes an open tag): then the largest term of each sum is at least
+    ``exp(min(into) - max(into))``, far from underflow for any learnt transitions."""
+    top = score.amax(1, keepdim=True)
+    shift = into.amax(1)
+    summed = (score - top).exp() @ (into - shift.unsqueeze(1)).exp().T
+    return summed.clamp_min(torch.finfo(summed.dtype).tiny).log() + top + shift
+
+
 def allowed_bio_transitions(labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Which tags may start a sequence ``(L,)`` and which may follow which ``(L, L)`` [from, to] in BIO."""
     starts = torch.tensor([not label.startswith("I-") for label in labels])
@@ -106,18 +117,24 @@ class ConstrainedCRF(torchcrf.CRF):
             starts, follows = torch.ones_like(starts), torch.ones_like(follows)
         self.register_buffer("allowed_start", starts, persistent=False)
         self.register_buffer("allowed_transitions", follows, persistent=False)
-        # Viterbi's shortcut: a tag that at most two tags may precede (BIO's I-X: after B-X or I-X) takes
-        # its best predecessor from those two, not from all L; the other tags ("wide") from all.
+        # Viterbi's and the forward algorithm's shortcuts. Any tag may precede an "open" tag (O, B-X), so
+        # the forward algorithm sums over its predecessors as one matrix product in exp space (exact:
+        # the best of them is always allowed, so nothing that counts underflows). At most two tags may
+        # precede each other tag (BIO's I-X: after B-X or I-X), and both algorithms reduce over those two,
+        # not over all L.
         sources = [follows[:, to].nonzero().squeeze(1).tolist() for to in range(len(labels))]
-        narrow = [to for to, before in enumerate(sources) if len(before) <= 2]
-        self.register_buffer("narrow_tags", torch.tensor(narrow, dtype=torch.long), persistent=False)
+        few = [to for to, before in enumerate(sources) if len(before) < len(labels)]
+        if any(not 1 <= len(sources[to]) <= 2 for to in few):
+            raise ValueError("every tag must follow one or two tags, or any tag")
+        pairs = [(sources[to] * 2)[:2] for to in few]  # a lone source twice, the second one invalid
+        valid = [[True, len(sources[to]) == 2] for to in few]
+        self.register_buffer("few_tags", torch.tensor(few, dtype=torch.long), persistent=False)
         self.register_buffer(
-            "narrow_sources",
-            torch.tensor([(sources[to] * 2)[:2] for to in narrow], dtype=torch.long).view(-1, 2),
-            persistent=False,
+            "few_sources", torch.tensor(pairs, dtype=torch.long).view(-1, 2), persistent=False
         )
-        wide = [to for to in range(len(labels)) if to not in set(narrow)]
-        self.register_buffer("wide_tags", torch.tensor(wide, dtype=torch.long), persistent=False)
+        self.register_buffer("few_valid", torch.tensor(valid, dtype=torch.bool).view(-1, 2), persistent=False)
+        open_tags = [to for to in range(len(labels)) if to not in set(few)]
+        self.register_buffer("open_tags", torch.tensor(open_tags, dtype=torch.long), persistent=False)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_tags={self.num_tags}, constrained={self.constrained})"
@@ -257,32 +274,40 @@ class ConstrainedCRF(torchcrf.CRF):
     ) -> torch.Tensor:
         """``(B,)`` log of the summed exp score over all paths (forward algorithm)."""
         into = transitions.T.contiguous()  # [to, from]: reduce over the contiguous last dimension
+        summed_before = self._over_predecessors(into, _summed_over_every, logsumexp)
         score = start + emissions[:, 0]  # (B, L)
         for t in range(1, emissions.size(1)):
-            # (B, 1, L) + (L, L) -> logsumexp over the previous tag -> (B, L); the emission does not
-            # depend on the previous tag, so it is added after the reduction, on L numbers, not L * L.
-            step = logsumexp(score.unsqueeze(1) + into, dim=2) + emissions[:, t]
+            # The emission does not depend on the previous tag, so it is added after the reduction, on L
+            # numbers, not L * L.
+            step = summed_before(score) + emissions[:, t]
             score = torch.where(mask[:, t].unsqueeze(1), step, score)
         return logsumexp(score + self.end_transitions, dim=1)
 
-    def _best_predecessor(self, into: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-        """A function from the scores ``(B, L)`` at one position to each tag's best score coming from
-        them, ``max over j of score[:, j] + into[tag, j]``. Forbidden transitions score -inf in decoding,
-        so the narrow tags' two allowed predecessors give the same maximum as all L (a ``(B, L, L)`` sum
-        is most of Viterbi's time: with 113 BIO tags, 56 are narrow)."""
-        if len(self.narrow_tags) == 0:
-            return lambda score: (score.unsqueeze(1) + into).amax(dim=2)
-        wide, narrow, sources = self.wide_tags, self.narrow_tags, self.narrow_sources
-        into_wide = into[wide].contiguous()  # (Lw, L)
-        into_narrow = into[narrow.unsqueeze(1), sources]  # (Ln, 2)
+    def _over_predecessors(
+        self,
+        into: torch.Tensor,
+        over_every: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        over_few: Callable[[torch.Tensor, int], torch.Tensor],
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function from the scores ``(B, L)`` at one position to each tag's reduction (max in Viterbi,
+        logsumexp in the forward algorithm) over ``score[:, j] + into[tag, j]``: ``over_every(score,
+        into_open)`` over all L for the open tags, ``over_few`` over the others' (two) allowed
+        predecessors. A forbidden transition scores -inf in decoding and -1e4 in the likelihood, whose
+        exp is 0 in float32, so two predecessors give the same result as all L: a ``(B, L, L)`` sum is
+        most of either algorithm's time, and with 113 BIO tags 56 have two."""
+        if len(self.few_tags) == 0:
+            return lambda score: over_every(score, into)
+        opened, few, sources = self.open_tags, self.few_tags, self.few_sources
+        into_open = into[opened].contiguous()  # (Lo, L)
+        into_few = into[few.unsqueeze(1), sources].masked_fill(~self.few_valid, float("-inf"))
 
-        def best(score: torch.Tensor) -> torch.Tensor:
+        def combine(score: torch.Tensor) -> torch.Tensor:
             out = torch.empty_like(score)
-            out[:, wide] = (score.unsqueeze(1) + into_wide).amax(dim=2)
-            out[:, narrow] = (score[:, sources] + into_narrow).amax(dim=2)
+            out[:, opened] = over_every(score, into_open)
+            out[:, few] = over_few(score[:, sources] + into_few, 2)
             return out
 
-        return best
+        return combine
 
     def _viterbi(
         self, emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
@@ -297,7 +322,11 @@ class ConstrainedCRF(torchcrf.CRF):
         rounding its sums would tie two candidates (pytorch-crf then keeps the first, we the larger).
         """
         into = transitions.T.contiguous()  # [to, from]: reduce over the contiguous last dimension
-        best_before = self._best_predecessor(into)
+        best_before = self._over_predecessors(
+            into,
+            lambda score, into: (score.unsqueeze(1) + into).amax(2),
+            lambda scores, dim: scores.amax(dim),
+        )
         score = start + emissions[:, 0]  # (B, L)
         scores = [score]  # scores[t][b, j]: best score of a path through tag j at position t
         for t in range(1, mask.size(1)):

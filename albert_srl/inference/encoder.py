@@ -122,6 +122,17 @@ class Embeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+@dataclass
+class Mark:
+    """Late fusion's predicate mark, the input of the first top block: unit row ``u`` is window
+    ``rows[u]`` of the lower layers' states with ``table[ids[u, s]]`` added at each subword ``s`` (row 0
+    of the table adds nothing: an unmarked subword)."""
+
+    rows: torch.Tensor  # (U,) the window each unit row reads
+    ids: torch.Tensor  # (U, S) mark ids
+    table: torch.Tensor  # (M, H), row 0 zero
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with its output map, residual and layer norm (post-norm)."""
 
@@ -137,22 +148,46 @@ class Attention(nn.Module):
         self.attention_dropout = spec.attention_probs_dropout_prob
         self.output_dropout = nn.Dropout(spec.hidden_dropout_prob)
 
-    def forward(self, hidden: torch.Tensor, queries: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """``queries`` (R, Q, H) attend to ``hidden`` (R, S, H) by ``bias`` (a mask or an additive bias
-        that broadcasts to (R, heads, Q, S)); returns (R, Q, H)."""
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        bias: torch.Tensor,
+        read: torch.Tensor | None = None,
+        mark: Mark | None = None,
+    ) -> torch.Tensor:
+        """``hidden`` (R, S, H) attending to itself by ``bias`` (a mask or an additive bias that
+        broadcasts to (R, heads, S, S)): (R, S, H), or at the positions ``read`` (R, Q) only: (R, Q, H).
+
+        With ``mark``, ``hidden`` holds the windows and the rows are the marked unit rows over them. The
+        rows of one window differ only by their mark, and a linear map of a sum is the sum of the maps:
+        query, key and value run once a window, and the maps of the mark's (two) vectors are added where
+        each row is marked: the same sums up to float rounding at a fraction of the work."""
 
         def split(x: torch.Tensor) -> torch.Tensor:
             return x.view(x.size(0), x.size(1), self.heads, -1).transpose(1, 2)
 
-        query = split(self.query(queries))
+        def project(linear: nn.Module) -> torch.Tensor:
+            if mark is None:
+                return linear(hidden)  # type: ignore[no-any-return]
+            added = linear(mark.table) - linear(torch.zeros_like(mark.table[:1]))  # its map, not its bias
+            return linear(hidden)[mark.rows] + added[mark.ids].to(hidden.dtype)  # type: ignore[no-any-return]
+
+        residual = hidden if mark is None else hidden[mark.rows] + mark.table[mark.ids].to(hidden.dtype)
+        query, key, value = project(self.query), project(self.key), project(self.value)
+        if read is not None:
+            residual, query = gather(residual, read), gather(query, read)
+            if bias.size(-2) > 1:  # a bias by query position (MPNet's)
+                bias = bias.expand(len(read), -1, -1, -1).gather(
+                    2, read[:, None, :, None].expand(-1, bias.size(1), -1, bias.size(-1))
+                )
         if bias.dtype != torch.bool:  # an additive bias takes the dtype autocast gave the queries
             bias = bias.to(query.dtype)
         dropout = self.attention_dropout if self.training else 0.0
         context = F.scaled_dot_product_attention(
-            query, split(self.key(hidden)), split(self.value(hidden)), attn_mask=bias, dropout_p=dropout
+            split(query), split(key), split(value), attn_mask=bias, dropout_p=dropout
         )
-        context = context.transpose(1, 2).reshape(queries.shape)
-        return self.LayerNorm(queries + self.output_dropout(self.dense(context)))
+        context = context.transpose(1, 2).reshape(residual.shape)
+        return self.LayerNorm(residual + self.output_dropout(self.dense(context)))
 
 
 class Block(nn.Module):
@@ -169,17 +204,16 @@ class Block(nn.Module):
         self.activation = ACTIVATIONS[spec.hidden_act]
 
     def forward(
-        self, hidden: torch.Tensor, bias: torch.Tensor, read: torch.Tensor | None = None
+        self,
+        hidden: torch.Tensor,
+        bias: torch.Tensor,
+        read: torch.Tensor | None = None,
+        mark: Mark | None = None,
     ) -> torch.Tensor:
         """(R, S, H) → (R, S, H), or with ``read`` (R, Q) only the positions read: (R, Q, H). Every
         position is a key either way; where nothing reads the rest, their query and feed-forward work is
-        left out."""
-        queries = hidden if read is None else gather(hidden, read)
-        if read is not None and bias.size(-2) > 1:  # a bias by query position (MPNet's)
-            bias = bias.expand(len(read), -1, -1, -1).gather(
-                2, read[:, None, :, None].expand(-1, bias.size(1), -1, bias.size(-1))
-            )
-        attended = self.attention(hidden, queries, bias)
+        left out. With ``mark`` the input is windows, the output their marked unit rows (``Attention``)."""
+        attended = self.attention(hidden, bias, read, mark)
         return self.full_layer_layer_norm(attended + self.ffn_output(self.activation(self.ffn(attended))))
 
 
@@ -260,21 +294,23 @@ class Encoder(nn.Module):
         attention_mask: torch.Tensor,
         start: int = 0,
         stop: int | None = None,
-        mark: torch.Tensor | None = None,
+        mark: Mark | None = None,
         read: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``hidden`` (R, S, H) through layers ``start`` to ``stop``, attending where ``attention_mask``
-        (R, S) is 1. ``mark`` (R, S, H) is added to the first block's input (late fusion's predicate
-        mark); ``read`` (R, Q): the last block computes only these positions, and the result is
-        (R, Q, H)."""
-        if mark is not None:
-            hidden = hidden + mark
+        (R, S) is 1. With ``mark`` (late fusion's top layers) ``hidden`` and ``attention_mask`` are the
+        windows', and the first block's input is the marked unit rows over them (U, S, H). ``read``
+        (rows, Q): the last block computes only these positions, and the result is (rows, Q, H)."""
         blocks = self.blocks(start, stop)
+        if mark is not None:
+            attention_mask = attention_mask[mark.rows]
+            if not blocks:
+                hidden = hidden[mark.rows] + mark.table[mark.ids].to(hidden.dtype)
         if not blocks:
             return hidden if read is None else gather(hidden, read)
         bias = self.attention_bias(attention_mask, hidden.dtype)
         for i, block in enumerate(blocks):
-            hidden = block(hidden, bias, read if i == len(blocks) - 1 else None)
+            hidden = block(hidden, bias, read if i == len(blocks) - 1 else None, mark if i == 0 else None)
         return hidden
 
     def forward(

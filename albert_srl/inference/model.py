@@ -37,7 +37,7 @@ from albert_srl.inference.albert_form import (
     read_weights,
 )
 from albert_srl.inference.crf import ConstrainedCRF
-from albert_srl.inference.encoder import Encoder, EncoderSpec
+from albert_srl.inference.encoder import Encoder, EncoderSpec, Mark
 from albert_srl.inference.encoding import POS_TAGS, Batch
 from albert_srl.inference.hub import local_directory
 from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
@@ -378,9 +378,11 @@ class SRLModel(nn.Module):
             # Token types are 0 but for segment and pair marking, which need two of them (check_fusion).
             embedded = self.encoder.embed(ids, batch.token_type_ids, added)
             return self.encoder.run(embedded, mask, read=read)
-        hidden = (lower if lower is not None else self._lower(batch))[batch.unit_row]
-        mark = None if self.predicate_mark is None else self.predicate_mark(batch.predicate_mark)
-        return self.encoder.run(hidden, mask, self.split, mark=mark, read=read)
+        windows = lower if lower is not None else self._lower(batch)
+        if self.predicate_mark is None:  # fusion_layers 0: no top layers, the predicate meets the head
+            return self.encoder.run(windows[batch.unit_row], mask, self.split, read=read)
+        mark = Mark(batch.unit_row, batch.predicate_mark, self.predicate_mark.weight)
+        return self.encoder.run(windows, batch.attention_mask, self.split, mark=mark, read=read)
 
     def word_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
         """Encoder states of each word's first subword: (B, W, H). The last layer runs only at the
