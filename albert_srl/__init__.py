@@ -14,18 +14,18 @@ from albert_srl.errors import SRLFormatError
 
 if TYPE_CHECKING:
     from albert_srl.formats import convert, read, write
-    from albert_srl.inference.tagger import SRLTagger
-    from albert_srl.inference.text import split_text
+    from albert_srl.tagging.tagger import SRLTagger
+    from albert_srl.tagging.text import split_text
 
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it, imported when the name is first used.
 LAZY = {
-    "SRLTagger": "albert_srl.inference.tagger",
+    "SRLTagger": "albert_srl.tagging.tagger",
     "read": "albert_srl.formats",
     "write": "albert_srl.formats",
     "convert": "albert_srl.formats",
-    "split_text": "albert_srl.inference.text",
+    "split_text": "albert_srl.tagging.text",
 }
 
 __all__ = [

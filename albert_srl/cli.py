@@ -120,7 +120,7 @@ def report_skipped(error: SRLFormatError, skipped: list[SRLFormatError]) -> None
 def cmd_predict(args: argparse.Namespace) -> int:
     from albert_srl.files import refuse_input_as_output
     from albert_srl.formats import detect_format, read, write
-    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.tagging.tagger import SRLTagger
 
     refuse_input_as_output(args.output, [args.input])
     tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None, int8=args.int8)
@@ -139,8 +139,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
     from albert_srl.files import open_output, refuse_input_as_output
     from albert_srl.formats import sentence_writer
-    from albert_srl.inference.tagger import SRLTagger
-    from albert_srl.inference.text import BadLine, iter_text_file, iter_text_sentences
+    from albert_srl.tagging.tagger import SRLTagger
+    from albert_srl.tagging.text import BadLine, iter_text_file, iter_text_sentences
 
     files = args.files or ["-"]
     if args.shard and "-" in files:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from albert_srl.inference.bio import bio_from_spans
+from albert_srl.bio import bio_from_spans
 
 BAD_CELL = re.compile(r"[\t\n\r\x00-\x08\x0b\x0c\x0e-\x1f]")  # would break a column file's row
 ROLE = re.compile(r"[^\s()*]+")  # a label: no spaces, brackets or stars (which CoNLL columns use)

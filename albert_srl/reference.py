@@ -7,7 +7,7 @@ fails while the page and the declarations differ.
 from __future__ import annotations
 
 from albert_srl.config import PretrainConfig, ServeAddress, SpacyOptions, TagOptions, TrainConfig, TuneOptions
-from albert_srl.inference.model import EncoderChecks, ModelConfig
+from albert_srl.model.network import EncoderChecks, ModelConfig
 from albert_srl.serving.batching import ServeLimits
 from albert_srl.settings import reference_markdown
 

@@ -26,8 +26,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from albert_srl.bio import spans_from_bio
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.inference.bio import spans_from_bio
 
 R = TypeVar("R", bound="Record")
 T = TypeVar("T")

@@ -201,7 +201,7 @@ def sentence_bounds(doc: Doc) -> list[tuple[int, int]]:
 
 def set_sentence_starts(doc: Doc) -> None:
     """Mark the first token at or after each sentence start that albert-srl's splitter finds."""
-    from albert_srl.inference.text import split_text
+    from albert_srl.tagging.text import split_text
 
     starts = [sentence.offsets[0][0] for sentence in split_text(doc.text) if sentence.words]
     pending = 0
@@ -304,7 +304,7 @@ class AlbertSRL(Pipe):
     def tagger(self) -> Any:
         """The ``SRLTagger``, loaded on first use."""
         if self._tagger is None:
-            from albert_srl.inference.tagger import SRLTagger
+            from albert_srl.tagging.tagger import SRLTagger
 
             log.info("%s: loading %s", self.name, self.options.model or "the shipped model")
             self._tagger = SRLTagger.from_pretrained(self.options.model, device=self.options.device)
@@ -401,7 +401,7 @@ class AlbertSRL(Pipe):
         return self
 
     def load(self, directory: Path) -> Any:
-        from albert_srl.inference.tagger import SRLTagger
+        from albert_srl.tagging.tagger import SRLTagger
 
         return SRLTagger.from_pretrained(directory, device=self.options.device)
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from albert_srl.config import load_config
 from albert_srl.data import Sentence
 from albert_srl.formats import read
-from albert_srl.inference.tagger import SRLTagger, copy_gold_lemmas
 from albert_srl.scorer import score
+from albert_srl.tagging.tagger import SRLTagger, copy_gold_lemmas
 from albert_srl.training import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 import torchcrf
 
-from albert_srl.inference.crf import ConstrainedCRF
+from albert_srl.model.crf import ConstrainedCRF
 
 ROLES = [
     *(f"ARG{i}" for i in range(6)),

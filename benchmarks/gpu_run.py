@@ -253,7 +253,7 @@ def encoder_mismatch(shipped: Path, encoder: Path) -> str | None:
     what differs."""
     from albert_srl.conversion import srl_encoder_config
     from albert_srl.errors import SRLFormatError
-    from albert_srl.inference.tokenizer import load_tokenizer
+    from albert_srl.model.tokenizer import load_tokenizer
 
     try:
         ours = srl_encoder_config(shipped)

@@ -1,7 +1,7 @@
 """int8 on the CPU: dev F1 and tagging speed of dynamic int8 variants against float, on the same weights.
 
 For each model, every variant is a copy of the float model with some linear layers quantized
-(``albert_srl.inference.quantize``); it tags the first N EWT dev sentences with their gold predicates.
+(``albert_srl.tagging.quantize``); it tags the first N EWT dev sentences with their gold predicates.
 F1 is the
 span F1 of ``albert_srl.scorer``; speed is sentences/s of ``SRLTagger.tag`` on those sentences, the best
 of ``--repeats`` timed runs after a warm-up, on ONE thread (``torch.set_num_threads(1)``), so a shared
@@ -32,9 +32,9 @@ from torch import nn
 
 from albert_srl.data import Sentence
 from albert_srl.formats import read
-from albert_srl.inference.quantize import quantizable, quantize_int8
-from albert_srl.inference.tagger import SRLTagger
 from albert_srl.scorer import score
+from albert_srl.tagging.quantize import quantizable, quantize_int8
+from albert_srl.tagging.tagger import SRLTagger
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"

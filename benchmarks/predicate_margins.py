@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from albert_srl.formats import read
-from albert_srl.inference.encoding import POS_TAGS, Instance, encode
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.model.encoding import POS_TAGS, Instance, encode
+from albert_srl.tagging.tagger import SRLTagger
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
 CLASSES = {

@@ -137,7 +137,7 @@ async def load(
 
 def offline_sentences_per_s(model: str | None, sentences: list[Any]) -> float:
     """Sentences/s of one ``SRLTagger.tag`` call over ``sentences`` (the model finds the predicates)."""
-    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.tagging.tagger import SRLTagger
 
     tagger = SRLTagger.from_pretrained(model, device="cpu")
     tagger.tag(sentences[:64])  # warm-up

@@ -33,8 +33,8 @@ import torch
 
 from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS
 from albert_srl.formats import read
-from albert_srl.inference.encoding import Instance, collate, encode, make_batches
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.model.encoding import Instance, collate, encode, make_batches
+from albert_srl.tagging.tagger import SRLTagger
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
 MODES = [

@@ -224,7 +224,7 @@ def blingfire_splitter() -> Splitter:
 
 
 def albert_srl_splitter() -> Splitter:
-    from albert_srl.inference.text import split_text
+    from albert_srl.tagging.text import split_text
 
     def split(text: str) -> list[list[Span]]:
         return [sentence.offsets for sentence in split_text(text)]
@@ -238,7 +238,7 @@ CANDIDATES: dict[str, Callable[[], Splitter]] = {
     "syntok 1.4": syntok_splitter,
     "segtok 1.5 (+ split_contractions)": segtok_splitter,
     "blingfire 0.1.8": blingfire_splitter,
-    "albert_srl.inference.text.split_text (chosen + post-fixes)": albert_srl_splitter,
+    "albert_srl.tagging.text.split_text (chosen + post-fixes)": albert_srl_splitter,
 }
 
 
@@ -296,7 +296,7 @@ def lemmatizers() -> dict[str, Callable[[str, str], str]]:
     import lemminflect
     import simplemma
 
-    from albert_srl.inference.lemma import lemmatize
+    from albert_srl.tagging.lemma import lemmatize
 
     def lemminflect_lemma(word: str, ptb: str) -> str:
         upos = PTB_TO_UPOS.get(ptb[:1], "VERB")
@@ -310,8 +310,8 @@ def lemmatizers() -> dict[str, Callable[[str, str], str]]:
         "simplemma 2.0 (en)": lambda word, ptb: simplemma.lemmatize(word, lang="en"),
         "lemminflect 0.2.3, POS from the gold tag": lemminflect_lemma,
         "lemminflect 0.2.3, always VERB": lemminflect_verb,
-        "albert_srl.inference.lemma.lemmatize(word, pos)": lemmatize,
-        "albert_srl.inference.lemma.lemmatize(word) (no POS)": lambda word, ptb: lemmatize(word),
+        "albert_srl.tagging.lemma.lemmatize(word, pos)": lemmatize,
+        "albert_srl.tagging.lemma.lemmatize(word) (no POS)": lambda word, ptb: lemmatize(word),
     }
 
 

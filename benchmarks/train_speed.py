@@ -20,7 +20,7 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from albert_srl.config import TrainConfig, load_dataclass
-from albert_srl.inference import encoding
+from albert_srl.model import encoding
 from albert_srl.training.finetune import (
     build_model,
     finetune_optimizer,

@@ -16,7 +16,7 @@ import sys
 from tqdm import tqdm
 
 from albert_srl import SRLTagger, write
-from albert_srl.inference.text import BadLine, iter_text_file
+from albert_srl.tagging.text import BadLine, iter_text_file
 
 
 def main() -> None:

@@ -17,10 +17,10 @@ import torch
 
 from albert_srl.data import Sentence
 from albert_srl.formats import read
-from albert_srl.inference.encoding import collate, encode, instances_from_sentences, label_set, sense_set
-from albert_srl.inference.model import ModelConfig, SRLModel
-from albert_srl.inference.tagger import SRLTagger
-from albert_srl.inference.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.model.encoding import collate, encode, instances_from_sentences, label_set, sense_set
+from albert_srl.model.network import ModelConfig, SRLModel
+from albert_srl.model.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training.checkpoints import saved_checkpoints
 
 SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample.gold_conll"

@@ -11,7 +11,7 @@ import pytest
 
 import albert_srl
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tagger import DEFAULT_MODEL, SRLTagger, model_dir
+from albert_srl.tagging.tagger import DEFAULT_MODEL, SRLTagger, model_dir
 
 SAMPLE_TEXT = Path(__file__).resolve().parents[1] / "corpora" / "sample.txt"
 

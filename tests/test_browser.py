@@ -21,12 +21,12 @@ sync_api = pytest.importorskip("playwright.sync_api")
 import httpx  # noqa: E402
 from conftest import serving  # noqa: E402
 
+from albert_srl.bio import bio_from_spans  # noqa: E402
 from albert_srl.data import Sentence  # noqa: E402
-from albert_srl.inference import model as model_module  # noqa: E402
-from albert_srl.inference import tagger as tagger_module  # noqa: E402
-from albert_srl.inference.bio import bio_from_spans  # noqa: E402
-from albert_srl.inference.tokenizer import load_tokenizer  # noqa: E402
+from albert_srl.model import network as model_module  # noqa: E402
+from albert_srl.model.tokenizer import load_tokenizer  # noqa: E402
 from albert_srl.serving.serve import create_app  # noqa: E402
+from albert_srl.tagging import tagger as tagger_module  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 TEXT = "President Bush nominated two judges on Tuesday. The board approved the merger."

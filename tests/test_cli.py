@@ -14,7 +14,7 @@ import pytest
 
 from albert_srl.cli import main
 from albert_srl.formats import read
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.tagging.tagger import SRLTagger
 
 SAMPLE = Path(__file__).resolve().parents[1] / "corpora" / "sample.gold_conll"
 

@@ -24,7 +24,7 @@ from albert_srl import conversion
 from albert_srl.cli import main
 from albert_srl.conversion import convert_encoder, file_sha256
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tokenizer import load_tokenizer
+from albert_srl.model.tokenizer import load_tokenizer
 
 
 @pytest.fixture(scope="module")

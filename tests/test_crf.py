@@ -11,7 +11,7 @@ import torchcrf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from albert_srl.inference.crf import ConstrainedCRF, allowed_bio_transitions, logsumexp
+from albert_srl.model.crf import ConstrainedCRF, allowed_bio_transitions, logsumexp
 
 LABELS = ["O", "B-ARG0", "I-ARG0", "B-V", "I-V", "B-C-ARG0", "I-C-ARG0"]
 TINY = ["O", "B-A", "I-A", "B-V", "I-V"]

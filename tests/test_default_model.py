@@ -13,7 +13,7 @@ import pytest
 
 from albert_srl.cli import main
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tagger import DEFAULT_MODEL, SRLTagger
+from albert_srl.tagging.tagger import DEFAULT_MODEL, SRLTagger
 
 SENTENCE = "The committee approved the new budget on Tuesday."
 

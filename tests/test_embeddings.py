@@ -15,8 +15,8 @@ from transformers import AlbertModel
 
 from albert_srl.cli import main
 from albert_srl.config import ConfigError, load_config
-from albert_srl.inference.model import encoder_from_pretrained
-from albert_srl.inference.tokenizer import load_tokenizer
+from albert_srl.model.network import encoder_from_pretrained
+from albert_srl.model.tokenizer import load_tokenizer
 from albert_srl.pretraining.embeddings import embedding_matrix
 
 REPO = Path(__file__).resolve().parents[1]

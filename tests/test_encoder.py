@@ -1,4 +1,4 @@
-"""The ALBERT-form encoder (``albert_srl.inference.encoder``): every supported architecture loaded into it
+"""The ALBERT-form encoder (``albert_srl.model.encoder``): every supported architecture loaded into it
 gives its ``transformers`` class's output; the parts (lower layers, marked top layers, the last layer at
 the positions read) give the whole; late fusion runs the lower layers once a sentence (calls counted)."""
 
@@ -13,12 +13,12 @@ import torch
 from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.albert_form import SUPPORTED, albert_spec, albert_state
-from albert_srl.inference.encoder import ACTIVATIONS, Encoder, Mark, gather
-from albert_srl.inference.encoding import Batch, EncodedSentence, Instance, collate
-from albert_srl.inference.model import Activation, Decoded, EncoderType, ModelConfig, SRLModel
-from albert_srl.inference.tagger import SRLTagger
-from albert_srl.inference.tokenizer import load_tokenizer
+from albert_srl.model.albert_form import SUPPORTED, albert_spec, albert_state
+from albert_srl.model.encoder import ACTIVATIONS, Encoder, Mark, gather
+from albert_srl.model.encoding import Batch, EncodedSentence, Instance, collate
+from albert_srl.model.network import Activation, Decoded, EncoderType, ModelConfig, SRLModel
+from albert_srl.model.tokenizer import load_tokenizer
+from albert_srl.tagging.tagger import SRLTagger
 
 SIZES = {"vocab_size": 50, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32}
 

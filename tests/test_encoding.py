@@ -12,7 +12,7 @@ from conftest import fixture_text_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from albert_srl.inference.encoding import (
+from albert_srl.model.encoding import (
     Batch,
     EncodedSentence,
     Instance,
@@ -22,8 +22,8 @@ from albert_srl.inference.encoding import (
     make_batches,
     windows,
 )
-from albert_srl.inference.model import ModelConfig
-from albert_srl.inference.tokenizer import load_tokenizer
+from albert_srl.model.network import ModelConfig
+from albert_srl.model.tokenizer import load_tokenizer
 
 # Long, rare words split into several pieces; "nominated" is the predicate.
 WORDS = ["Bush", "unexpectedly", "nominated", "two", "extraordinary", "judges", "on", "Tuesday", "."]

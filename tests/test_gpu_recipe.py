@@ -21,11 +21,11 @@ from transformers import AlbertModel
 from albert_srl.conversion import convert_encoder, export_encoder
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.encoder import Encoder
-from albert_srl.inference.model import SRLModel, encoder_from_pretrained
-from albert_srl.inference.tagger import SRLTagger
-from albert_srl.inference.tokenizer import VOCABULARY_FILES, load_tokenizer
+from albert_srl.model.encoder import Encoder
+from albert_srl.model.network import SRLModel, encoder_from_pretrained
+from albert_srl.model.tokenizer import VOCABULARY_FILES, load_tokenizer
 from albert_srl.pretraining.instances import Vocabulary
+from albert_srl.tagging.tagger import SRLTagger
 
 REPO = Path(__file__).resolve().parents[1]
 

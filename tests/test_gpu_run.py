@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.tagging.tagger import SRLTagger
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

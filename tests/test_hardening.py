@@ -28,8 +28,8 @@ from albert_srl.cli import main
 from albert_srl.config import RunConfig
 from albert_srl.errors import SRLFormatError, TrainingDiverged
 from albert_srl.formats import read
-from albert_srl.inference.tagger import DEFAULT_MODEL, SRLTagger
-from albert_srl.inference.text import iter_text_file
+from albert_srl.tagging.tagger import DEFAULT_MODEL, SRLTagger
+from albert_srl.tagging.text import iter_text_file
 from albert_srl.training.loop import LoopState, Trainer
 from albert_srl.training.runtime import Runtime
 
@@ -396,7 +396,7 @@ def test_sizes_in_range_that_cannot_be_allocated_are_one_error(tmp_path: Path) -
 def test_a_tokenizer_of_another_size_than_the_vocabulary_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from albert_srl.inference.tokenizer import train_sentencepiece
+    from albert_srl.model.tokenizer import train_sentencepiece
 
     model = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL, model)

@@ -16,9 +16,9 @@ from tiny_encoders import tiny_bert, tiny_roberta
 from albert_srl.cli import main
 from albert_srl.conversion import convert_encoder
 from albert_srl.formats import read
-from albert_srl.inference.encoding import word_pieces
-from albert_srl.inference.tagger import SRLTagger
-from albert_srl.inference.tokenizer import load_tokenizer
+from albert_srl.model.encoding import word_pieces
+from albert_srl.model.tokenizer import load_tokenizer
+from albert_srl.tagging.tagger import SRLTagger
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
 SAMPLE_TEXT = Path(__file__).resolve().parents[1] / "corpora" / "sample.txt"

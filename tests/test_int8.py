@@ -1,4 +1,4 @@
-"""int8 on the CPU (``albert_srl.inference.quantize``, measured by ``benchmarks/int8.py``; the tagger's and
+"""int8 on the CPU (``albert_srl.tagging.quantize``, measured by ``benchmarks/int8.py``; the tagger's and
 the command line's ``int8`` option): the encoder's linear layers but the embedding mapping become dynamic
 int8 layers, the heads stay float, and a tiny tagger tags its sentences as it does in float, with early and
 late fusion."""
@@ -15,9 +15,9 @@ from conftest import TinyTaggerFactory, tiny_model_config
 from torch import nn
 
 from albert_srl.data import Sentence
-from albert_srl.inference.model import SRLModel
-from albert_srl.inference.quantize import FullRangeLinear, has_vnni, is_quantized, quantizable, quantize_int8
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.model.network import SRLModel
+from albert_srl.tagging.quantize import FullRangeLinear, has_vnni, is_quantized, quantizable, quantize_int8
+from albert_srl.tagging.tagger import SRLTagger
 
 HEADS = ("argument_head", "sense_head", "predicate_head", "pos_head", "pair.0")
 
@@ -136,13 +136,13 @@ def test_quantizing_a_model_off_the_cpu_is_refused() -> None:
 def test_without_vnni_inputs_are_7_bit_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from albert_srl.inference import quantize
+    from albert_srl.tagging import quantize
 
     for vnni in (True, False):
         monkeypatch.setattr(quantize, "has_vnni", lambda vnni=vnni: vnni)
         model = nn.Sequential(nn.Linear(8, 8)).eval()
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="albert_srl.inference.quantize"):
+        with caplog.at_level(logging.WARNING, logger="albert_srl.tagging.quantize"):
             quantize_int8(model, ["0"])
         assert isinstance(model[0], FullRangeLinear) == vnni and is_quantized(model[0])
         assert ("no AVX-512 VNNI" in caplog.text) == (not vnni)

@@ -20,7 +20,7 @@ from albert_srl.config import ConfigError, PretrainConfig, load_pretrain_config
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import write
-from albert_srl.inference.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.model.tokenizer import load_tokenizer, train_sentencepiece
 from albert_srl.pretraining import export_encoder, pretrain
 from albert_srl.pretraining.corpus import (
     document_sentences,

@@ -13,8 +13,8 @@ import pytest
 
 from albert_srl import cli
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.inference.tagger import SRLTagger
 from albert_srl.render import STYLE_TAG, render_html, render_page
+from albert_srl.tagging.tagger import SRLTagger
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

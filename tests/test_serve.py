@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 from polling import wait_until
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
-from albert_srl.inference.tagger import in_turn
 from albert_srl.serving.serve import Batcher, ServeLimits, create_app
+from albert_srl.tagging.tagger import in_turn
 
 
 class StandInTagger:
@@ -131,7 +131,7 @@ def test_tag_text_splits_sentences_and_keeps_character_offsets(client: TestClien
 
 
 def test_the_real_tagger_answers_offsets_into_the_request_text() -> None:
-    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.tagging.tagger import SRLTagger
 
     text = "The committee met on Monday.  It approved the new budget on Tuesday."
     with TestClient(create_app(SRLTagger.from_pretrained(device="cpu"))) as real:
@@ -302,8 +302,8 @@ def lower_rows_of_served_text(
     from test_encoder import every_word_a_predicate
 
     from albert_srl.formats.jsonl import sentence_to_json
-    from albert_srl.inference.tagger import SRLTagger
-    from albert_srl.inference.tokenizer import load_tokenizer
+    from albert_srl.model.tokenizer import load_tokenizer
+    from albert_srl.tagging.tagger import SRLTagger
 
     tokenizer = load_tokenizer(tokenizer_dir)
     model = every_word_a_predicate(tokenizer, 3)

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
-from albert_srl.inference.tagger import SRLTagger
 from albert_srl.schema import SentenceRecord, rounded
 from albert_srl.serving.serve import create_app
+from albert_srl.tagging.tagger import SRLTagger
 
 TEXT = "The board approved the plan. It rained."
 

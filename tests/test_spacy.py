@@ -23,10 +23,10 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from albert_srl.config import RunConfig, SpacyOptions
-from albert_srl.inference.tagger import SRLTagger
-from albert_srl.inference.text import split_text
 from albert_srl.settings import setting_of
 from albert_srl.spacy_component import AlbertSRL, DocFrame, UnusableMarkWarning
+from albert_srl.tagging.tagger import SRLTagger
+from albert_srl.tagging.text import split_text
 
 TEXT = "President Bush nominated two judges on Tuesday. She said the court, she thinks, will rule soon."
 ISSUE_COMMAND = (

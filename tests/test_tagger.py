@@ -18,9 +18,9 @@ from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
-from albert_srl.inference import tagger as tagger_module
-from albert_srl.inference.encoding import Instance, collate, encode
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.model.encoding import Instance, collate, encode
+from albert_srl.tagging import tagger as tagger_module
+from albert_srl.tagging.tagger import SRLTagger
 
 TEXT = "President Bush nominated two judges on Tuesday. She said the court will rule soon."
 
@@ -92,7 +92,7 @@ def copy_model(source: Path, target: Path) -> Path:
 
 
 def test_missing_default_model_names_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("albert_srl.inference.tagger.DEFAULT_MODEL", tmp_path / "models" / "default")
+    monkeypatch.setattr("albert_srl.tagging.tagger.DEFAULT_MODEL", tmp_path / "models" / "default")
     with pytest.raises(SRLFormatError) as caught:
         SRLTagger.from_pretrained()
     assert caught.value.path == str(tmp_path / "models" / "default")

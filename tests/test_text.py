@@ -1,5 +1,5 @@
-"""Raw text to sentences and words (``albert_srl.inference.text``) and predicate lemmas
-(``albert_srl.inference.lemma``)."""
+"""Raw text to sentences and words (``albert_srl.tagging.text``) and predicate lemmas
+(``albert_srl.tagging.lemma``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from albert_srl.inference import text as text_module
-from albert_srl.inference.lemma import lemmatize
-from albert_srl.inference.text import (
+from albert_srl.tagging import text as text_module
+from albert_srl.tagging.lemma import lemmatize
+from albert_srl.tagging.text import (
     BadLine,
     TextSentence,
     iter_text_file,
@@ -187,7 +187,7 @@ def test_a_bad_line_ends_the_paragraph_in_text_mode() -> None:
 
 def test_a_very_long_word_is_kept_whole_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     long_word = "x" * 150
-    with caplog.at_level(logging.WARNING, logger="albert_srl.inference.text"):
+    with caplog.at_level(logging.WARNING, logger="albert_srl.tagging.text"):
         items = sentences_of(f"See {long_word} now.\n".encode(), "lines")
     assert items[0].words == ["See", long_word, "now", "."]
     assert "input.txt:1" in caplog.text and "150-character" in caplog.text

@@ -11,7 +11,7 @@ from tiny_encoders import bpe_tokenizer, wordpiece_tokenizer
 from transformers import AutoTokenizer
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tokenizer import load_tokenizer, train_sentencepiece
+from albert_srl.model.tokenizer import load_tokenizer, train_sentencepiece
 
 # Not in the fixture text, but written with its characters.
 HELD_OUT = "Several farmers visited the new hospital near the river on Friday morning , she said ."

@@ -25,8 +25,8 @@ from albert_srl.cli import main
 from albert_srl.config import TrainConfig, load_config
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.model import SRLOutput
-from albert_srl.inference.tokenizer import train_sentencepiece
+from albert_srl.model.network import SRLOutput
+from albert_srl.model.tokenizer import train_sentencepiece
 from albert_srl.training import train
 from albert_srl.training.checkpoints import (
     join_optimizer_state,
@@ -228,7 +228,7 @@ def final_tensors(output: Path) -> dict[str, torch.Tensor]:
 
 
 def test_training_learns_and_keeps_the_best_model_with_its_card(tmp_path, hand_data, hand_tokenizer_dir):
-    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.tagging.tagger import SRLTagger
 
     output = tmp_path / "run"
     settings = ["epochs=40", "patience=100", "warmup_ratio=0.05"]
@@ -376,7 +376,7 @@ def test_dev_labels_unseen_in_training_are_warned_about(tmp_path, hand_data, han
 def test_a_time_budget_inside_the_first_epoch_still_leaves_a_loadable_best(
     tmp_path, hand_data, hand_tokenizer_dir
 ):
-    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.tagging.tagger import SRLTagger
 
     output = tmp_path / "run"
     overrides = tiny_overrides(hand_data, hand_tokenizer_dir, output, "max_tokens=16", "max_minutes=0.00001")

@@ -28,7 +28,7 @@ from polling import wait_until
 from albert_srl.cli import main
 from albert_srl.config import ConfigError, load_config
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tagger import SRLTagger
+from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training import train
 from albert_srl.training.checkpoints import CHECKPOINTS, saved_checkpoints
 from albert_srl.tuning import load_space, tune

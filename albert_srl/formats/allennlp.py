@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from albert_srl.bio import spans_from_bio
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.formats.common import OnError, write_json_lines
 from albert_srl.formats.jsonl import read_json_records
-from albert_srl.inference.bio import spans_from_bio
 from albert_srl.schema import PredictorRecord, VerbRecord, some
 
 

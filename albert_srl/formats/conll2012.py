@@ -15,6 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TextIO
 
+from albert_srl.bio import BracketError, brackets_from_spans, spans_from_brackets
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats.common import (
@@ -27,7 +28,6 @@ from albert_srl.formats.common import (
     split_cells,
     write_rows,
 )
-from albert_srl.inference.bio import BracketError, brackets_from_spans, spans_from_brackets
 
 FIRST_ARGUMENT_COLUMN = 11  # 0-based: the eleven fixed columns come first
 

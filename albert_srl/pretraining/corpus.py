@@ -26,7 +26,7 @@ from albert_srl import formats
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines, replaced, write_atomic
-from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
+from albert_srl.model.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
 
 log = logging.getLogger(__name__)
 

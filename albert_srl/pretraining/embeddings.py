@@ -31,7 +31,7 @@ from transformers import AlbertForPreTraining
 
 from albert_srl.config import EmbeddingConfig, PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer
+from albert_srl.model.tokenizer import Tokenizer, load_tokenizer
 from albert_srl.pretraining.corpus import Corpus, conll_lines, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, data_section, export_encoder
 from albert_srl.pretraining.run import albert_config, held_out_documents

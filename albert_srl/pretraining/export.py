@@ -23,7 +23,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from albert_srl.config import PretrainConfig
 from albert_srl.files import commit
-from albert_srl.inference.tokenizer import Tokenizer
+from albert_srl.model.tokenizer import Tokenizer
 from albert_srl.pretraining.state import PretrainState
 
 log = logging.getLogger(__name__)

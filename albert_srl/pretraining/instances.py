@@ -15,7 +15,7 @@ import torch
 from tokenizers.models import WordPiece
 
 from albert_srl.config import PretrainConfig
-from albert_srl.inference.tokenizer import Tokenizer
+from albert_srl.model.tokenizer import Tokenizer
 from albert_srl.pretraining.corpus import Corpus
 
 IGNORE = -100  # label of positions that are not predicted (transformers' convention)

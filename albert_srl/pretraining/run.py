@@ -29,7 +29,7 @@ from transformers import AlbertConfig, AlbertForPreTraining, get_linear_schedule
 
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer
+from albert_srl.model.tokenizer import Tokenizer, load_tokenizer
 from albert_srl.pretraining.corpus import Corpus, prepare_corpus, prepare_tokenizer
 from albert_srl.pretraining.export import add_run, encoder_card, export_encoder, read_record
 from albert_srl.pretraining.instances import (

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from albert_srl.bio import BracketError, spans_from_brackets
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import read_lines
-from albert_srl.inference.bio import BracketError, spans_from_brackets
 from albert_srl.scorer.dependency import DependencyScore, score_dependencies
 from albert_srl.scorer.spans import SentenceMismatch, SpanScore, score
 

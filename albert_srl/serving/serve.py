@@ -41,11 +41,11 @@ from albert_srl.config import ServeAddress
 from albert_srl.data import Sentence
 from albert_srl.formats.allennlp import sentence_to_allennlp
 from albert_srl.formats.jsonl import sentence_to_json
-from albert_srl.inference.text import split_text, tokenize_sentence
 from albert_srl.render import STYLE_TAG, render_fragment, render_legend
 from albert_srl.schema import PredictorRecord, SentenceRecord
 from albert_srl.serving.batching import Batcher, BatchFailed, Predicates, RequestError, ServeLimits, Tagger
 from albert_srl.settings import check_instance
+from albert_srl.tagging.text import split_text, tokenize_sentence
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ def serve(
 
     The address and the limits are checked first: a bad one raises ``ConfigError`` naming it. Port 0
     listens on a free port, which uvicorn's log names."""
-    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.tagging.tagger import SRLTagger
 
     limits = limits or ServeLimits()
     check_instance(ServeAddress(host=host, port=port), "serve")

@@ -38,7 +38,7 @@ from albert_srl.config import TrainConfig
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import replaced, write_atomic
-from albert_srl.inference.encoding import (
+from albert_srl.model.encoding import (
     Batch,
     EncodedSentence,
     collate,
@@ -48,9 +48,9 @@ from albert_srl.inference.encoding import (
     make_batches,
     sense_set,
 )
-from albert_srl.inference.model import ModelConfig, SRLModel, SRLOutput, encoder_from_pretrained
-from albert_srl.inference.tagger import SRLTagger
-from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
+from albert_srl.model.network import ModelConfig, SRLModel, SRLOutput, encoder_from_pretrained
+from albert_srl.model.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
+from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training.evaluation import evaluate
 from albert_srl.training.loop import LoopState, Trainer
 from albert_srl.training.runtime import Runtime, build_optimizer, seed_everything, start_runtime

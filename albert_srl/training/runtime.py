@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from albert_srl.config import RunConfig
-from albert_srl.inference.model import autocast, resolve_device
+from albert_srl.model.network import autocast, resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -315,7 +315,7 @@ def tagging_speed(model_dir: Path, config: TrainConfig) -> float:
     """Sentences per second tagging the dev sentences (with their gold predicates, as the dev F1 is
     measured) on the CPU with the config's thread count: the faster of two passes after a warm-up batch,
     so that a moment of load on a shared machine counts less."""
-    from albert_srl.inference.tagger import SRLTagger
+    from albert_srl.tagging.tagger import SRLTagger
 
     tagger = SRLTagger.from_pretrained(model_dir, device="cpu")
     sentences = read_sentences(config.dev_path, config.max_dev_sentences)

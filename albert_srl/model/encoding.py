@@ -8,7 +8,7 @@ and the CRF still decodes the whole sentence.
 
 A batch holds each distinct window once (``input_ids``: the rows the encoder's lower layers run on)
 and one *unit row* per (instance, window) with the predicate marked (``unit_row`` says which window it
-reads); see ``model.SRLModel`` for where the mark enters.
+reads); see ``network.SRLModel`` for where the mark enters.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Protocol
 
 import torch
 
+from albert_srl.bio import bio_from_spans
 from albert_srl.data import Sentence
-from albert_srl.inference.bio import bio_from_spans
-from albert_srl.inference.tokenizer import Tokenizer
+from albert_srl.model.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 

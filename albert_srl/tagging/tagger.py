@@ -21,16 +21,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from albert_srl.bio import spans_from_bio
 from albert_srl.config import CPU_MAX_TOKENS, GPU_MAX_TOKENS, TagOptions
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import parse_json, refuse_special_files
-from albert_srl.inference.albert_form import albert_model_state
-from albert_srl.inference.bio import spans_from_bio
-from albert_srl.inference.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
-from albert_srl.inference.hub import local_directory
-from albert_srl.inference.lemma import lemmatize
-from albert_srl.inference.model import (
+from albert_srl.model.albert_form import albert_model_state
+from albert_srl.model.encoding import Batch, EncodedSentence, Instance, collate, make_batches, word_pieces
+from albert_srl.model.hub import local_directory
+from albert_srl.model.network import (
     Decoded,
     ModelConfig,
     SRLModel,
@@ -39,9 +38,10 @@ from albert_srl.inference.model import (
     model_config_from_json,
     resolve_device,
 )
-from albert_srl.inference.text import BadLine, TextSentence
-from albert_srl.inference.tokenizer import Tokenizer, load_tokenizer
+from albert_srl.model.tokenizer import Tokenizer, load_tokenizer
 from albert_srl.settings import setting_of
+from albert_srl.tagging.lemma import lemmatize
+from albert_srl.tagging.text import BadLine, TextSentence
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def build_model(config: ModelConfig, config_path: Path) -> SRLModel:
     are one error naming the config."""
     try:
         return SRLModel(config, fresh_encoder(config.encoder, initialize=False))
-    except ValueError as error:  # settings the network cannot take together (model.check_fusion)
+    except ValueError as error:  # settings the network cannot take together (network.check_fusion)
         raise SRLFormatError(str(config_path), None, f"not an albert-srl model config: {error}") from None
     except (RuntimeError, MemoryError) as error:  # torch's allocator raises RuntimeError
         first_line = str(error).strip().split("\n")[0] or type(error).__name__
@@ -97,13 +97,13 @@ class SRLTagger:
         self.tokenizer = tokenizer
         self.card = card
         self.bf16 = bf16  # bfloat16 autocast while tagging; None: on CUDA only
-        # int8: the encoder's linear layers quantized in place, on the CPU (inference/quantize.py); such a
+        # int8: the encoder's linear layers quantized in place, on the CPU (tagging/quantize.py); such a
         # tagger tags but is never saved.
         self.int8 = int8
         if int8:
             if bf16:
                 raise ValueError("int8 and bf16 do not combine: choose one")
-            from albert_srl.inference.quantize import quantize_int8
+            from albert_srl.tagging.quantize import quantize_int8
 
             quantize_int8(model)
 
@@ -118,7 +118,7 @@ class SRLTagger:
     # ---------------------------------------------------------------------------------- files
 
     def autocast(self) -> AbstractContextManager[Any]:
-        """bfloat16 autocast when ``bf16`` says so (``None``: on CUDA), by ``model.autocast``'s rule."""
+        """bfloat16 autocast when ``bf16`` says so (``None``: on CUDA), by ``network.autocast``'s rule."""
         return autocast(self.device, self.bf16)
 
     @classmethod
@@ -429,7 +429,7 @@ class SRLTagger:
                 "tag(): predicates are word indices, so they need pre-tokenized input; pass the sentences "
                 "as lists of words, e.g. tag([['The', 'board', 'approved', 'it', '.']], predicates=[[2]])"
             )
-        from albert_srl.inference.text import split_text
+        from albert_srl.tagging.text import split_text
 
         sentences = []
         for index, text in enumerate(texts):

@@ -28,7 +28,7 @@ from albert_srl.config import (
 )
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import refuse_special_files
-from albert_srl.inference.albert_form import (
+from albert_srl.model.albert_form import (
     DEFAULTS,
     WEIGHTS,
     albert_spec,
@@ -36,10 +36,10 @@ from albert_srl.inference.albert_form import (
     architecture,
     read_weights,
 )
-from albert_srl.inference.crf import ConstrainedCRF
-from albert_srl.inference.encoder import Encoder, EncoderSpec, Mark
-from albert_srl.inference.encoding import POS_TAGS, Batch
-from albert_srl.inference.hub import local_directory
+from albert_srl.model.crf import ConstrainedCRF
+from albert_srl.model.encoder import Encoder, EncoderSpec, Mark
+from albert_srl.model.encoding import POS_TAGS, Batch
+from albert_srl.model.hub import local_directory
 from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
 
 

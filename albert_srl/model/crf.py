@@ -161,7 +161,7 @@ class ConstrainedCRF(torchcrf.CRF):
         rows whose gold agrees with it (``B-V`` at the predicate and nowhere else): a few gold
         propositions start the ``V`` span elsewhere (13 of 43k in EWT), and forcing ``B-V`` onto
         them would give the gold path a likelihood of about ``-1e4``. Gold that breaks the BIO
-        constraints is scored likewise very low; ``albert_srl.inference.bio.bio_from_spans`` never makes it.
+        constraints is scored likewise very low; ``albert_srl.bio.bio_from_spans`` never makes it.
         """
         self._validate(emissions, tags=tags, mask=mask)
         if reduction not in ("none", "sum", "mean", "token_mean"):

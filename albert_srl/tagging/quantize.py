@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-from albert_srl.inference.encoder import Encoder
+from albert_srl.model.encoder import Encoder
 
 log = logging.getLogger(__name__)
 

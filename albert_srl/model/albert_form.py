@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from albert_srl.errors import SRLFormatError
-from albert_srl.inference.encoder import EncoderSpec
+from albert_srl.model.encoder import EncoderSpec
 
 WEIGHTS = "model.safetensors"
 SHARD_INDEX = "model.safetensors.index.json"
