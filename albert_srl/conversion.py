@@ -32,7 +32,7 @@ from albert_srl.errors import SRLFormatError
 from albert_srl.files import refuse_output_directory, refuse_special_files, replaced
 from albert_srl.model.albert_form import SHARD_INDEX, WEIGHTS, read_weights
 from albert_srl.model.encoder import EncoderSpec
-from albert_srl.model.network import read_pretrained
+from albert_srl.model.encoder_dir import read_pretrained
 from albert_srl.model.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from transformers import AlbertModel
 
 from albert_srl.cli import main
 from albert_srl.config import ConfigError, load_config
-from albert_srl.model.network import encoder_from_pretrained
+from albert_srl.model.encoder_dir import encoder_from_pretrained
 from albert_srl.model.tokenizer import load_tokenizer
 from albert_srl.pretraining.embeddings import embedding_matrix
 

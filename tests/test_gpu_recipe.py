@@ -22,7 +22,8 @@ from albert_srl.conversion import convert_encoder, export_encoder
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.model.encoder import Encoder
-from albert_srl.model.network import SRLModel, encoder_from_pretrained
+from albert_srl.model.encoder_dir import encoder_from_pretrained
+from albert_srl.model.network import SRLModel
 from albert_srl.model.tokenizer import VOCABULARY_FILES, load_tokenizer
 from albert_srl.pretraining.instances import Vocabulary
 from albert_srl.tagging.tagger import SRLTagger

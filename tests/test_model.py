@@ -15,14 +15,10 @@ from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.data import Sentence
 from albert_srl.model.encoder import ACTIVATIONS, tanh_gelu
+from albert_srl.model.encoder_dir import encoder_from_pretrained
 from albert_srl.model.encoding import Instance, collate, instances_from_sentences
 from albert_srl.model.encoding import encode as tokenize_once
-from albert_srl.model.network import (
-    ModelConfig,
-    SRLModel,
-    encoder_from_pretrained,
-    fresh_encoder,
-)
+from albert_srl.model.network import ModelConfig, SRLModel, fresh_encoder
 from albert_srl.model.tokenizer import load_tokenizer
 from albert_srl.scorer import score
 from albert_srl.tagging.tagger import SRLTagger

@@ -38,6 +38,7 @@ from albert_srl.config import TrainConfig
 from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import replaced, write_atomic
+from albert_srl.model.encoder_dir import encoder_from_pretrained
 from albert_srl.model.encoding import (
     Batch,
     EncodedSentence,
@@ -48,7 +49,7 @@ from albert_srl.model.encoding import (
     make_batches,
     sense_set,
 )
-from albert_srl.model.network import ModelConfig, SRLModel, SRLOutput, encoder_from_pretrained
+from albert_srl.model.network import ModelConfig, SRLModel, SRLOutput
 from albert_srl.model.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
 from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training.evaluation import evaluate
