@@ -27,7 +27,8 @@ from albert_srl.config import load_config
 from albert_srl.data import Sentence
 from albert_srl.formats import read
 from albert_srl.scorer import score
-from albert_srl.tagging.tagger import SRLTagger, copy_gold_lemmas
+from albert_srl.tagging.frames import copy_gold_lemmas
+from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,8 @@ from pathlib import Path
 from albert_srl.data import Sentence
 from albert_srl.formats import read
 from albert_srl.scorer import score
-from albert_srl.tagging.tagger import SRLTagger, copy_gold_lemmas
+from albert_srl.tagging.frames import copy_gold_lemmas
+from albert_srl.tagging.tagger import SRLTagger
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
 

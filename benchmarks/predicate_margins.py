@@ -56,7 +56,7 @@ def read_words(model: str, dev: str) -> list[Word]:
     words: list[Word] = []
     with torch.inference_mode():
         units = encode(tagger.tokenizer, [Instance(s.words, None) for s in sentences])
-        for ids, _ in tagger.decode_batches(units, 8192):
+        for ids, _ in tagger.decoder.decode_batches(units, 8192):
             margin = seen["margin"][..., 1] - seen["margin"][..., 0]
             for row, i in enumerate(ids):
                 sentence, gold = sentences[i], {f.predicate.index for f in sentences[i].frames}

@@ -11,7 +11,8 @@ import pytest
 
 import albert_srl
 from albert_srl.errors import SRLFormatError
-from albert_srl.tagging.tagger import DEFAULT_MODEL, SRLTagger, model_dir
+from albert_srl.tagging.model_dir import DEFAULT_MODEL, model_dir
+from albert_srl.tagging.tagger import SRLTagger
 
 SAMPLE_TEXT = Path(__file__).resolve().parents[1] / "corpora" / "sample.txt"
 

@@ -13,7 +13,8 @@ import pytest
 
 from albert_srl.cli import main
 from albert_srl.errors import SRLFormatError
-from albert_srl.tagging.tagger import DEFAULT_MODEL, SRLTagger
+from albert_srl.tagging.model_dir import DEFAULT_MODEL
+from albert_srl.tagging.tagger import SRLTagger
 
 SENTENCE = "The committee approved the new budget on Tuesday."
 

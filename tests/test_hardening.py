@@ -28,7 +28,8 @@ from albert_srl.cli import main
 from albert_srl.config import RunConfig
 from albert_srl.errors import SRLFormatError, TrainingDiverged
 from albert_srl.formats import read
-from albert_srl.tagging.tagger import DEFAULT_MODEL, SRLTagger
+from albert_srl.tagging.model_dir import DEFAULT_MODEL
+from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.tagging.text import iter_text_file
 from albert_srl.training.loop import LoopState, Trainer
 from albert_srl.training.runtime import Runtime

@@ -23,7 +23,7 @@ from polling import wait_until
 
 from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.serving.serve import Batcher, ServeLimits, create_app
-from albert_srl.tagging.tagger import in_turn
+from albert_srl.tagging.decoding import in_turn
 
 
 class StandInTagger:

@@ -24,7 +24,7 @@ from albert_srl.reference import SECTIONS, page
 from albert_srl.serving.batching import ServeLimits
 from albert_srl.serving.serve import serve
 from albert_srl.settings import setting_of, settings_of
-from albert_srl.tagging.tagger import DEFAULT_MODEL
+from albert_srl.tagging.model_dir import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.yaml"

@@ -19,7 +19,7 @@ from albert_srl.data import Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats import read
 from albert_srl.model.encoding import Instance, collate, encode
-from albert_srl.tagging import tagger as tagger_module
+from albert_srl.tagging import decoding
 from albert_srl.tagging.tagger import SRLTagger
 
 TEXT = "President Bush nominated two judges on Tuesday. She said the court will rule soon."
@@ -92,7 +92,7 @@ def copy_model(source: Path, target: Path) -> Path:
 
 
 def test_missing_default_model_names_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("albert_srl.tagging.tagger.DEFAULT_MODEL", tmp_path / "models" / "default")
+    monkeypatch.setattr("albert_srl.tagging.model_dir.DEFAULT_MODEL", tmp_path / "models" / "default")
     with pytest.raises(SRLFormatError) as caught:
         SRLTagger.from_pretrained()
     assert caught.value.path == str(tmp_path / "models" / "default")
@@ -290,15 +290,15 @@ def test_preparing_the_next_batch_meanwhile_changes_nothing(
     predicates = gold_predicates(tiny_sentences) * 3  # tagging given predicates prepares batches ahead
     expected = trained_tiny_tagger.tag(words, predicates, max_tokens=64)  # many small batches
     overlapping = SRLTagger(trained_tiny_tagger.model, trained_tiny_tagger.tokenizer)
-    monkeypatch.setattr(tagger_module, "prepares_ahead", lambda device: True)  # as on CUDA
+    monkeypatch.setattr(decoding, "prepares_ahead", lambda device: True)  # as on CUDA
     threads: set[str] = set()
-    collate_in_tagger = tagger_module.collate
+    collate_in_tagger = decoding.collate
 
     def spy(*args: object, **kwargs: object) -> object:
         threads.add(threading.current_thread().name)
         return collate_in_tagger(*args, **kwargs)
 
-    monkeypatch.setattr(tagger_module, "collate", spy)
+    monkeypatch.setattr(decoding, "collate", spy)
     got = overlapping.tag(words, predicates, max_tokens=64)
     assert threading.main_thread().name not in threads  # every batch was prepared on the worker thread
     assert [[(f.predicate.index, f.tags(len(s.words))) for f in s.frames] for s in got] == [
@@ -312,18 +312,18 @@ def test_the_batch_budget_defaults_by_device_and_a_given_one_is_kept(
     assert trained_tiny_tagger.batch_budget() == CPU_MAX_TOKENS
     assert trained_tiny_tagger.batch_budget(64) == 64
     budgets: list[int] = []
-    make_batches = tagger_module.make_batches
+    make_batches = decoding.make_batches
 
     def spy(*args: Any, max_tokens: int, **kwargs: Any) -> list[list[int]]:
         budgets.append(max_tokens)
         return make_batches(*args, max_tokens=max_tokens, **kwargs)
 
-    monkeypatch.setattr(tagger_module, "make_batches", spy)
+    monkeypatch.setattr(decoding, "make_batches", spy)
     words = [sentence.words for sentence in tiny_sentences]
     trained_tiny_tagger.tag(words, gold_predicates(tiny_sentences))
     trained_tiny_tagger.tag(words, gold_predicates(tiny_sentences), max_tokens=64)
     # Each call makes the batches of its given predicates, then (none here) its finding batches.
-    finding = tagger_module.ROWS_PER_FOUND_SENTENCE
+    finding = decoding.ROWS_PER_FOUND_SENTENCE
     assert budgets == [CPU_MAX_TOKENS, CPU_MAX_TOKENS // finding, 64, 64 // finding]
     monkeypatch.setattr(SRLTagger, "device", property(lambda _self: torch.device("cuda")))
     assert trained_tiny_tagger.batch_budget() == GPU_MAX_TOKENS

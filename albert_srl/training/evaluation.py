@@ -9,7 +9,8 @@ from albert_srl.config import TrainConfig
 from albert_srl.data import Sentence
 from albert_srl.model.encoding import sense_number
 from albert_srl.scorer import score
-from albert_srl.tagging.tagger import SRLTagger, copy_gold_lemmas
+from albert_srl.tagging.frames import copy_gold_lemmas
+from albert_srl.tagging.tagger import SRLTagger
 
 
 def evaluate(tagger: SRLTagger, dev: list[Sentence], config: TrainConfig) -> dict[str, float]:
