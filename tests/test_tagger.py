@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import pickle
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from albert_srl.formats import read
 from albert_srl.model.encoding import Instance, collate, encode
 from albert_srl.tagging import decoding
 from albert_srl.tagging.tagger import SRLTagger
+from albert_srl.tagging.text import BadLine, split_tokenized
 
 TEXT = "President Bush nominated two judges on Tuesday. She said the court will rule soon."
 
@@ -378,3 +380,61 @@ def test_a_list_of_single_words_is_tagged_as_texts_with_a_warning(
     with caplog.at_level(logging.WARNING):
         trained_tiny_tagger.tag(["The judges ruled.", "Thanks!"])
     assert not caplog.text
+
+
+# ------------------------------------------------------------------------------ a stream's failures
+
+STREAM = ["The board approved it .", "President Bush nominated two judges on Tuesday .", "She said it ."]
+LONG = 8  # words: the second line's sentence is the only one this long
+OUT_OF_MEMORY = {
+    "cpu": RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+        "tried to allocate 40000000000000 bytes. Error code 12 (Cannot allocate memory)"
+    ),
+    "cuda": torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+    "python": MemoryError(),
+}
+BUGS = {
+    "index": IndexError("list index out of range"),
+    "value": ValueError("too many values to unpack"),
+    "shape": RuntimeError("The size of tensor a (7) must match the size of tensor b (9) at dimension 1"),
+}
+
+
+def failing_on_long_sentences(tagger: SRLTagger, error: BaseException) -> SRLTagger:
+    """A copy of ``tagger`` whose network raises ``error`` on any batch that holds the long sentence."""
+    model = copy.deepcopy(tagger.model)
+    decode = model.decode
+
+    def failing(batch: Any, lower: Any = None) -> Any:
+        if int(batch.word_mask.sum(1).max()) >= LONG:
+            raise error
+        return decode(batch, lower)
+
+    model.decode = failing  # type: ignore[method-assign]
+    return SRLTagger(model, tagger.tokenizer)
+
+
+@pytest.mark.parametrize("kind", sorted(OUT_OF_MEMORY))
+def test_a_sentence_that_runs_out_of_memory_is_reported_and_the_stream_goes_on(
+    trained_tiny_tagger: SRLTagger, kind: str
+) -> None:
+    failing = failing_on_long_sentences(trained_tiny_tagger, OUT_OF_MEMORY[kind])
+    items = [split_tokenized(line, number) for number, line in enumerate(STREAM, start=1)]
+    out = list(failing.tag_stream(items, path="in.txt"))  # the batch fails, then the long sentence alone
+    assert [type(item) for item in out] == [Sentence, BadLine, Sentence]
+    bad = out[1]
+    assert isinstance(bad, BadLine) and (bad.path, bad.line) == ("in.txt", 2)
+    assert bad.reason.startswith("cannot tag this sentence")
+    expected = trained_tiny_tagger.tag([STREAM[0].split(), STREAM[2].split()])
+    assert frames_of([out[0], out[2]]) == frames_of(expected)  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("kind", sorted(BUGS))
+def test_a_bug_while_tagging_a_stream_is_raised_not_reported_as_a_sentence(
+    trained_tiny_tagger: SRLTagger, kind: str
+) -> None:
+    failing = failing_on_long_sentences(trained_tiny_tagger, BUGS[kind])
+    items = [split_tokenized(line, number) for number, line in enumerate(STREAM, start=1)]
+    with pytest.raises(type(BUGS[kind]), match=re.escape(str(BUGS[kind]))):
+        list(failing.tag_stream(items, path="in.txt"))

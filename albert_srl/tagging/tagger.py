@@ -266,7 +266,9 @@ class SRLTagger:
         tagged: Iterator[Sentence | BadLine]
         try:
             tagged = iter(self._tag_text_sentences(sentences, max_tokens))
-        except (RuntimeError, ValueError, IndexError) as error:
+        except (MemoryError, RuntimeError) as error:
+            if not out_of_memory(error):
+                raise
             log.debug("batch failed (%s): tagging its sentences one at a time", error)
             tagged = iter(self._tag_one_by_one(sentences, max_tokens, path))
         for item in buffer:
@@ -284,7 +286,9 @@ class SRLTagger:
         for sentence in sentences:
             try:
                 out.extend(self._tag_text_sentences([sentence], max_tokens))
-            except (RuntimeError, ValueError, IndexError) as error:
+            except (MemoryError, RuntimeError) as error:
+                if not out_of_memory(error):
+                    raise
                 out.append(BadLine(path, sentence.line, f"cannot tag this sentence: {error}"))
         return out
 
@@ -341,6 +345,16 @@ TAG_INPUTS = (
 
 def is_word_list(item: Any) -> bool:
     return isinstance(item, (list, tuple)) and all(isinstance(word, str) for word in item)
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether tagging failed for want of memory: the one failure a sentence of a stream can cause, so
+    the one that ``tag_stream`` reports as a ``BadLine`` before it goes on. The rest is checked before
+    the network sees a sentence: its words by the text reader (bad lines are ``BadLine`` already), its
+    length against ``max_words``, the model when it was loaded; any other error (an ``IndexError``, a
+    shape mismatch) is a bug, raised rather than blamed on the sentence. CUDA raises
+    ``torch.OutOfMemoryError``; torch's CPU allocator a plain ``RuntimeError`` that names it."""
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "DefaultCPUAllocator" in str(error)
 
 
 def describe(items: list[Any]) -> str:
