@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from albert_srl.bio import bio_from_spans
+from albert_srl.render import frame_html, render_html, sentence_html
 
 BAD_CELL = re.compile(r"[\t\n\r\x00-\x08\x0b\x0c\x0e-\x1f]")  # would break a column file's row
 ROLE = re.compile(r"[^\s()*]+")  # a label: no spaces, brackets or stars (which CoNLL columns use)
@@ -107,10 +108,22 @@ class Sentence:
             return self.text[self.offsets[start][0] - base : self.offsets[end - 1][1] - base]
         return " ".join(self.words[start:end])
 
-    def _repr_html_(self) -> str:
-        """The sentence and its frames as HTML, so a notebook draws them (``albert_srl.render``)."""
-        from albert_srl.render import render_html
+    def html(self) -> str:
+        """The sentence and its frames as one HTML box, without CSS: what ``albert_srl.render`` draws of
+        it (``render_html``, pages, the demo). Spans past the sentence's words are cut at its end."""
+        rows = []
+        for frame in self.frames:
+            spans = []
+            for argument in frame.arguments:
+                end = min(argument.end, len(self.words))
+                if 0 <= argument.start < end:
+                    spans.append((argument.role, argument.start, end, self.span_text(argument.start, end)))
+            predicate = frame.predicate
+            rows.append(frame_html(self.words, predicate.index, predicate.text, predicate.sense, spans))
+        return sentence_html(self.text if self.text is not None else " ".join(self.words), rows)
 
+    def _repr_html_(self) -> str:
+        """The sentence and its frames, styled, so a notebook cell that ends with it draws them."""
         return render_html(self)
 
 

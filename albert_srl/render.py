@@ -1,5 +1,5 @@
 """The one HTML renderer of frames: a notebook (``Sentence._repr_html_``), ``albert-srl tag --format html``
-and the demo page of ``albert-srl serve`` all draw sentences with ``render_html``.
+and the demo page of ``albert-srl serve`` all draw sentences with it.
 
 Each sentence is a box holding its text and one row per frame: the predicate and its roleset, then the
 sentence's words with every argument span boxed, labelled with its role and coloured by it (the
@@ -8,7 +8,9 @@ reads the frames back: a ``.frame`` has ``data-predicate`` (word index) and ``da
 has ``data-role``, ``data-start`` and ``data-end`` (word indices, half-open).
 
 All CSS is scoped under ``.albert-srl``, so a fragment dropped into a notebook or another page styles
-only itself. Only the standard library is used: rendering needs neither torch nor spaCy.
+only itself. Only the standard library is used, and nothing of this package: ``data`` imports this
+module for ``Sentence._repr_html_``, and a ``Sentence`` hands its own fields to ``frame_html`` and
+``sentence_html`` (``Sentence.html``); the rest draws anything ``Drawable``.
 """
 
 from __future__ import annotations
@@ -17,12 +19,7 @@ import re
 from collections.abc import Iterable
 from html import escape
 from io import StringIO
-from typing import TYPE_CHECKING, Any, TextIO, TypeGuard
-
-from albert_srl.data import Frame, Sentence
-
-if TYPE_CHECKING:
-    from spacy.tokens import Doc
+from typing import Protocol, TextIO, runtime_checkable
 
 ROLE_COLOURS = {
     "ARG0": "#2563eb",
@@ -102,73 +99,77 @@ def render_legend() -> str:
     return f'<div class="legend" aria-label="legend">{items}</div>'
 
 
-def render_sentence(sentence: Sentence) -> str:
-    """One sentence as a ``.sentence`` box: its text, then one ``.frame`` row per frame (no CSS)."""
-    text = sentence.text if sentence.text is not None else " ".join(sentence.words)
-    rows = [render_frame(sentence, frame) for frame in sentence.frames]
-    body = "".join(rows) or '<div class="none">no predicate found</div>'
-    return f'<div class="sentence"><div class="text">{escape(text)}</div>{body}</div>'
+Span = tuple[str, int, int, str]  # an argument: role, first word, end word (exclusive), its text
 
 
-def render_frame(sentence: Sentence, frame: Frame) -> str:
-    """One frame: the predicate and roleset, then the words with each argument span boxed."""
-    predicate = frame.predicate
-    sense = predicate.sense or ""
+@runtime_checkable
+class Drawable(Protocol):
+    """What the renderer draws: a ``Sentence`` (``data.Sentence.html``)."""
+
+    def html(self) -> str: ...
+
+
+def frame_html(
+    words: list[str], predicate: int, predicate_text: str, sense: str | None, spans: list[Span]
+) -> str:
+    """One ``.frame`` row: the predicate and its roleset, then the words with each argument span boxed
+    (``spans`` within the words, none overlapping another)."""
     head = (
-        f'<div class="head"><strong>{escape(predicate.text)}</strong> '
+        f'<div class="head"><strong>{escape(predicate_text)}</strong> '
         f'<span class="roleset">{escape(sense or "(no roleset)")}</span></div>'
     )
-    starts = {argument.start: argument for argument in frame.arguments}
+    starts = {start: (role, end, text) for role, start, end, text in spans}
     parts = []
     i = 0
-    while i < len(sentence.words):
-        argument = starts.get(i)
-        if argument is None or argument.end <= i:
-            marked = " predicate" if i == predicate.index else ""
-            parts.append(f'<span class="word{marked}">{escape(sentence.words[i])}</span>')
+    while i < len(words):
+        if i not in starts:
+            marked = " predicate" if i == predicate else ""
+            parts.append(f'<span class="word{marked}">{escape(words[i])}</span>')
             i += 1
             continue
-        end = min(argument.end, len(sentence.words))
+        role, end, text = starts[i]
         classes = "arg"
-        if argument.role.startswith("R-"):
+        if role.startswith("R-"):
             classes += " reference"
-        if argument.start <= predicate.index < end:
+        if i <= predicate < end:
             classes += " predicate"
         parts.append(
-            f'<span class="{classes}" data-role="{escape(argument.role)}" data-start="{argument.start}" '
-            f'data-end="{end}" title="{escape(argument.role)}" style="--c:{role_colour(argument.role)}">'
-            f'<span class="label">{escape(argument.role)}</span>'
-            f'<span class="span-text">{escape(sentence.span_text(argument.start, end))}</span></span>'
+            f'<span class="{classes}" data-role="{escape(role)}" data-start="{i}" data-end="{end}" '
+            f'title="{escape(role)}" style="--c:{role_colour(role)}">'
+            f'<span class="label">{escape(role)}</span><span class="span-text">{escape(text)}</span></span>'
         )
         i = end
     return (
-        f'<div class="frame" data-predicate="{predicate.index}" data-sense="{escape(sense)}">'
+        f'<div class="frame" data-predicate="{predicate}" data-sense="{escape(sense or "")}">'
         f'{head}<div class="words">{"".join(parts)}</div></div>'
     )
 
 
-def render_fragment(sentences: Iterable[Sentence]) -> str:
+def sentence_html(text: str, frames: list[str]) -> str:
+    """One ``.sentence`` box: the text, then its ``frame_html`` rows (no CSS)."""
+    body = "".join(frames) or '<div class="none">no predicate found</div>'
+    return f'<div class="sentence"><div class="text">{escape(text)}</div>{body}</div>'
+
+
+def render_fragment(sentences: Iterable[Drawable]) -> str:
     """The sentences' boxes inside one ``.albert-srl`` element, without CSS (for a page that has it)."""
-    return f'<div class="albert-srl">{"".join(render_sentence(s) for s in sentences)}</div>'
+    return f'<div class="albert-srl">{"".join(box(s) for s in sentences)}</div>'
 
 
-def is_spacy_doc(item: object) -> TypeGuard[Doc]:
-    """Whether ``item`` is a spaCy ``Doc``, asked without importing spaCy."""
-    return type(item).__name__ == "Doc" and type(item).__module__.startswith("spacy.")
+def render_html(item: Drawable | Iterable[Drawable]) -> str:
+    """A self-styled HTML fragment (CSS included) of a ``Sentence`` or of several: what a notebook shows
+    (``Sentence._repr_html_``). A spaCy ``Doc``'s: ``render_html(spacy_component.doc_sentences(doc))``."""
+    return STYLE_TAG + render_fragment([item] if isinstance(item, Drawable) else item)
 
 
-def render_html(item: Sentence | Iterable[Sentence] | Any) -> str:
-    """A self-styled HTML fragment (CSS included) of a ``Sentence``, of several, or of a spaCy ``Doc``
-    tagged by the ``albert_srl`` pipeline component; what a notebook shows (``Sentence._repr_html_``)."""
-    if isinstance(item, Sentence):
-        sentences: Iterable[Sentence] = [item]
-    elif is_spacy_doc(item):
-        from albert_srl.spacy_component import doc_sentences
-
-        sentences = doc_sentences(item)
-    else:
-        sentences = item
-    return STYLE_TAG + render_fragment(sentences)
+def box(sentence: Drawable) -> str:
+    """A sentence's box; anything else is a ``TypeError`` saying what the renderer draws."""
+    if not isinstance(sentence, Drawable):
+        raise TypeError(
+            f"the renderer draws Sentences, not {type(sentence).__name__} (a spaCy Doc's: "
+            "albert_srl.spacy_component.doc_sentences(doc))"
+        )
+    return sentence.html()
 
 
 PAGE_STYLE = "body { margin: 0 auto; max-width: 60rem; padding: 1rem; background: #f8fafc; }"
@@ -176,7 +177,7 @@ PAGE_STYLE = "body { margin: 0 auto; max-width: 60rem; padding: 1rem; background
 
 def page_start(title: str = "albert-srl frames") -> str:
     """The head of a standalone page (CSS and the legend); the sentences and ``page_end()`` follow, so a
-    long page is written sentence by sentence (``render_sentence``)."""
+    long page is written sentence by sentence (``box``)."""
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -189,20 +190,20 @@ def page_end() -> str:
     return "</div>\n</body>\n</html>\n"
 
 
-def render_page(sentences: Iterable[Sentence], title: str = "albert-srl frames") -> str:
+def render_page(sentences: Iterable[Drawable], title: str = "albert-srl frames") -> str:
     """A standalone HTML page (no scripts, no external files) of the sentences and a legend."""
     stream = StringIO()
     write_html(sentences, stream, title)
     return stream.getvalue()
 
 
-def write_html(sentences: Iterable[Sentence], stream: TextIO, title: str = "albert-srl frames") -> int:
+def write_html(sentences: Iterable[Drawable], stream: TextIO, title: str = "albert-srl frames") -> int:
     """Write ``render_page`` sentence by sentence (the ``html`` writer of ``albert_srl.write``). Returns
     the number of sentences written."""
     stream.write(page_start(title))
     count = 0
     for sentence in sentences:
-        stream.write(render_sentence(sentence) + "\n")
+        stream.write(box(sentence) + "\n")
         count += 1
     stream.write(page_end())
     return count

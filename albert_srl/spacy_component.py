@@ -421,12 +421,13 @@ def make_albert_srl(
     return AlbertSRL(nlp, name, model=model, batch_words=batch_words, max_tokens=max_tokens, device=device)
 
 
-# ------------------------------------------------------------------------------------------ rendering
+# ------------------------------------------------------------------------------ Docs as Sentences
 
 
 def doc_sentences(doc: Doc) -> list[Sentence]:
     """The doc's sentences with their frames as ``Sentence`` objects (words = non-space tokens, character
-    offsets into ``doc.text``): what ``albert_srl.render.render_html(doc)`` draws."""
+    offsets into ``doc.text``): the component's Docs as the rest of the package takes them, e.g. to draw
+    them, ``albert_srl.render.render_html(doc_sentences(doc))``."""
     spans = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
     frames = stored_frames(doc)
     sentences = []

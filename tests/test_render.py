@@ -1,6 +1,6 @@
-"""The one HTML renderer: a notebook's ``Sentence._repr_html_``, a spaCy ``Doc``, ``tag --format html`` and
-the served demo page all draw what the tagger answered, read back from the markup's data attributes (and,
-in Chromium, from what the page shows)."""
+"""The one HTML renderer: a notebook's ``Sentence._repr_html_``, a spaCy ``Doc``'s sentences,
+``tag --format html`` and the served demo page all draw what the tagger answered, read back from the
+markup's data attributes (and, in Chromium, from what the page shows)."""
 
 from __future__ import annotations
 
@@ -119,18 +119,22 @@ def test_a_sentence_without_frames_says_so() -> None:
 
 def test_a_spacy_doc_is_drawn_with_its_frames(trained_tiny_tagger: SRLTagger) -> None:
     spacy = pytest.importorskip("spacy")
+    from albert_srl.spacy_component import doc_sentences
+
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("albert_srl").tagger = trained_tiny_tagger
     doc = nlp(TEXT)
     sentences = list(doc.sents)
     tagged = trained_tiny_tagger.tag([[t.text for t in s] for s in sentences])
-    drawn = read_frames(render_html(doc)).sentences
+    drawn = read_frames(render_html(doc_sentences(doc))).sentences
     assert drawn == [
         [(i, sense, [(r, s, e, sentence[s:e].text) for r, s, e, _ in spans]) for i, sense, spans in frames]
         for sentence, frames in zip(sentences, expected(tagged), strict=True)
     ]
     assert any(drawn), "the tiny model finds the sample's predicates"
+    with pytest.raises(TypeError, match=r"draws Sentences, not Token .*doc_sentences\(doc\)"):
+        render_html(doc)  # the component converts its Docs; the renderer takes Sentences only
 
 
 def tiny_model_dir(tagger: SRLTagger, tmp_path: Path) -> Path:

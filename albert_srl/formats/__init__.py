@@ -27,7 +27,7 @@ from albert_srl.formats.conll2012 import read_conll2012, write_conll2012
 from albert_srl.formats.conllu import read_conllu, write_conllu
 from albert_srl.formats.jsonl import read_jsonl, write_jsonl
 from albert_srl.formats.readable import write_readable
-from albert_srl.render import page_end, page_start, render_sentence, write_html
+from albert_srl.render import page_end, page_start, write_html
 
 FORMATS = ("conll12", "conll05", "conllu", "jsonl", "allennlp")
 READERS: dict[str, Callable[..., Iterator[Sentence]]] = {
@@ -114,7 +114,7 @@ def sentence_writer(stream: TextIO, format: str) -> Iterator[Callable[[Sentence]
 
     def write_one(sentence: Sentence) -> None:
         if format == "html":
-            stream.write(render_sentence(sentence) + "\n")
+            stream.write(sentence.html() + "\n")
         else:
             write([sentence], stream, format)
 
