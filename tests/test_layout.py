@@ -6,6 +6,7 @@ function (a lazy import still runs, and still ties the two modules together)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "albert_srl"
@@ -126,3 +127,22 @@ def test_the_import_graph_has_no_circle() -> None:
         if name not in state:
             visit(name)
     assert "albert_srl.pretraining.run" not in GRAPH["albert_srl.pretraining.export"]
+
+
+def test_the_readme_layout_table_names_everything_in_the_package() -> None:
+    """Each module and folder of ``albert_srl/`` has a row (its first column) in the README's Layout table,
+    and each row names something that exists."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    named = {
+        path.removeprefix("albert_srl/").strip("/").split("/")[0]
+        for row in table.splitlines()
+        if row.startswith("| `albert_srl/")
+        for path in re.findall(r"`([^`]+)`", row.split(" | ")[0])
+    }
+    present = {
+        path.name
+        for path in PACKAGE.iterdir()
+        if path.name not in ("__init__.py", "__pycache__") and (path.suffix == ".py" or path.is_dir())
+    }
+    assert sorted(named) == sorted(present)
