@@ -195,9 +195,7 @@ def test_late_fusion_runs_the_lower_layers_once_for_all_predicates_of_a_sentence
     rows_seen: list[tuple[str, int]] = []
     blocks = model.encoder.blocks()
     for name, block in (("lower", blocks[0]), ("lower", blocks[1]), ("upper", blocks[2])):
-        block.register_forward_hook(
-            lambda _m, _args, out, name=name: rows_seen.append((name, out.shape[0]))
-        )
+        block.register_forward_hook(lambda _m, _args, out, name=name: rows_seen.append((name, out.shape[0])))
     words = ["w"] * 6
     units = [Instance(words, p) for p in (0, 2, 4)] + [Instance(words, None)]
     sentence = EncodedSentence(words, [[10 + i] for i in range(6)], units)
