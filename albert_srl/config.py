@@ -392,12 +392,18 @@ def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> Pre
 EVALUATION_SPLITS = frozenset({"dev", "devel", "development", "test", "testing", "validation"})
 
 
+def is_evaluation_split(path: str | Path) -> bool:
+    """Whether the file's name says it is a dev or test split: training on (or pretraining on, or labelling
+    silver frames of) the text a model is scored on would flatter its scores."""
+    return bool(EVALUATION_SPLITS & set(re.split(r"[^a-z0-9]+", Path(path).name.lower())))
+
+
 def refuse_evaluation_splits(config: PretrainConfig, source: str) -> None:
-    """Pretraining on the text a model is scored on would flatter its scores: refuse a CoNLL file whose
-    name says it is a dev or test split, unless ``allow_eval_files`` says it is not."""
+    """Refuse a pretraining CoNLL file whose name says it is a dev or test split, unless
+    ``allow_eval_files`` says it is not."""
     for key, paths in (("vocab_conll", config.vocab_conll), ("text_conll", config.text_conll)):
         for conll in paths:
-            if EVALUATION_SPLITS & set(re.split(r"[^a-z0-9]+", Path(conll).name.lower())):
+            if is_evaluation_split(conll):
                 message = (
                     f"{key} names what looks like a dev or test split: {conll} (if it is not evaluation "
                     "data, set allow_eval_files to true)"

@@ -24,7 +24,6 @@ from albert_srl.model.tokenizer import load_tokenizer, train_sentencepiece
 from albert_srl.pretraining import export_encoder, pretrain
 from albert_srl.pretraining.corpus import (
     document_sentences,
-    iter_documents,
     load_corpus,
     pack,
     prepare_corpus,
@@ -42,6 +41,7 @@ from albert_srl.pretraining.instances import (
     mask_ngrams,
 )
 from albert_srl.pretraining.run import build_model, learning_rate_schedule, pretraining_loss
+from albert_srl.tagging.text import read_documents
 from albert_srl.training import loop
 from albert_srl.training.checkpoints import load_tensors
 from albert_srl.training.runtime import Deadline
@@ -89,7 +89,7 @@ def text(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(text: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lines = (p for doc in iter_documents(text, title_lines=True) for p in doc)
+    lines = (p for doc in read_documents(text, title_lines=True) for p in doc)
     return train_sentencepiece(lines, tmp_path_factory.mktemp("tok"), vocab_size=200)
 
 
@@ -114,7 +114,7 @@ def test_documents_drop_the_title_and_sentences_split_at_stops(tmp_path: Path):
     path.write_text(
         "Title\nMr. Smith went home. He slept.\n\nOther\nOne two three four five.\n", encoding="utf-8"
     )
-    documents = list(iter_documents(path, title_lines=True))
+    documents = list(read_documents(path, title_lines=True))
     assert documents == [["Mr. Smith went home. He slept."], ["One two three four five."]]
     assert split_sentences(documents[0][0]) == ["Mr. Smith went home.", "He slept."]
 
@@ -123,7 +123,7 @@ def test_packing_round_trip_decodes_back_to_the_text(text: Path, tokenizer_dir: 
     tokenizer = load_tokenizer(tokenizer_dir)
     corpus = load_corpus(corpus_dir)
     assert len(list(corpus_dir.glob("shard-*.npz"))) > 1  # the small shard size forced several shards
-    expected = [document_sentences(doc, 3) for doc in iter_documents(text, title_lines=True)]
+    expected = [document_sentences(doc, 3) for doc in read_documents(text, title_lines=True)]
     assert corpus.documents == len(expected)
     starts = corpus.sentence_starts
     for d in (0, len(expected) // 2, len(expected) - 1):
@@ -343,13 +343,6 @@ def test_masked_position_loss_equals_the_full_pretraining_loss(corpus_dir: Path,
     assert torch.allclose(pretraining_loss(model, batch).loss, full, atol=1e-5)
 
 
-def test_plain_text_keeps_every_line_unless_it_has_title_lines(tmp_path: Path):
-    path = tmp_path / "notes.txt"
-    path.write_text("First paragraph of mine.\nSecond one.\n\nAnother document.\n", encoding="utf-8")
-    assert list(iter_documents(path)) == [["First paragraph of mine.", "Second one."], ["Another document."]]
-    assert list(iter_documents(path, title_lines=True)) == [["Second one."]]
-
-
 def test_a_time_budget_stops_pretraining_with_an_exported_encoder(
     text: Path, tokenizer_dir: Path, corpus_dir: Path, tmp_path: Path
 ):
@@ -430,7 +423,7 @@ def test_an_older_card_counts_as_the_record(tmp_path: Path):
 
 
 def test_a_packing_of_another_vocabulary_is_refused(text: Path, corpus_dir: Path, tmp_path: Path):
-    lines = (p for doc in iter_documents(text, title_lines=True) for p in doc)
+    lines = (p for doc in read_documents(text, title_lines=True) for p in doc)
     other = train_sentencepiece(lines, tmp_path / "other", vocab_size=150)
     config = load_pretrain_config(
         TINY, [f"text_paths=[{text}]", f"encoder.tokenizer={other}", f"packed_dir={corpus_dir}"]

@@ -19,6 +19,7 @@ from albert_srl.tagging.text import (
     TextSentence,
     iter_text_file,
     iter_text_sentences,
+    read_documents,
     split_text,
     split_tokenized,
     tokenize_sentence,
@@ -332,3 +333,16 @@ def test_old_mac_lines_beyond_the_line_bound_are_all_read(
     read = text_module.bounded_lines(stream or io.BytesIO(data.encode()))
     got = [line.decode() if isinstance(line, bytes) else line for line in read]
     assert got == [*lines, *(f"w{i}\r" for i in range(40)), "y" * piece, "end"]
+
+
+def test_documents_are_blank_line_separated_blocks_and_a_title_line_is_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.write("First paragraph of mine.\n  Second one.  \n\n\nAnother document.\n\nThird\n")
+    assert list(read_documents(path)) == [
+        ["First paragraph of mine.", "Second one."],
+        ["Another document."],
+        ["Third"],
+    ]
+    assert list(read_documents(path, title_lines=True)) == [["Second one."]]  # a title alone is no document
+    assert list(read_documents(path, max_documents=2)) == list(read_documents(path))[:2]

@@ -25,8 +25,9 @@ import numpy as np
 from albert_srl import formats
 from albert_srl.config import PretrainConfig
 from albert_srl.errors import SRLFormatError
-from albert_srl.files import read_lines, replaced, write_atomic
+from albert_srl.files import replaced, write_atomic
 from albert_srl.model.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
+from albert_srl.tagging.text import read_documents
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +42,6 @@ ABBREVIATION = re.compile(
     r"(?:^|\s|\()(?:[A-Z]|Mr|Mrs|Ms|Dr|St|Jr|Sr|No|Nos|Vol|vs|etc|Inc|Co|Ltd|Gen|Col|Lt|Sgt|Capt|Prof|Rev|"
     r"Mt|Ft|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|U\.S|e\.g|i\.e|c|ca|approx|Gov|Sen|Rep)\.$"
 )
-
-
-def iter_documents(
-    path: str | Path, max_documents: int | None = None, title_lines: bool = False
-) -> Iterator[list[str]]:
-    """The paragraphs (lines) of each blank-line-separated document of a text file (plain or gzip);
-    with ``title_lines`` each document's first line is a title and left out."""
-    skip = 1 if title_lines else 0
-    block: list[str] = []
-    count = 0
-    for line in read_lines(path, errors="replace"):
-        line = line.strip()
-        if line:
-            block.append(line)
-            continue
-        if len(block) > skip:
-            yield block[skip:]
-            count += 1
-            if max_documents is not None and count >= max_documents:
-                return
-        block = []
-    if len(block) > skip:
-        yield block[skip:]
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -105,7 +83,7 @@ def vocabulary_lines(config: PretrainConfig) -> Iterator[str]:
     per_file = math.ceil(config.vocab_paragraphs / max(1, len(config.text_paths)))
     for path in config.text_paths:
         taken = 0
-        for paragraphs in iter_documents(path, config.max_documents, config.title_lines):
+        for paragraphs in read_documents(path, config.title_lines, config.max_documents):
             for paragraph in paragraphs:
                 if len(paragraph.split()) >= config.min_words:
                     yield paragraph
@@ -227,7 +205,7 @@ def pack(
     def documents() -> Iterator[list[str]]:
         for path in text_paths:
             log.info("packing %s", path)
-            for paragraphs in iter_documents(path, max_documents, title_lines):
+            for paragraphs in read_documents(path, title_lines, max_documents):
                 yield document_sentences(paragraphs, min_words)
         for path in conll_paths:
             log.info("packing %s", path)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from albert_srl.data import Sentence
-from albert_srl.files import open_binary, uncompressed_size
+from albert_srl.files import open_binary, read_lines, uncompressed_size
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -224,6 +224,31 @@ def same_punctuation_run(text: str, left: Span, right: Span) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- streaming
+
+
+def read_documents(
+    path: str | Path, title_lines: bool = False, max_documents: int | None = None
+) -> Iterator[list[str]]:
+    """The paragraphs (lines, stripped) of each blank-line-separated document of a text file (plain or
+    gzip), the one document reader of pretraining and silver labelling; with ``title_lines`` each
+    document's first line is a title and left out (WikiExtractor output). Bytes that are not UTF-8 read
+    as U+FFFD: a corpus of millions of lines is not refused for one of them."""
+    skip = 1 if title_lines else 0
+    block: list[str] = []
+    count = 0
+    for line in read_lines(path, errors="replace"):
+        line = line.strip()
+        if line:
+            block.append(line)
+            continue
+        if len(block) > skip:
+            yield block[skip:]
+            count += 1
+            if max_documents is not None and count >= max_documents:
+                return
+        block = []
+    if len(block) > skip:
+        yield block[skip:]
 
 
 def iter_text_file(
