@@ -4,6 +4,7 @@ predicate-awareness mode and with either head; constrained decoding never breaks
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 from conftest import TRAINED_STEPS, TinyTaggerFactory, tiny_model_config
 from safetensors.torch import load_file
+from torch.nn import functional as F
 from transformers import AlbertConfig, AlbertModel
 
 from albert_srl.data import Sentence
@@ -278,3 +280,81 @@ def test_words_the_syntax_head_tags_outside_predicate_pos_are_never_predicates(
     assert model.decode(sentence_rows).predicate_flags.sum() > 0
     model.config.predicate_pos = ["NNP"]
     assert model.decode(sentence_rows).predicate_flags.sum() == 0
+
+
+def losses_before_weights(model: SRLModel, batch: Any) -> dict[str, torch.Tensor]:
+    """The losses as ``SRLModel.forward`` computed them before instances had weights (e8054d4)."""
+    states = model.word_states(batch)
+    is_argument = batch.predicate >= 0
+    rows = is_argument.nonzero().squeeze(1)
+    tags, mask, predicate = batch.tags[rows], batch.word_mask[rows], batch.predicate[rows]
+    arg_states = model.argument_states(states[rows], predicate)
+    emissions = model.argument_head(arg_states).float()
+    if model.crf is not None:
+        likelihood = model.crf(emissions, tags.clamp(min=0), mask, predicate_index=predicate, reduction="sum")
+        argument = -likelihood / len(rows)
+    else:
+        argument = F.cross_entropy(emissions[mask], tags[mask], ignore_index=-100)
+    at_predicate = arg_states[torch.arange(len(rows)), predicate]
+    sense = F.cross_entropy(model.sense_head(at_predicate).float(), batch.senses[rows], ignore_index=-100)
+    rows = (~is_argument).nonzero().squeeze(1)
+    mask = batch.word_mask[rows]
+    logits = model.predicate_head(states[rows]).float()
+    found = F.cross_entropy(logits[mask], batch.predicate_flags[rows][mask], ignore_index=-100)
+    return {"argument_loss": argument, "sense_loss": sense, "predicate_loss": found}
+
+
+def with_weight(instances: list[Instance], weight: float) -> list[Instance]:
+    return [replace(instance, weight=weight) for instance in instances]
+
+
+@pytest.mark.parametrize("head", ["crf", "softmax"])
+def test_instances_of_weight_1_have_exactly_the_losses_of_unweighted_training(
+    make_tiny_tagger: TinyTaggerFactory, tiny_sentences: list[Sentence], head: str
+) -> None:
+    tagger, _ = make_tiny_tagger(steps=5, head=head)
+    instances = instances_from_sentences(tiny_sentences * 8)  # enough rows for sums to differ in order
+    batch = encode(tagger, instances)
+    assert batch.weight is None  # all of weight 1: the unweighted losses, to the bit
+    output, before = tagger.model(batch), losses_before_weights(tagger.model, batch)
+    for name, loss in before.items():
+        assert torch.equal(getattr(output, name), loss), name
+    weighted = replace(batch, weight=torch.ones(len(instances)))  # the weighted mean of ones: the mean
+    for name, loss in before.items():
+        torch.testing.assert_close(getattr(tagger.model(weighted), name), loss)
+
+
+def gradients(model: SRLModel, batch: Any) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    model(batch).loss.backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("head", ["crf", "softmax"])
+def test_silver_of_weight_0_leaves_the_gold_gradients(
+    make_tiny_tagger: TinyTaggerFactory, tiny_sentences: list[Sentence], head: str
+) -> None:
+    tagger, _ = make_tiny_tagger(steps=5, head=head)
+    gold = instances_from_sentences(tiny_sentences[:2])
+    silver = instances_from_sentences(tiny_sentences[2:])
+    alone = gradients(tagger.model, encode(tagger, gold))
+    beside = gradients(tagger.model, encode(tagger, gold + with_weight(silver, 0.0)))
+    counted = gradients(tagger.model, encode(tagger, gold + silver))
+    assert alone.keys() == beside.keys()
+    for name, gradient in alone.items():
+        torch.testing.assert_close(beside[name], gradient, atol=1e-6, rtol=1e-4)
+    assert any(not torch.allclose(counted[name], gradient, atol=1e-4) for name, gradient in alone.items())
+    only_silver = tagger.model(encode(tagger, with_weight(silver, 0.0)))
+    assert only_silver.loss.item() == 0.0  # a batch of weight-0 silver alone teaches nothing
+
+
+def test_a_weight_of_2_counts_as_two_copies(
+    make_tiny_tagger: TinyTaggerFactory, tiny_sentences: list[Sentence]
+):
+    tagger, _ = make_tiny_tagger(steps=5)
+    first, rest = tiny_sentences[0], tiny_sentences[1:]
+    twice = tagger.model(encode(tagger, instances_from_sentences([first, first, *rest])))
+    weighted = instances_from_sentences([first], weight=2.0) + instances_from_sentences(rest)
+    double = tagger.model(encode(tagger, weighted))
+    for name in ("loss", "argument_loss", "sense_loss", "predicate_loss"):
+        torch.testing.assert_close(getattr(double, name), getattr(twice, name))

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -57,6 +57,7 @@ class Instance:
     sense: str | None = None
     predicate_flags: list[int] | None = None
     pos: list[str] | None = None  # gold part-of-speech tags (predicate-identification rows), when known
+    weight: float = 1.0  # its losses' weight in a batch's weighted mean (silver data; gold is 1)
 
 
 # The Penn Treebank tags (with the English Web Treebank's additions) the auxiliary part-of-speech head
@@ -105,13 +106,22 @@ class Batch:
     senses: torch.Tensor  # (B,), -100 where unknown
     predicate_flags: torch.Tensor  # (B, W), -100 where unknown
     pos: torch.Tensor  # (B, W) indices into POS_TAGS, -100 where unknown
+    # (B,) float: each unit's loss weight; None where all are 1 (gold data, tagging), so that those
+    # batches' losses are computed as they always were, to the bit
+    weight: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
+        return self._map(lambda tensor: tensor.to(device, non_blocking=True))
 
     def pin_memory(self) -> Batch:
         """The same tensors in page-locked memory, so that ``to("cuda")`` copies asynchronously."""
-        return Batch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+        return self._map(torch.Tensor.pin_memory)
+
+    def _map(self, function: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        """The batch with ``function`` applied to each of its tensors."""
+        tensors = ((f.name, getattr(self, f.name)) for f in fields(self))
+        mapped: dict[str, Any] = {name: None if value is None else function(value) for name, value in tensors}
+        return Batch(**mapped)
 
 
 def sense_number(roleset: str | None) -> str:
@@ -120,9 +130,10 @@ def sense_number(roleset: str | None) -> str:
 
 
 def instances_from_sentences(
-    sentences: Sequence[Sentence], predicate_identification: bool = True
+    sentences: Sequence[Sentence], predicate_identification: bool = True, weight: float = 1.0
 ) -> list[Instance]:
-    """One instance per (sentence, predicate), plus one per sentence for predicate identification."""
+    """One instance per (sentence, predicate), plus one per sentence for predicate identification; each
+    with the loss ``weight``."""
     instances: list[Instance] = []
     for sentence in sentences:
         length = len(sentence.words)
@@ -130,13 +141,14 @@ def instances_from_sentences(
             flags = [0] * length
             for frame in sentence.frames:
                 flags[frame.predicate.index] = 1
-            instances.append(Instance(sentence.words, None, predicate_flags=flags, pos=sentence.pos))
+            instances.append(
+                Instance(sentence.words, None, predicate_flags=flags, pos=sentence.pos, weight=weight)
+            )
         for frame in sentence.frames:
             spans = [(a.role, a.start, a.end) for a in frame.arguments]
             tags = bio_from_spans(spans, length)
-            instances.append(
-                Instance(sentence.words, frame.predicate.index, tags, sense_number(frame.predicate.sense))
-            )
+            sense = sense_number(frame.predicate.sense)
+            instances.append(Instance(sentence.words, frame.predicate.index, tags, sense, weight=weight))
     return instances
 
 
@@ -291,6 +303,7 @@ def collate(
             word_positions.append(positions)
     ids = list(rows.windows)
     width = max(len(i) for i in ids)
+    weights = [inst.weight for inst in instances]
     return Batch(
         input_ids=_padded([list(i) for i in ids], width, tokenizer.pad_token_id),
         attention_mask=_padded([[1] * len(i) for i in ids], width, 0),
@@ -309,6 +322,7 @@ def collate(
         ),
         predicate_flags=_padded([inst.predicate_flags or [] for inst in instances], max_words),
         pos=_padded([[POS_INDEX.get(t, -100) for t in inst.pos or []] for inst in instances], max_words),
+        weight=torch.tensor(weights) if any(w != 1 for w in weights) else None,
     )
 
 

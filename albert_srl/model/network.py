@@ -327,35 +327,35 @@ class SRLModel(nn.Module):
         return self.pair(torch.cat([states, at_predicate.unsqueeze(1).expand_as(states)], dim=-1))
 
     def forward(self, batch: Batch) -> SRLOutput:
+        """The losses of a batch: each the mean over the instances (or words) it applies to, weighted by
+        ``batch.weight`` where the batch has one."""
         states = self.word_states(batch)
         is_argument = batch.predicate >= 0
         argument_loss = sense_loss = predicate_loss = pos_loss = None
         if is_argument.any():
             rows = is_argument.nonzero().squeeze(1)
             tags, mask, predicate = batch.tags[rows], batch.word_mask[rows], batch.predicate[rows]
+            weight = None if batch.weight is None else batch.weight[rows]
             arg_states = self.argument_states(states[rows], predicate)
             emissions = self.argument_head(arg_states).float()
             if self.crf is not None:
                 likelihood = self.crf(
-                    emissions, tags.clamp(min=0), mask, predicate_index=predicate, reduction="sum"
+                    emissions, tags.clamp(min=0), mask, predicate_index=predicate, reduction="none"
                 )
-                argument_loss = -likelihood / len(rows)
+                argument_loss = -weighted_mean(likelihood, weight)
             else:
-                argument_loss = F.cross_entropy(emissions[mask], tags[mask], ignore_index=-100)
+                argument_loss = cross_entropy(emissions[mask], tags[mask], word_weights(weight, mask))
             predicate_state = arg_states[torch.arange(len(rows), device=rows.device), predicate]
-            sense_loss = F.cross_entropy(
-                self.sense_head(predicate_state).float(), batch.senses[rows], ignore_index=-100
-            )
+            sense_loss = cross_entropy(self.sense_head(predicate_state).float(), batch.senses[rows], weight)
         if (~is_argument).any():
             rows = (~is_argument).nonzero().squeeze(1)
             mask = batch.word_mask[rows]
+            weight = word_weights(None if batch.weight is None else batch.weight[rows], mask)
             logits = self.predicate_head(states[rows]).float()
-            predicate_loss = F.cross_entropy(
-                logits[mask], batch.predicate_flags[rows][mask], ignore_index=-100
-            )
+            predicate_loss = cross_entropy(logits[mask], batch.predicate_flags[rows][mask], weight)
             pos = batch.pos[rows][mask]
             if self.pos_head is not None and (pos >= 0).any():
-                pos_loss = F.cross_entropy(self.pos_head(states[rows][mask]).float(), pos, ignore_index=-100)
+                pos_loss = cross_entropy(self.pos_head(states[rows][mask]).float(), pos, weight)
         losses = (argument_loss, sense_loss, predicate_loss, pos_loss)
         total = sum((loss for loss in losses if loss is not None), torch.zeros((), device=states.device))
         return SRLOutput(total, argument_loss, sense_loss, predicate_loss, pos_loss)
@@ -395,6 +395,28 @@ class SRLModel(nn.Module):
                 pos = self.pos_head(states[rows]).argmax(-1)  # (B', W)
                 flags[rows] *= self.predicate_pos_mask[pos]
         return Decoded(tags, senses, flags, tag_probability, predicate_probability)
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """The mean of ``values`` (N,), or with ``weight`` (N,) their weighted mean; 0 where every weight is 0
+    (a batch of weight-0 silver sentences alone teaches nothing)."""
+    if weight is None:
+        return values.sum() / len(values)
+    return (values * weight).sum() / weight.sum().clamp(min=torch.finfo(weight.dtype).tiny)
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """The mean cross-entropy over the targets that are not -100, or with ``weight`` (one per target)
+    their weighted mean. Without weights it is torch's own mean, exactly as every unweighted batch had."""
+    if weight is None:
+        return F.cross_entropy(logits, target, ignore_index=-100)
+    losses = F.cross_entropy(logits, target, ignore_index=-100, reduction="none")
+    return weighted_mean(losses, weight * (target != -100))
+
+
+def word_weights(weight: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor | None:
+    """Each row's weight (B,) repeated for its words where ``mask`` (B, W) is set, in ``x[mask]`` order."""
+    return None if weight is None else weight.unsqueeze(1).expand_as(mask)[mask]
 
 
 def check_fusion(config: ModelConfig, token_types: int, late: bool) -> None:
