@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from albert_srl import __version__
-from albert_srl.config import RunConfig, ServeAddress, TagOptions, TuneOptions
+from albert_srl.config import LabelOptions, RunConfig, ServeAddress, TagOptions, TuneOptions
 from albert_srl.errors import SRLFormatError, TrainingDiverged
 from albert_srl.formats import READERS
 from albert_srl.serving.batching import ServeLimits
@@ -179,6 +179,25 @@ def cmd_tag(args: argparse.Namespace) -> int:
     if skipped:
         log.warning("%d input lines or sentences were skipped", skipped)
     return 2 if failed else 1 if skipped else 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from albert_srl.tagging.label import check_run, label
+    from albert_srl.tagging.tagger import SRLTagger
+
+    check_run(args.files, args.output, args.resume)  # before a model loads for minutes
+    options = LabelOptions(**given(args, *(s.name for s in settings_of(LabelOptions))))
+    tagger = SRLTagger.from_pretrained(args.model, device=args.device, bf16=args.bf16 or None, int8=args.int8)
+    progress = not args.quiet and sys.stderr.isatty()
+    done = label(tagger, args.files, args.output, options, args.resume, progress)
+    left_out = f"{done.too_long:,} over {options.max_words} words"
+    if options.min_confidence is not None:
+        left_out = f"{done.below_confidence:,} below confidence {options.min_confidence:g}, {left_out}"
+    print(
+        f"{args.output}: {done.documents:,} documents, {done.sentences:,} sentences with {done.frames:,} "
+        f"frames written; left out: {left_out}"
+    )
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -382,6 +401,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_precision_flags(tag)
     tag.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tag.set_defaults(run=cmd_tag)
+
+    label = commands.add_parser(
+        "label",
+        help="label raw text with a model: silver training data (docs/silver.md)",
+        description="Tag the documents of text files end to end (the model finds the predicates) and write "
+        "their frames as training data: CoNLL-2012, or JSON lines with each frame's probability. Documents "
+        "are blank-line-separated blocks, a paragraph a line, kept whole and in order. The run streams, "
+        "records its progress in OUTPUT.progress.json, and --resume goes on where a killed run stopped.",
+    )
+    label.add_argument("files", nargs="+", metavar="FILE", help="text files (.gz too)")
+    label.add_argument("-o", "--output", required=True, help="the silver file to write (.gz: gzip)")
+    label.add_argument("--model", help="model directory or hub id (default: the shipped model)")
+    add_setting(label, LabelOptions, "format")
+    add_setting(label, LabelOptions, "min_confidence", metavar="P")
+    for name in ("max_documents", "max_sentences", "batch_documents", "max_tokens", "max_words"):
+        add_setting(label, LabelOptions, name, metavar="N")
+    title = setting_of(LabelOptions, "title_lines")
+    label.add_argument("--title-lines", action="store_true", default=None, help=title.doc)
+    label.add_argument("--resume", action="store_true", help="go on from OUTPUT.progress.json")
+    add_setting(label, RunConfig, "device")
+    add_precision_flags(label)
+    label.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    label.set_defaults(run=cmd_label)
 
     serve = commands.add_parser("serve", help="serve a model over HTTP (API + demo page)")
     serve.add_argument("--model", help="model directory (default: the shipped model)")

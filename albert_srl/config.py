@@ -24,6 +24,7 @@ __all__ = [
     "ConfigError",
     "EmbeddingConfig",
     "EncoderConfig",
+    "LabelOptions",
     "LossWeights",
     "PretrainConfig",
     "RunConfig",
@@ -155,6 +156,39 @@ class TagOptions:
     )
     max_words: int = setting(
         512, low=1, doc="longer sentences are reported and skipped: time and memory grow with its square"
+    )
+
+
+@dataclass(kw_only=True)
+class LabelOptions:
+    """How ``label`` (``albert_srl.tagging.label``) writes silver frames of raw text (docs/silver.md)."""
+
+    format: Literal["conll12", "jsonl"] = setting(
+        "conll12", doc="conll12: what train reads; jsonl: keeps the probabilities (for silver.min_confidence)"
+    )
+    min_confidence: float | None = setting(
+        None,
+        low=0,
+        high=1,
+        doc="keep a sentence only if every frame's confidence (its probability times its predicate's) "
+        "reaches this; a sentence without frames is kept",
+    )
+    max_documents: int | None = setting(None, low=1, doc="stop after this many documents")
+    max_sentences: int | None = setting(
+        None, low=1, doc="stop after the document that brings the sentences written to this many"
+    )
+    title_lines: bool = setting(
+        False, doc="the first line of each blank-line-separated block is a title, left out (Wikipedia)"
+    )
+    batch_documents: int = setting(
+        8, low=1, high=100_000, doc="documents tagged together; the progress is recorded after each batch"
+    )
+    max_tokens: int | None = like(TagOptions, "max_tokens")
+    max_words: int = like(
+        TagOptions,
+        "max_words",
+        200,
+        doc="longer sentences are left out (and counted): lists and tables run together teach little",
     )
 
 

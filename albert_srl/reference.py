@@ -6,7 +6,15 @@ fails while the page and the declarations differ.
 
 from __future__ import annotations
 
-from albert_srl.config import PretrainConfig, ServeAddress, SpacyOptions, TagOptions, TrainConfig, TuneOptions
+from albert_srl.config import (
+    LabelOptions,
+    PretrainConfig,
+    ServeAddress,
+    SpacyOptions,
+    TagOptions,
+    TrainConfig,
+    TuneOptions,
+)
 from albert_srl.model.network import EncoderChecks, ModelConfig
 from albert_srl.serving.batching import ServeLimits
 from albert_srl.settings import reference_markdown
@@ -34,6 +42,11 @@ SECTIONS: list[tuple[str, str, type]] = [
         "Tagging: `albert-srl tag`",
         "Flags of `tag`; `SRLTagger.tag_stream` takes the same values.",
         TagOptions,
+    ),
+    (
+        "Silver labelling: `albert-srl label`",
+        "Flags of `label` (docs/silver.md); `albert_srl.tagging.label.label` takes the same values.",
+        LabelOptions,
     ),
     (
         'spaCy: `nlp.add_pipe("albert_srl", config={...})`',

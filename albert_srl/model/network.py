@@ -7,6 +7,7 @@ marked, so one pass a sentence finds all its predicates).
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
@@ -395,6 +396,17 @@ class SRLModel(nn.Module):
                 pos = self.pos_head(states[rows]).argmax(-1)  # (B', W)
                 flags[rows] *= self.predicate_pos_mask[pos]
         return Decoded(tags, senses, flags, tag_probability, predicate_probability)
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, in name order: equal digests mean equal weights. (An int8
+    model's packed layers are no tensors; its float ones count.)"""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if isinstance(tensor, torch.Tensor):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:

@@ -16,7 +16,6 @@ on its share of each one inside ``DistributedDataParallel``; only rank 0 writes 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -49,7 +48,7 @@ from albert_srl.model.encoding import (
     make_batches,
     sense_set,
 )
-from albert_srl.model.network import ModelConfig, SRLModel, SRLOutput
+from albert_srl.model.network import ModelConfig, SRLModel, SRLOutput, weights_digest
 from albert_srl.model.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
 from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training.evaluation import evaluate
@@ -432,15 +431,6 @@ def trim_metrics(path: Path, epochs_done: int) -> None:
         if isinstance(epoch, int) and epoch <= epochs_done:
             kept.append(line + "\n")
     write_atomic(path, "".join(kept))
-
-
-def weights_digest(model: torch.nn.Module) -> str:
-    """SHA-256 of every parameter and buffer, in name order: equal digests mean equal weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------
