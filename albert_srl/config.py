@@ -1,6 +1,6 @@
 """The settings of every command, each declared once (``albert_srl.settings``): the training and pretraining
 configs, YAML files read into plain dataclasses and checked before any training starts, and the options
-of ``tag``, ``tune`` and ``serve`` (whose flags ``cli`` derives from them).
+of ``tag``, ``label``, ``tune`` and ``serve`` (whose flags ``cli`` derives from them).
 
 A config is data: every key is a field below, with its default, range and doc (docs/configuration.md).
 ``--set key=value`` overrides use dotted keys (``encoder.hidden_size=256``) and YAML scalars (``epochs=3``,
@@ -29,6 +29,7 @@ __all__ = [
     "PretrainConfig",
     "RunConfig",
     "ServeAddress",
+    "SilverConfig",
     "SpacyOptions",
     "TagOptions",
     "TrainConfig",
@@ -216,6 +217,29 @@ class RunConfig:
     encoder: EncoderConfig = setting(factory=EncoderConfig, doc="the encoder")
 
 
+@dataclass
+class SilverConfig:
+    """Silver training data: sentences a model labelled (``albert-srl label``, docs/silver.md), trained on
+    beside the gold ``train_path`` in one shuffled stream. Labels and senses come from both; the lemma
+    table and the predicates' part-of-speech tags from the gold data alone."""
+
+    path: list[str] = setting(
+        factory=list, doc="silver files, in any format the readers read (jsonl keeps the probabilities)"
+    )
+    weight: float = setting(
+        1.0, low=0, doc="loss weight of a silver sentence (a gold one's is 1): a weighted mean in each batch"
+    )
+    max_sentences: int | None = setting(
+        None, low=1, doc="take whole documents from the start of the silver until this many sentences"
+    )
+    min_confidence: float | None = setting(
+        None,
+        low=0,
+        high=1,
+        doc="keep a silver sentence only if every frame's confidence reaches this (needs probabilities)",
+    )
+
+
 @dataclass(kw_only=True)
 class TrainConfig(RunConfig):
     """Everything ``train`` needs; the YAML file's keys are these fields (and ``RunConfig``'s).
@@ -260,6 +284,7 @@ class TrainConfig(RunConfig):
     eval_max_tokens: int | None = like(
         TagOptions, "max_tokens", doc="subwords in one forward pass when scoring dev (null: as tag's)"
     )
+    silver: SilverConfig = setting(factory=SilverConfig, doc="silver training data beside train_path")
 
 
 @dataclass(kw_only=True)
@@ -393,6 +418,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
     refuse_shipped_encoder(config.encoder, str(path))
     check_encoder_sizes(config, str(path))
     check_paths(config, str(path))
+    refuse_evaluation_silver(config, str(path))
     return config
 
 
@@ -496,6 +522,20 @@ def check_paths(config: TrainConfig, source: str) -> None:
     for key, value in required.items():
         if not Path(value).exists():
             raise ConfigError(source, None, f"{key}: no such file or directory: {value}")
+    for silver in config.silver.path:
+        if not Path(silver).is_file():
+            raise ConfigError(source, None, f"silver.path: no such file: {silver}")
+
+
+def refuse_evaluation_silver(config: TrainConfig, source: str) -> None:
+    """Silver frames of the dev or test text would teach the model what it is scored on: refuse a silver
+    file that is ``dev_path`` or whose name says it is an evaluation split."""
+    for silver in config.silver.path:
+        if Path(silver).samefile(config.dev_path):
+            raise ConfigError(source, None, f"silver.path: {silver} is dev_path: never train on the dev text")
+        if is_evaluation_split(silver):
+            message = f"silver.path names what looks like a dev or test split: {silver} (rename it if not)"
+            raise ConfigError(source, None, message)
 
 
 def _looks_local(name: str) -> bool:

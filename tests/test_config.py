@@ -120,6 +120,48 @@ def test_missing_files_are_reported_before_training(tmp_path, data_files, key):
         load_config(path, [f"{key}={tmp_path / 'absent'}"])
 
 
+def test_a_silver_section_reads_its_files_and_weights(tmp_path, data_files):
+    silver = tmp_path / "wiki-silver.conll"
+    silver.write_text("x\n")
+    extra = f"silver:\n  path: [{silver}]\n  weight: 0.5\n  min_confidence: 0.8\n"
+    config = load_config(write_config(tmp_path, minimal(*data_files, extra)))
+    assert (config.silver.path, config.silver.weight, config.silver.min_confidence) == (
+        [str(silver)],
+        0.5,
+        0.8,
+    )
+    assert load_config(write_config(tmp_path, minimal(*data_files))).silver.path == []  # none by default
+
+
+@pytest.mark.parametrize(
+    ("silver", "message"),
+    [
+        ("absent.conll", "silver.path: no such file"),
+        ("en_ewt-dev-silver.jsonl", "silver.path names what looks like a dev or test split"),
+        ("dev.conll", "is dev_path: never train on the dev text"),
+    ],
+)
+def test_silver_from_the_dev_text_or_missing_is_refused(tmp_path, data_files, silver, message):
+    path = tmp_path / silver
+    if silver != "absent.conll":
+        path.write_text("x\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(write_config(tmp_path, minimal(*data_files)), [f"silver.path=[{path}]"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("silver.path=x.conll", "silver.path must be a list"),
+        ("silver.weight=-1", "silver.weight is -1.0: allowed 0 or more"),
+        ("silver.min_confidence=2", "silver.min_confidence is 2.0: allowed from 0 to 1"),
+    ],
+)
+def test_bad_silver_settings_name_the_key(tmp_path, data_files, override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write_config(tmp_path, minimal(*data_files)), [override])
+
+
 def test_a_hub_id_is_not_checked_as_a_file(tmp_path, data_files):
     config = load_config(write_config(tmp_path, minimal(*data_files)), ["encoder.pretrained=albert-base-v2"])
     assert config.encoder.pretrained == "albert-base-v2"

@@ -499,3 +499,125 @@ def test_layer_wise_decay_lowers_the_rate_one_factor_per_layer_below_the_top() -
     config.layer_lr_decay = 1.0
     plain = finetune_optimizer(model, config)
     assert {g["lr"] for g in plain.param_groups} == {0.8, 0.01}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Silver data beside the gold
+
+
+def silver_sentence(words: str, doc_id: str | None, confidence: float | None) -> Sentence:
+    """A labelled sentence whose one frame has ``confidence`` (its predicate found with probability 1)."""
+    tokens = words.split()
+    found = Predicate(
+        1, tokens[1], lemma="see", sense="see.01", probability=None if confidence is None else 1.0
+    )
+    arguments = [Argument("ARG0", 0, 1, tokens[0]), Argument("V", 1, 2, tokens[1]), Argument("ARG1", 2, 3)]
+    return Sentence(tokens, [Frame(found, arguments, confidence)], doc_id=doc_id, part="0")
+
+
+def test_silver_is_taken_in_whole_documents_and_filtered_by_confidence(tmp_path):
+    from albert_srl.config import SilverConfig
+    from albert_srl.training.silver import read_silver
+
+    sentences = [
+        silver_sentence("Cats see mice .", "wiki/000000", 0.9),
+        silver_sentence("Dogs see cats .", "wiki/000000", 0.2),
+        silver_sentence("Birds see worms .", "wiki/000001", 0.8),
+        silver_sentence("Fish see water .", "wiki/000002", 0.95),
+        Sentence(["Nothing", "here", "."], doc_id="wiki/000002", part="0"),
+    ]
+    path = tmp_path / "silver.jsonl"
+    formats.write(sentences, path, "jsonl")
+    words = [" ".join(s.words) for s in read_silver(SilverConfig([str(path)])).sentences]
+    assert words == [" ".join(s.words) for s in sentences]
+    silver = read_silver(SilverConfig([str(path)], min_confidence=0.5))
+    assert [s.words[0] for s in silver.sentences] == ["Cats", "Birds", "Fish", "Nothing"]
+    assert (silver.read, silver.below_confidence) == (5, 1)
+    two = read_silver(SilverConfig([str(path), str(path)], max_sentences=2, min_confidence=0.5))
+    assert [s.words[0] for s in two.sentences] == ["Cats", "Birds"]  # documents 0 and 1, whole
+    three = read_silver(SilverConfig([str(path)], max_sentences=3))
+    assert [s.words[0] for s in three.sentences] == ["Cats", "Dogs", "Birds"]
+
+    conll = tmp_path / "silver.gold_conll"
+    formats.write(sentences, conll, "conll12")  # no probabilities in CoNLL columns
+    with pytest.raises(SRLFormatError, match=f"{conll}: sentence 1: a frame without a probability"):
+        read_silver(SilverConfig([str(conll)], min_confidence=0.5))
+    assert len(read_silver(SilverConfig([str(conll)])).sentences) == 5
+
+
+@pytest.fixture(scope="module")
+def silver_data(trained_tiny_tagger, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Text labelled by the tiny model of conftest (``albert-srl label``): JSON lines with probabilities."""
+    from conftest import fixture_text_lines
+
+    from albert_srl.config import LabelOptions
+    from albert_srl.tagging.label import label
+
+    folder = tmp_path_factory.mktemp("silver")
+    lines = fixture_text_lines(20)
+    (folder / "news.txt").write_text("\n\n".join(lines[:24]) + "\n", encoding="utf-8")
+    label(trained_tiny_tagger, [folder / "news.txt"], folder / "news.jsonl", LabelOptions(format="jsonl"))
+    return folder / "news.jsonl"
+
+
+def test_a_silver_round_trip_trains_on_gold_and_silver(tmp_path, hand_data, hand_tokenizer_dir, silver_data):
+    from albert_srl.model.encoding import instances_from_sentences, label_set
+    from albert_srl.tagging.tagger import SRLTagger
+
+    silver = [*formats.read(silver_data)]
+    silver_labels = set(label_set(instances_from_sentences(silver))) - {"O"}
+    gold_labels = set(label_set(instances_from_sentences(hand_sentences())))
+    assert silver_labels - gold_labels  # the silver brings labels the gold lacks
+    output = tmp_path / "run"
+    overrides = [
+        f"silver.path=[{silver_data}]",
+        "silver.weight=0.5",
+        "silver.min_confidence=0.05",
+        "epochs=2",
+    ]
+    best = train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, output, *overrides)))
+    model = SRLTagger.from_pretrained(best)
+    assert silver_labels | gold_labels <= set(model.config.labels)  # labels come from both
+    assert model.config.lemmas == lemma_table(hand_sentences())  # lemmas from the gold alone
+    kept = [s for s in silver if all((f.confidence or 0) >= 0.05 for f in s.frames)]
+    assert 0 < len(kept) < len(silver)
+    card = (best / "README.md").read_text()
+    assert (
+        f"- silver: `{silver_data}`: {len(kept)} sentences used of {len(silver)} read; loss weight 0.5; "
+        f"min_confidence "
+        f"0.05 ({len(silver) - len(kept)} left out)\n"
+    ) in card
+
+
+def test_a_run_with_silver_resumed_mid_epoch_ends_with_the_same_weights(
+    tmp_path, hand_data, hand_tokenizer_dir, silver_data, monkeypatch
+):
+    settings = [
+        "epochs=2",
+        "patience=100",
+        "checkpoint_every=2",
+        f"silver.path=[{silver_data}]",
+        "silver.weight=0.3",
+    ]
+    whole = tmp_path / "whole"
+    train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, whole, *settings)))
+    broken = tmp_path / "broken"
+    config = load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, broken, *settings))
+    write_checkpoint = Trainer.checkpoint
+
+    def checkpoint_then_die(self: Trainer, state: Any) -> None:
+        write_checkpoint(self, state)
+        raise Killed
+
+    monkeypatch.setattr(Trainer, "checkpoint", checkpoint_then_die)
+    with pytest.raises(Killed):
+        train(config)
+    monkeypatch.undo()
+    killed = json.loads((saved_checkpoints(broken)[0] / "trainer_state.json").read_text())["state"]
+    assert killed["epoch"] == 0 and killed["batches_done"] > 0
+    train(config, resume=True)
+    assert metrics_of(broken) == metrics_of(whole)
+    expected, actual = final_tensors(whole), final_tensors(broken)
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        assert torch.equal(tensor, actual[name]), name

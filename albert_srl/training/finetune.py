@@ -2,10 +2,12 @@
 
 ``train(config)`` reads the data, builds (or loads) the tokenizer and the model, and trains with AdamW
 (separate learning rates for the encoder and the heads, linear warm-up then decay, gradient clipping) on
-length-bucketed token-budget batches. After every epoch it scores the dev set with ``SRLTagger`` and the
-project's scorer, keeps the best model in ``output_dir/best`` and stops early after ``patience`` epochs
-without a better F1. ``max_minutes`` stops it cleanly at a wall-clock deadline: the current weights are
-scored and kept when better, so ``best`` exists even when the deadline comes inside the first epoch.
+length-bucketed token-budget batches. Silver sentences (the ``silver`` section, ``training.silver``) join
+the gold ones in the same shuffled stream, each loss a weighted mean with ``silver.weight`` on theirs.
+After every epoch it scores the dev set with ``SRLTagger`` and the project's scorer, keeps the best model
+in ``output_dir/best`` and stops early after ``patience`` epochs without a better F1. ``max_minutes``
+stops it cleanly at a wall-clock deadline: the current weights are scored and kept when better, so
+``best`` exists even when the deadline comes inside the first epoch.
 
 The batch order of an epoch is a function of the seed and the epoch alone, so ``train(config,
 resume=True)`` after a crash skips the batches already trained and ends with the same weights as a run
@@ -54,6 +56,7 @@ from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training.evaluation import evaluate
 from albert_srl.training.loop import LoopState, Trainer
 from albert_srl.training.runtime import Runtime, build_optimizer, seed_everything, start_runtime
+from albert_srl.training.silver import SilverData, read_silver
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ class TrainingData:
     senses: list[str]
     lemmas: dict[str, str]  # predicate word form (lower-cased) -> its most frequent roleset lemma
     predicate_pos: list[str]  # the gold POS tags of the training predicates (seen twice or more)
+    silver: SilverData  # the silver sentences among ``train`` (none without a silver section)
 
 
 def train(config: TrainConfig, resume: bool = False, on_evaluate: OnEvaluate | None = None) -> Path:
@@ -112,8 +116,9 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime, on_evaluate: OnE
             (output / METRICS).unlink(missing_ok=True)
     seed_everything(config.seed + runtime.rank)
     train_sentences = read_sentences(config.train_path, config.max_train_sentences)
+    silver = read_silver(config.silver)
     tokenizer = prepare_tokenizer(config, train_sentences, runtime)
-    data = prepare_data(config, train_sentences, tokenizer)
+    data = prepare_data(config, train_sentences, tokenizer, silver)
     model = build_model(config, data, tokenizer).to(runtime.device)
     total_steps = planned_steps(config, data, runtime)
     optimizer = finetune_optimizer(model, config)
@@ -180,14 +185,23 @@ def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: R
     return load_tokenizer(directory)
 
 
-def prepare_data(config: TrainConfig, train_sentences: list[Sentence], tokenizer: Tokenizer) -> TrainingData:
-    """Training instances (tokenized once), their label sets, and the dev sentences (dev labels unseen in
-    training warned)."""
-    instances = instances_from_sentences(
-        train_sentences, predicate_identification=config.predicate_identification
-    )
-    if not any(instance.predicate is not None for instance in instances):
+def prepare_data(
+    config: TrainConfig,
+    train_sentences: list[Sentence],
+    tokenizer: Tokenizer,
+    silver: SilverData | None = None,
+) -> TrainingData:
+    """Training instances (tokenized once): the gold ones and the silver ones (loss weight
+    ``silver.weight``) in one list, which every epoch shuffles; their label and sense sets; the dev
+    sentences (dev labels unseen in training warned). The lemma table and the predicates' POS tags come
+    from the gold sentences alone."""
+    silver = silver or SilverData()
+    gold = instances_from_sentences(train_sentences, predicate_identification=config.predicate_identification)
+    if not any(instance.predicate is not None for instance in gold):
         raise SRLFormatError(config.train_path, None, "no training sentence has a predicate to learn from")
+    instances = gold + instances_from_sentences(
+        silver.sentences, config.predicate_identification, weight=config.silver.weight
+    )
     labels, senses = label_set(instances), sense_set(instances)
     dev = read_sentences(config.dev_path, config.max_dev_sentences)
     unseen = set(label_set(instances_from_sentences(dev, predicate_identification=False))) - set(labels)
@@ -200,7 +214,7 @@ def prepare_data(config: TrainConfig, train_sentences: list[Sentence], tokenizer
     log.info("%d training instances, %d labels, %d senses", len(instances), len(labels), len(senses))
     lemmas = lemma_table(train_sentences)
     predicate_pos = predicate_pos_tags(train_sentences)
-    return TrainingData(encode(tokenizer, instances), dev, labels, senses, lemmas, predicate_pos)
+    return TrainingData(encode(tokenizer, instances), dev, labels, senses, lemmas, predicate_pos, silver)
 
 
 def predicate_pos_tags(sentences: Iterable[Sentence], min_count: int = 2) -> list[str]:
@@ -377,7 +391,7 @@ def end_epoch(
         with open(Path(config.output_dir) / METRICS, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
         if improved:
-            save_best(model, tokenizer, config, metrics, state)
+            save_best(model, tokenizer, config, metrics, state, data.silver)
         elif state.out_of_time:
             note_time_budget(Path(config.output_dir) / "best" / "README.md", config, state)
     if state.out_of_time:
@@ -403,10 +417,11 @@ def save_best(
     config: TrainConfig,
     metrics: dict[str, float],
     state: FineTuneState,
+    silver: SilverData,
 ) -> None:
     """Replace ``output_dir/best`` with the current model and its card (written aside, then swapped in)."""
     with replaced(Path(config.output_dir) / "best", directory=True) as staging:
-        card = model_card(config, model.config, metrics, state)
+        card = model_card(config, model.config, metrics, state, silver)
         SRLTagger(model, tokenizer).save_pretrained(staging, card=card)
 
 
@@ -438,7 +453,11 @@ def trim_metrics(path: Path, epochs_done: int) -> None:
 
 
 def model_card(
-    config: TrainConfig, built: ModelConfig, metrics: dict[str, float], state: FineTuneState
+    config: TrainConfig,
+    built: ModelConfig,
+    metrics: dict[str, float],
+    state: FineTuneState,
+    silver: SilverData,
 ) -> str:
     """The README.md of a trained model: data, command, dev scores, config."""
     scores = "\n".join(f"| {name} | {value:.2f} |" for name, value in metrics.items())
@@ -452,7 +471,7 @@ PropBank semantic role labeller: ALBERT encoder, BIO head ({config.head}), predi
 ## Training data
 
 - train: `{config.train_path}`{_slice_note(config.max_train_sentences)}
-- dev: `{config.dev_path}`{_slice_note(config.max_dev_sentences)}
+{silver_note(config, silver)}- dev: `{config.dev_path}`{_slice_note(config.max_dev_sentences)}
 
 The English Web Treebank PropBank data (unified PropBank release and Universal Dependencies
 English-EWT) is licensed CC BY-SA 4.0; a model trained on it must credit both.
@@ -483,6 +502,22 @@ def time_budget_note(config: TrainConfig, state: FineTuneState) -> str:
         f" {config.max_minutes:g}) after step {state.step}, in epoch {state.epoch + 1}"
         f" ({state.batches_done} batches of it trained); `albert-srl train --resume` goes on from there.\n"
     )
+
+
+def silver_note(config: TrainConfig, silver: SilverData) -> str:
+    """The card's line on the silver data, where the run had some: files, sentences, how chosen."""
+    settings = config.silver
+    if not settings.path:
+        return ""
+    chosen = [
+        f"{len(silver.sentences):,} sentences used of {silver.read:,} read",
+        f"loss weight {settings.weight:g}",
+    ]
+    if settings.min_confidence is not None:
+        chosen.append(f"min_confidence {settings.min_confidence:g} ({silver.below_confidence:,} left out)")
+    if settings.max_sentences is not None:
+        chosen.append(f"whole documents up to max_sentences {settings.max_sentences:,}")
+    return f"- silver: {', '.join(f'`{path}`' for path in settings.path)}: {'; '.join(chosen)}\n"
 
 
 def _slice_note(limit: int | None) -> str:
