@@ -123,3 +123,28 @@ def test_the_shipped_models_scores_live_in_one_place() -> None:
         prose = BLOCK.sub("", path.read_text(encoding="utf-8"))
         restated = headline & set(re.findall(r"\d+\.\d\d", prose))
         assert not restated, f"{path.name} restates {sorted(restated)}: link to docs/model.md instead"
+
+
+def test_the_silver_guides_commands_parse_and_its_section_is_a_silver_config() -> None:
+    """docs/silver.md shows the real commands (a teacher, your text: not run here; its Python block runs
+    the same at toy scale above) and a ``silver`` section: the commands' flags and the section's keys and
+    values must be what the command line and the config take."""
+    import yaml
+
+    from albert_srl.cli import build_parser
+    from albert_srl.config import SilverConfig
+    from albert_srl.settings import build
+
+    guide = REPO / "docs" / "silver.md"
+    commands = [
+        shlex.split(line)[1:]
+        for code in blocks(guide, "bash")
+        for line in code.replace("\\\n", " ").splitlines()
+        if line.startswith("albert-srl ")
+    ]
+    assert [words[0] for words in commands] == ["label", "train"]
+    for words in commands:
+        build_parser().parse_args(words)
+    (section,) = blocks(guide, "yaml")
+    silver = build(SilverConfig, yaml.safe_load(section)["silver"], str(guide))
+    assert silver.path and silver.weight > 0 and silver.min_confidence is not None
