@@ -43,12 +43,20 @@ def options(**chosen: Any) -> LabelOptions:
     return LabelOptions(**{"format": "jsonl", "title_lines": True, "batch_documents": 2, **chosen})
 
 
+@pytest.fixture(scope="module")
+def whole(trained_tiny_tagger: SRLTagger, text_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The text labelled in one run with ``options()``, the output other runs are compared with."""
+    out = tmp_path_factory.mktemp("whole") / "silver.jsonl"
+    label(trained_tiny_tagger, [text_file], out, options())
+    return out
+
+
 def test_documents_are_tagged_whole_and_in_order_with_their_probabilities(
-    trained_tiny_tagger: SRLTagger, text_file: Path, tmp_path: Path
+    trained_tiny_tagger: SRLTagger, whole: Path
 ) -> None:
-    out = tmp_path / "silver.jsonl"
-    summary = label(trained_tiny_tagger, [text_file], out, options())
-    written = list(formats.read(out))
+    recorded = json.loads(whole.with_name(whole.name + ".progress.json").read_text())
+    summary = LabelSummary(**recorded["summary"])
+    written = list(formats.read(whole))
     ids = [s.doc_id for s in written]
     assert ids == sorted(ids) and set(ids) == {f"news-001/{d:06d}" for d in range(DOCUMENTS)}
     assert not any("Title" in s.words for s in written)  # each block's first line is its title
@@ -92,9 +100,9 @@ def least_confidence(sentence: Sentence) -> float:
 
 
 def test_min_confidence_keeps_the_sentences_whose_every_frame_reaches_it(
-    trained_tiny_tagger: SRLTagger, text_file: Path, tmp_path: Path
+    trained_tiny_tagger: SRLTagger, text_file: Path, whole: Path, tmp_path: Path
 ) -> None:
-    everything = list(formats.read(label_to(trained_tiny_tagger, text_file, tmp_path / "all.jsonl")))
+    everything = list(formats.read(whole))
     values = sorted({least_confidence(s) for s in everything if s.frames})
     # a threshold halfway across the widest gap near the middle: rounding to four decimals cannot move a
     # sentence across it
@@ -128,23 +136,25 @@ def test_confident_needs_every_frame_and_a_probability() -> None:
     assert confident(Sentence(["a", "b"]), 0.99) and confident(Sentence(["a", "b"], [unknown]), None)
 
 
-def test_limits_stop_after_whole_documents(trained_tiny_tagger: SRLTagger, text_file: Path, tmp_path: Path):
-    whole = list(formats.read(label_to(trained_tiny_tagger, text_file, tmp_path / "all.jsonl")))
-    first = [s for s in whole if s.doc_id == "news-001/000000"]
+def test_limits_stop_after_whole_documents(
+    trained_tiny_tagger: SRLTagger, text_file: Path, whole: Path, tmp_path: Path
+) -> None:
+    everything = list(formats.read(whole))
+    first = [s for s in everything if s.doc_id == "news-001/000000"]
     out = label_to(trained_tiny_tagger, text_file, tmp_path / "some.jsonl", max_sentences=len(first) + 1)
-    assert list(formats.read(out)) == [s for s in whole if s.doc_id <= "news-001/000001"]
+    assert list(formats.read(out)) == [s for s in everything if s.doc_id <= "news-001/000001"]
     out = label_to(trained_tiny_tagger, text_file, tmp_path / "three.jsonl", max_documents=3)
     assert {s.doc_id for s in formats.read(out)} == {f"news-001/{d:06d}" for d in range(3)}
 
 
 def test_sentences_over_max_words_are_left_out_and_counted(
-    trained_tiny_tagger: SRLTagger, text_file: Path, tmp_path: Path
+    trained_tiny_tagger: SRLTagger, text_file: Path, whole: Path, tmp_path: Path
 ) -> None:
-    whole = list(formats.read(label_to(trained_tiny_tagger, text_file, tmp_path / "all.jsonl")))
+    everything = list(formats.read(whole))
     out = tmp_path / "short.jsonl"
     summary = label(trained_tiny_tagger, [text_file], out, options(max_words=10))
-    assert [s.words for s in formats.read(out)] == [s.words for s in whole if len(s.words) <= 10]
-    assert summary.too_long == sum(len(s.words) > 10 for s in whole) > 0
+    assert [s.words for s in formats.read(out)] == [s.words for s in everything if len(s.words) <= 10]
+    assert summary.too_long == sum(len(s.words) > 10 for s in everything) > 0
 
 
 class Killed(Exception):
@@ -160,7 +170,7 @@ def test_a_killed_run_resumed_writes_the_bytes_of_one_whole_run(
     name: str,
 ) -> None:
     chosen = {"format": "conll12"} if name.endswith(".gz") else {}
-    whole = label_to(trained_tiny_tagger, text_file, tmp_path / "whole" / name, **chosen)
+    expected = label_to(trained_tiny_tagger, text_file, tmp_path / "whole" / name, **chosen)
     out = tmp_path / "killed" / name
     out.parent.mkdir()
     saved = label_module.save_progress
@@ -182,7 +192,7 @@ def test_a_killed_run_resumed_writes_the_bytes_of_one_whole_run(
         label(trained_tiny_tagger, [text_file], out, options(**chosen))  # never over it without resume
 
     summary = label(trained_tiny_tagger, [text_file], out, options(**chosen), resume=True)
-    assert out.read_bytes() == whole.read_bytes()
+    assert out.read_bytes() == expected.read_bytes()
     assert summary.documents == DOCUMENTS
 
 
@@ -191,11 +201,11 @@ def test_a_run_stopped_inside_a_batch_resumes_to_the_bytes_of_one_whole_run(
 ) -> None:
     """Documents 3 and 4 share a batch: the resumed run tags it whole again, as the whole run did, since a
     sentence's probabilities move with the sentences tagged beside it."""
-    whole = label_to(trained_tiny_tagger, text_file, tmp_path / "whole.jsonl", batch_documents=4)
+    expected = label_to(trained_tiny_tagger, text_file, tmp_path / "whole.jsonl", batch_documents=4)
     out = label_to(trained_tiny_tagger, text_file, tmp_path / "out.jsonl", batch_documents=4, max_documents=3)
     assert {s.doc_id for s in formats.read(out)} == {f"news-001/{d:06d}" for d in range(3)}
     label(trained_tiny_tagger, [text_file], out, options(batch_documents=4), resume=True)
-    assert out.read_bytes() == whole.read_bytes()
+    assert out.read_bytes() == expected.read_bytes()
 
 
 def test_a_resume_with_other_settings_is_refused(
@@ -214,12 +224,16 @@ def test_a_resume_with_other_settings_is_refused(
 def test_inputs_and_outputs_it_refuses(trained_tiny_tagger: SRLTagger, text_file: Path, tmp_path: Path):
     dev = tmp_path / "en-dev.txt"
     dev.write_text("The board approved it.\n", encoding="utf-8")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / text_file.name).write_bytes(text_file.read_bytes())
     cases = [
         ([dev], tmp_path / "a.jsonl", "dev or test split"),
         ([tmp_path / "absent.txt"], tmp_path / "b.jsonl", "no such file"),
         ([tmp_path], tmp_path / "c.jsonl", "a directory, not a text file"),
         (["-"], tmp_path / "d.jsonl", "not standard input"),
         ([text_file], text_file, "is the input"),
+        ([text_file, other / text_file.name], tmp_path / "e.jsonl", "another input is named news-001 too"),
     ]
     for paths, out, message in cases:
         with pytest.raises(SRLFormatError, match=message):
@@ -247,10 +261,10 @@ def test_the_command_labels_and_sums_up(
     assert summary.sentences == len(list(formats.read(out, "conll12")))
     assert main([*argv, "--min-confidence", "0.3", "--device", "cpu", "--resume"]) == 0
     assert capsys.readouterr().out.startswith(f"{out}: {DOCUMENTS} documents")
-    whole = tmp_path / "whole.conll"
-    argv[3] = str(whole)
+    uninterrupted = tmp_path / "whole.conll"
+    argv[3] = str(uninterrupted)
     assert main([*argv, "--min-confidence", "0.3", "--device", "cpu"]) == 0
-    assert out.read_bytes() == whole.read_bytes()
+    assert out.read_bytes() == uninterrupted.read_bytes()
 
 
 @pytest.mark.parametrize(

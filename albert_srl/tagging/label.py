@@ -43,7 +43,7 @@ from albert_srl.files import file_kind, refuse_input_as_output, replaced
 from albert_srl.formats import write
 from albert_srl.model.network import weights_digest
 from albert_srl.tagging.tagger import SRLTagger
-from albert_srl.tagging.text import read_documents, split_text
+from albert_srl.tagging.text import MAX_LINE_CHARS, read_documents, split_text
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,12 @@ def check_run(paths: Sequence[str | Path], out: str | Path, resume: bool) -> Non
                 "the text a model is scored on (rename the file if it is not one)"
             )
             raise SRLFormatError(str(path), None, message)
+    stems = [document_prefix(path) for path in paths]
+    for path, stem in zip(paths, stems, strict=True):
+        if stems.count(stem) > 1:
+            raise SRLFormatError(
+                str(path), None, f"another input is named {stem} too: their doc_ids would clash"
+            )
     refuse_input_as_output(out, paths)
     if not resume and Path(out).exists():
         raise SRLFormatError(str(out), None, "exists: choose another output, or go on with --resume")
@@ -166,7 +172,9 @@ def start(out: Path, settings: dict[str, Any], resume: bool) -> LabelSummary:
             message = f"the run was started with {key} {was.get(key)!r}, not {value!r}: resume it as it began"
             raise SRLFormatError(str(progress), None, message)
     if not out.is_file() or out.stat().st_size < summary.bytes:
-        raise SRLFormatError(str(out), None, f"shorter than the {summary.bytes} bytes {progress.name} says")
+        raise SRLFormatError(
+            str(out), None, f"missing or shorter than the {summary.bytes} bytes {progress.name} says"
+        )
     with out.open("r+b") as handle:  # what a killed run wrote after its last complete batch
         handle.truncate(summary.bytes)
     return summary
@@ -182,20 +190,30 @@ def documents(paths: Sequence[str | Path], title_lines: bool, first: int = 0) ->
     """The documents of ``paths`` in order from the ``first`` (those before it are read, not split)."""
     number = 0
     for path in paths:
-        stem = re.sub(r"\s", "_", Path(path).name.split(".")[0])  # a doc_id holds no space
+        stem = document_prefix(path)
         for index, paragraphs in enumerate(read_documents(path, title_lines)):
             if number >= first:
                 yield Document(number, f"{stem}/{index:06d}", sentences_of(paragraphs))
             number += 1
 
 
+def document_prefix(path: str | Path) -> str:
+    """The first part of a document's id: the file's name without its extensions (a space read as _)."""
+    return re.sub(r"\s", "_", Path(path).name.split(".")[0])
+
+
 def sentences_of(paragraphs: list[str]) -> list[Sentence]:
-    """A document's sentences, each paragraph split on its own (offsets index the paragraph)."""
-    return [
-        split.to_sentence()
-        for paragraph in paragraphs
-        for split in split_text(CONTROL_CHARACTERS.sub(" ", paragraph))
-    ]
+    """A document's sentences, each paragraph split on its own (offsets index the paragraph); a paragraph
+    longer than spaCy takes is left out."""
+    sentences: list[Sentence] = []
+    for paragraph in paragraphs:
+        if len(paragraph) > MAX_LINE_CHARS:
+            log.warning(
+                "a paragraph of %d characters left out (the most is %d)", len(paragraph), MAX_LINE_CHARS
+            )
+            continue
+        sentences.extend(split.to_sentence() for split in split_text(CONTROL_CHARACTERS.sub(" ", paragraph)))
+    return sentences
 
 
 def batches(stream: Iterator[Document], size: int) -> Iterator[list[Document]]:
