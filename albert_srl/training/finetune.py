@@ -516,7 +516,7 @@ def silver_note(config: TrainConfig, silver: SilverData) -> str:
     if settings.min_confidence is not None:
         chosen.append(f"min_confidence {settings.min_confidence:g} ({silver.below_confidence:,} left out)")
     if settings.max_sentences is not None:
-        chosen.append(f"whole documents up to max_sentences {settings.max_sentences:,}")
+        chosen.append(f"whole documents until max_sentences {settings.max_sentences:,}")
     return f"- silver: {', '.join(f'`{path}`' for path in settings.path)}: {'; '.join(chosen)}\n"
 
 
