@@ -309,6 +309,22 @@ def test_a_run_resumed_mid_epoch_logs_the_whole_epochs_train_loss(
     tmp_path, hand_data, hand_tokenizer_dir, monkeypatch
 ):
     settings = ["epochs=2", "patience=100", "checkpoint_every=1"]
+    whole, broken, killed = whole_then_killed_and_resumed(
+        tmp_path, hand_data, hand_tokenizer_dir, monkeypatch, settings
+    )
+    assert killed["epoch"] == 0 and 0 < killed["batches_done"] < metrics_of(whole)[0]["step"]  # mid-epoch
+    assert metrics_of(broken) == metrics_of(whole)  # train_loss too: the mean of every batch of the epoch
+
+
+def whole_then_killed_and_resumed(
+    tmp_path: Path,
+    hand_data: Any,
+    hand_tokenizer_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: list[str],
+) -> tuple[Path, Path, dict[str, Any]]:
+    """A whole run, then the same run killed right after its first checkpoint and resumed: the two output
+    directories and the killed run's trainer state."""
     whole = tmp_path / "whole"
     train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, whole, *settings)))
     broken = tmp_path / "broken"
@@ -324,10 +340,8 @@ def test_a_run_resumed_mid_epoch_logs_the_whole_epochs_train_loss(
         train(config)
     monkeypatch.undo()
     killed = json.loads((saved_checkpoints(broken)[0] / "trainer_state.json").read_text())["state"]
-    assert killed["epoch"] == 0 and 0 < killed["batches_done"] < metrics_of(whole)[0]["step"]  # mid-epoch
-
     train(config, resume=True)
-    assert metrics_of(broken) == metrics_of(whole)  # train_loss too: the mean of every batch of the epoch
+    return whole, broken, killed
 
 
 @pytest.mark.slow
@@ -599,23 +613,10 @@ def test_a_run_with_silver_resumed_mid_epoch_ends_with_the_same_weights(
         f"silver.path=[{silver_data}]",
         "silver.weight=0.3",
     ]
-    whole = tmp_path / "whole"
-    train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, whole, *settings)))
-    broken = tmp_path / "broken"
-    config = load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, broken, *settings))
-    write_checkpoint = Trainer.checkpoint
-
-    def checkpoint_then_die(self: Trainer, state: Any) -> None:
-        write_checkpoint(self, state)
-        raise Killed
-
-    monkeypatch.setattr(Trainer, "checkpoint", checkpoint_then_die)
-    with pytest.raises(Killed):
-        train(config)
-    monkeypatch.undo()
-    killed = json.loads((saved_checkpoints(broken)[0] / "trainer_state.json").read_text())["state"]
+    whole, broken, killed = whole_then_killed_and_resumed(
+        tmp_path, hand_data, hand_tokenizer_dir, monkeypatch, settings
+    )
     assert killed["epoch"] == 0 and killed["batches_done"] > 0
-    train(config, resume=True)
     assert metrics_of(broken) == metrics_of(whole)
     expected, actual = final_tensors(whole), final_tensors(broken)
     assert expected.keys() == actual.keys()
