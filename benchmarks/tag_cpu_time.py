@@ -1,0 +1,115 @@
+"""Tagging's CPU time on one thread: the comparison that holds on a shared machine whose wall times drift.
+
+Run by hand (never by CI), once in each checkout to compare, alternating:
+    OMP_NUM_THREADS=1 python benchmarks/tag_cpu_time.py [--mode gold|predicted] [--limit 400] [--passes 3]
+                                                          [--dev PATH] [--linear] [--crf]
+Times ``SRLTagger.tag`` on the first ``--limit`` EWT dev sentences with ``time.process_time`` (waiting for
+a core does not count) over ``--passes`` passes after a warm-up, and prints their median. ``--linear`` adds
+one instrumented pass: every linear map's calls, multiply-adds and wall time by weight shape, so that two
+encoders can be shown to do the same work; ``--crf`` one pass with the CPU time of the CRF's Viterbi
+(``decode``) and of its forward algorithm (the tagged paths' probabilities, where the code has them).
+Uses only ``SRLTagger`` and ``formats.read``, so an older checkout runs it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from albert_srl import SRLTagger
+from albert_srl.formats import read
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ewt" / "dev.gold_conll.gz"
+
+
+def linear_work(tag: Any) -> dict[tuple[int, ...], list[float]]:
+    """Per weight shape: calls, multiply-adds and wall seconds of ``F.linear`` during ``tag()``."""
+    work: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    real = F.linear
+
+    def counted(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        start = time.perf_counter()
+        out = real(x, weight, bias)
+        row = work[tuple(weight.shape)]
+        row[0] += 1
+        row[1] += x.numel() // x.shape[-1] * weight.shape[0] * weight.shape[1]
+        row[2] += time.perf_counter() - start
+        return out
+
+    F.linear = counted  # type: ignore[assignment]
+    try:
+        tag()
+    finally:
+        F.linear = real
+    return work
+
+
+def crf_time(tag: Any, crf: torch.nn.Module) -> dict[str, float]:
+    """CPU seconds of the CRF's ``decode`` and ``forward`` during ``tag()``."""
+    spent = {"decode": 0.0, "forward": 0.0}
+    kind = type(crf)
+    real = {name: getattr(kind, name) for name in spent}
+
+    def timed(name: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            out = real[name](*args, **kwargs)
+            spent[name] += time.process_time() - start
+            return out
+
+        return run
+
+    for name in spent:
+        setattr(kind, name, timed(name))
+    try:
+        tag()
+    finally:
+        for name, function in real.items():
+            setattr(kind, name, function)
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["gold", "predicted"], default="gold")
+    parser.add_argument("--limit", type=int, default=400)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--dev", default=str(SHARED))
+    parser.add_argument("--linear", action="store_true", help="also one instrumented pass of the linear maps")
+    parser.add_argument(
+        "--crf", action="store_true", help="also one pass timing the CRF's decode and forward"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    gold = list(read(args.dev))[: args.limit]
+    words = [sentence.words for sentence in gold]
+    predicates = [[f.predicate.index for f in s.frames] for s in gold] if args.mode == "gold" else None
+    tagger = SRLTagger.from_pretrained()
+
+    def tag() -> None:
+        tagger.tag(words, predicates)
+
+    tag()  # warm-up
+    seconds = []
+    for _ in range(args.passes):
+        start = time.process_time()
+        tag()
+        seconds.append(time.process_time() - start)
+    print(f"{args.mode}: {len(words)} sentences, CPU s median {statistics.median(seconds):.3f}", seconds)
+    if args.linear:
+        for shape, (calls, macs, wall) in sorted(linear_work(tag).items(), key=lambda kv: -kv[1][2]):
+            print(f"linear {shape}: {int(calls)} calls, {macs / 1e9:.2f} G multiply-adds, {wall:.3f} s")
+    if args.crf and tagger.model.crf is not None:  # a softmax head has no CRF
+        spent = crf_time(tag, tagger.model.crf)
+        print(f"CRF: decode {spent['decode']:.3f} s, forward {spent['forward']:.3f} s of CPU")
+
+
+if __name__ == "__main__":
+    main()
