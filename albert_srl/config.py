@@ -285,6 +285,12 @@ class TrainConfig(RunConfig):
         TagOptions, "max_tokens", doc="subwords in one forward pass when scoring dev (null: as tag's)"
     )
     silver: SilverConfig = setting(factory=SilverConfig, doc="silver training data beside train_path")
+    init_model: str | None = setting(
+        None,
+        doc="a trained albert-srl model (directory or hub id) whose weights and tokenizer start the run "
+        "(continued training); its architecture and label sets are kept, so the encoder, awareness, "
+        "fusion, head, window and dropout settings are its own",
+    )
 
 
 @dataclass(kw_only=True)
@@ -519,6 +525,8 @@ def check_paths(config: TrainConfig, source: str) -> None:
         required["encoder.tokenizer"] = config.encoder.tokenizer
     if config.encoder.pretrained is not None and _looks_local(config.encoder.pretrained):
         required["encoder.pretrained"] = config.encoder.pretrained
+    if config.init_model is not None and _looks_local(config.init_model):
+        required["init_model"] = config.init_model
     for key, value in required.items():
         if not Path(value).exists():
             raise ConfigError(source, None, f"{key}: no such file or directory: {value}")

@@ -622,3 +622,35 @@ def test_a_run_with_silver_resumed_mid_epoch_ends_with_the_same_weights(
     assert expected.keys() == actual.keys()
     for name, tensor in expected.items():
         assert torch.equal(tensor, actual[name]), name
+
+
+def test_a_run_from_a_trained_model_starts_from_its_weights(tmp_path, hand_data, hand_tokenizer_dir):
+    from albert_srl.tagging.model_dir import read_model_dir
+
+    first = train(
+        load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, tmp_path / "first", "epochs=3"))
+    )
+    frozen = ["encoder_lr=0", "head_lr=0", "epochs=1", f"init_model={first}", "dropout=0.5"]
+    second = train(
+        load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, tmp_path / "second", *frozen))
+    )
+    # Nothing learned at a zero rate: the run's model is the one it started from, and so are its scores.
+    before, after = read_model_dir(first).model, read_model_dir(second).model
+    assert after.config == before.config  # its architecture, labels and dropout, not the run's settings
+    for (name, tensor), (_, kept) in zip(
+        before.state_dict().items(), after.state_dict().items(), strict=True
+    ):
+        assert torch.equal(tensor, kept), name
+    assert metrics_of(tmp_path / "second")[0]["f1"] == max(r["f1"] for r in metrics_of(tmp_path / "first"))
+    assert f"- started from the trained model `{first}`" in (second / "README.md").read_text()
+
+
+def test_a_trained_model_lacking_the_datas_labels_cannot_start_a_run(
+    tmp_path, hand_data, hand_tokenizer_dir, silver_data
+):
+    first = train(
+        load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, tmp_path / "first", "epochs=1"))
+    )
+    more = [f"init_model={first}", f"silver.path=[{silver_data}]"]  # the silver brings labels the gold lacks
+    with pytest.raises(SRLFormatError, match="init_model: the training data has labels the model lacks"):
+        train(load_config(TINY, tiny_overrides(hand_data, hand_tokenizer_dir, tmp_path / "second", *more)))

@@ -25,7 +25,7 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from albert_srl.model.encoding import (
 )
 from albert_srl.model.network import ModelConfig, SRLModel, SRLOutput, weights_digest
 from albert_srl.model.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
+from albert_srl.tagging.model_dir import model_dir, read_model_dir
 from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training.evaluation import evaluate
 from albert_srl.training.loop import LoopState, Trainer
@@ -119,7 +120,11 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime, on_evaluate: OnE
     silver = read_silver(config.silver)
     tokenizer = prepare_tokenizer(config, train_sentences, runtime)
     data = prepare_data(config, train_sentences, tokenizer, silver)
-    model = build_model(config, data, tokenizer).to(runtime.device)
+    if config.init_model is not None:
+        model, data = continued_model(config.init_model, data)
+    else:
+        model = build_model(config, data, tokenizer)
+    model = model.to(runtime.device)
     total_steps = planned_steps(config, data, runtime)
     optimizer = finetune_optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(
@@ -161,12 +166,15 @@ def read_sentences(path: str, limit: int | None) -> list[Sentence]:
 
 
 def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: Runtime) -> Tokenizer:
-    """The pretrained encoder's tokenizer, the configured one, or one trained on the training words.
+    """The tokenizer of the model the run continues, the pretrained encoder's, the configured one, or one
+    trained on the training words.
 
     A trained tokenizer is kept in ``output_dir/tokenizer`` and reused when resuming; under DDP rank 0
     trains it while the other ranks wait.
     """
     encoder = config.encoder
+    if config.init_model is not None:
+        return load_tokenizer(model_dir(config.init_model))
     source = encoder.tokenizer or encoder.pretrained
     if source is not None:
         return load_tokenizer(source)
@@ -259,6 +267,24 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Tokenizer) -
         return SRLModel(model_config, encoder=encoder)
     except ValueError as error:  # a fusion the encoder cannot take: say so against the encoder it names
         raise SRLFormatError(pretrained or "encoder", None, str(error)) from None
+
+
+def continued_model(init_model: str, data: TrainingData) -> tuple[SRLModel, TrainingData]:
+    """The trained model ``init_model`` names, to train on, and ``data`` in its label and sense order.
+
+    Its label sets must hold the data's (a head row cannot be added without changing what it learned);
+    its lemma table takes the training data's entries over its own.
+    """
+    model = read_model_dir(init_model).model
+    built = model.config
+    for kind, known, needed in (("labels", built.labels, data.labels), ("senses", built.senses, data.senses)):
+        unknown = sorted(set(needed) - set(known))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            message = f"init_model: the training data has {kind} the model lacks ({shown}): train it afresh"
+            raise SRLFormatError(init_model, None, message)
+    model.config = replace(built, lemmas={**built.lemmas, **data.lemmas})
+    return model, replace(data, labels=list(built.labels), senses=list(built.senses))
 
 
 def planned_steps(config: TrainConfig, data: TrainingData, runtime: Runtime) -> int:
@@ -470,7 +496,7 @@ PropBank semantic role labeller: ALBERT encoder, BIO head ({config.head}), predi
 
 ## Training data
 
-- train: `{config.train_path}`{_slice_note(config.max_train_sentences)}
+{_init_note(config.init_model)}- train: `{config.train_path}`{_slice_note(config.max_train_sentences)}
 {silver_note(config, silver)}- dev: `{config.dev_path}`{_slice_note(config.max_dev_sentences)}
 
 The English Web Treebank PropBank data (unified PropBank release and Universal Dependencies
@@ -518,6 +544,10 @@ def silver_note(config: TrainConfig, silver: SilverData) -> str:
     if settings.max_sentences is not None:
         chosen.append(f"whole documents until max_sentences {settings.max_sentences:,}")
     return f"- silver: {', '.join(f'`{path}`' for path in settings.path)}: {'; '.join(chosen)}\n"
+
+
+def _init_note(init_model: str | None) -> str:
+    return f"- started from the trained model `{init_model}` (continued training)\n" if init_model else ""
 
 
 def _slice_note(limit: int | None) -> str:
