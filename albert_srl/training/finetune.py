@@ -52,7 +52,7 @@ from albert_srl.model.encoding import (
 )
 from albert_srl.model.network import ModelConfig, SRLModel, SRLOutput, weights_digest
 from albert_srl.model.tokenizer import Tokenizer, load_tokenizer, train_sentencepiece
-from albert_srl.tagging.model_dir import model_dir, read_model_dir
+from albert_srl.tagging.model_dir import read_model_dir
 from albert_srl.tagging.tagger import SRLTagger
 from albert_srl.training.evaluation import evaluate
 from albert_srl.training.loop import LoopState, Trainer
@@ -118,10 +118,11 @@ def _train(config: TrainConfig, resume: bool, runtime: Runtime, on_evaluate: OnE
     seed_everything(config.seed + runtime.rank)
     train_sentences = read_sentences(config.train_path, config.max_train_sentences)
     silver = read_silver(config.silver)
-    tokenizer = prepare_tokenizer(config, train_sentences, runtime)
+    start = read_model_dir(config.init_model) if config.init_model is not None else None
+    tokenizer = start.tokenizer if start else prepare_tokenizer(config, train_sentences, runtime)
     data = prepare_data(config, train_sentences, tokenizer, silver)
-    if config.init_model is not None:
-        model, data = continued_model(config.init_model, data)
+    if start:
+        model, data = continued_model(start.model, str(config.init_model), data)
     else:
         model = build_model(config, data, tokenizer)
     model = model.to(runtime.device)
@@ -166,15 +167,12 @@ def read_sentences(path: str, limit: int | None) -> list[Sentence]:
 
 
 def prepare_tokenizer(config: TrainConfig, sentences: list[Sentence], runtime: Runtime) -> Tokenizer:
-    """The tokenizer of the model the run continues, the pretrained encoder's, the configured one, or one
-    trained on the training words.
+    """The pretrained encoder's tokenizer, the configured one, or one trained on the training words.
 
     A trained tokenizer is kept in ``output_dir/tokenizer`` and reused when resuming; under DDP rank 0
     trains it while the other ranks wait.
     """
     encoder = config.encoder
-    if config.init_model is not None:
-        return load_tokenizer(model_dir(config.init_model))
     source = encoder.tokenizer or encoder.pretrained
     if source is not None:
         return load_tokenizer(source)
@@ -269,13 +267,12 @@ def build_model(config: TrainConfig, data: TrainingData, tokenizer: Tokenizer) -
         raise SRLFormatError(pretrained or "encoder", None, str(error)) from None
 
 
-def continued_model(init_model: str, data: TrainingData) -> tuple[SRLModel, TrainingData]:
-    """The trained model ``init_model`` names, to train on, and ``data`` in its label and sense order.
+def continued_model(model: SRLModel, init_model: str, data: TrainingData) -> tuple[SRLModel, TrainingData]:
+    """``model`` (read from ``init_model``), to train on, and ``data`` in its label and sense order.
 
     Its label sets must hold the data's (a head row cannot be added without changing what it learned);
     its lemma table takes the training data's entries over its own.
     """
-    model = read_model_dir(init_model).model
     built = model.config
     for kind, known, needed in (("labels", built.labels, data.labels), ("senses", built.senses, data.senses)):
         unknown = sorted(set(needed) - set(known))
