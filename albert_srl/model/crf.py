@@ -16,7 +16,6 @@ All tensors are batch-first: emissions ``(B, T, L)``, tags and mask ``(B, T)``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torchcrf  # type: ignore[import-untyped]
@@ -24,52 +23,12 @@ import torchcrf  # type: ignore[import-untyped]
 OUTSIDE = "O"
 PREDICATE = "B-V"
 
-# The likelihood masks forbidden scores with a large finite negative rather than -inf: a row of
-# logsumexp over only -inf inputs has a NaN gradient, and such rows occur (I-V before any B-V).
-# exp(-1e4) is 0 in float32, so the partition function is the constrained one all the same.
+# The likelihood masks forbidden scores with a large finite negative rather than -inf, so that gold
+# the constraints forbid keeps a finite (very low) likelihood. Its exp is 0, so the partition function
+# is the constrained one all the same.
 LIKELIHOOD_PENALTY = -1e4
 # Decoding has no gradient, so it uses -inf: no score magnitude can make a forbidden path win.
 DECODE_PENALTY = float("-inf")
-
-
-class _LogSumExp(torch.autograd.Function):
-    """``torch.logsumexp`` that keeps ``exp`` off results below float32's normal range.
-
-    On CPU, ``exp`` of a number whose result underflows (every penalized score does) takes a slow
-    path, which made the likelihood 3x slower than pytorch-crf's. Terms more than 80 below the
-    maximum add less than ``L * e**-80`` to a sum of at least 1, invisible in float32, so clamping
-    them there changes nothing but the speed. The backward pass reuses the saved softmax.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, scores: torch.Tensor, dim: int) -> torch.Tensor:
-        top = scores.amax(dim, keepdim=True)
-        weights = (scores - top).clamp_min_(-80.0).exp_()
-        total = weights.sum(dim, keepdim=True)
-        ctx.save_for_backward(weights.div_(total))
-        ctx.dim = dim
-        return (total.log_() + top).squeeze(dim)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (softmax,) = ctx.saved_tensors
-        return softmax * grad.unsqueeze(ctx.dim), None
-
-
-def logsumexp(scores: torch.Tensor, dim: int) -> torch.Tensor:
-    """``log(sum(exp(scores)))`` over ``dim``, as ``torch.logsumexp`` but fast on penalized scores."""
-    return _LogSumExp.apply(scores, dim)
-
-
-def _summed_over_every(score: torch.Tensor, into: torch.Tensor) -> torch.Tensor:
-    """``logsumexp(score[:, None, :] + into, 2)`` as a matrix product in exp space: ``(B, L)`` and
-    ``(K, L)`` give ``(B, K)``. Exact where each row of ``into`` allows the best-scoring tag of
-    ``score`` (any tag precedes an open tag): then the largest term of each sum is at least
-    ``exp(min(into) - max(into))``, far from underflow for any learnt transitions."""
-    top = score.amax(1, keepdim=True)
-    shift = into.amax(1)
-    summed = (score - top).exp() @ (into - shift.unsqueeze(1)).exp().T
-    return summed.clamp_min(torch.finfo(summed.dtype).tiny).log() + top + shift
 
 
 def allowed_bio_transitions(labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,11 +76,8 @@ class ConstrainedCRF(torchcrf.CRF):
             starts, follows = torch.ones_like(starts), torch.ones_like(follows)
         self.register_buffer("allowed_start", starts, persistent=False)
         self.register_buffer("allowed_transitions", follows, persistent=False)
-        # Viterbi's and the forward algorithm's shortcuts. Any tag may precede an "open" tag (O, B-X), so
-        # the forward algorithm sums over its predecessors as one matrix product in exp space (exact:
-        # the best of them is always allowed, so nothing that counts underflows). At most two tags may
-        # precede each other tag (BIO's I-X: after B-X or I-X), and both algorithms reduce over those two,
-        # not over all L.
+        # Viterbi's shortcut. At most two tags may precede a tag other than the "open" ones (O, B-X):
+        # BIO's I-X follows B-X or I-X. Viterbi reduces over those two for them, not over all L.
         sources = [follows[:, to].nonzero().squeeze(1).tolist() for to in range(len(labels))]
         few = [to for to, before in enumerate(sources) if len(before) < len(labels)]
         if any(not 1 <= len(sources[to]) <= 2 for to in few):
@@ -272,42 +228,46 @@ class ConstrainedCRF(torchcrf.CRF):
     def _log_partition(
         self, emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
     ) -> torch.Tensor:
-        """``(B,)`` log of the summed exp score over all paths (forward algorithm)."""
-        into = transitions.T.contiguous()  # [to, from]: reduce over the contiguous last dimension
-        summed_before = self._over_predecessors(into, _summed_over_every, logsumexp)
-        score = start + emissions[:, 0]  # (B, L)
+        """``(B,)`` log of the summed exp score over all paths: the forward algorithm in exp space, where
+        a step is one matrix product. Each position's emissions count relative to their largest, and the
+        running sums are scaled to sum to one after each step, the logs of the scales added up. In float64
+        a state is lost only below e^-700 of its row's mass: no emission gap a model learns comes near
+        making it count again. A forbidden transition's exp is 0, so the sum is the constrained one."""
+        scores = emissions.double()
+        top = scores.amax(2, keepdim=True)  # (B, T, 1): each position's largest (one tag is always allowed)
+        weights = (scores - top).exp()
+        moves = transitions.double().exp()  # (L, L) [from, to]
+        tiny = torch.finfo(torch.float64).tiny
+        alpha = start.double().exp() * weights[:, 0]  # (B, L)
+        scale = alpha.sum(1, keepdim=True).clamp_min(tiny)
+        alpha, scales = alpha / scale, [scale]
         for t in range(1, emissions.size(1)):
-            # The emission does not depend on the previous tag, so it is added after the reduction, on L
-            # numbers, not L * L.
-            step = summed_before(score) + emissions[:, t]
-            score = torch.where(mask[:, t].unsqueeze(1), step, score)
-        return logsumexp(score + self.end_transitions, dim=1)
+            step = (alpha @ moves) * weights[:, t]
+            scale = step.sum(1, keepdim=True).clamp_min(tiny)
+            on = mask[:, t].unsqueeze(1)
+            alpha = torch.where(on, step / scale, alpha)
+            scales.append(torch.where(on, scale, 1.0))
+        logged = torch.cat(scales, 1).log().sum(1) + torch.where(mask, top.squeeze(2), 0.0).sum(1)
+        return (logged + (alpha * self.end_transitions.double().exp()).sum(1).log()).to(emissions.dtype)
 
-    def _over_predecessors(
-        self,
-        into: torch.Tensor,
-        over_every: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-        over_few: Callable[[torch.Tensor, int], torch.Tensor],
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
-        """A function from the scores ``(B, L)`` at one position to each tag's reduction (max in Viterbi,
-        logsumexp in the forward algorithm) over ``score[:, j] + into[tag, j]``: ``over_every(score,
-        into_open)`` over all L for the open tags, ``over_few`` over the others' (two) allowed
-        predecessors. A forbidden transition scores -inf in decoding and -1e4 in the likelihood, whose
-        exp is 0 in float32, so two predecessors give the same result as all L: a ``(B, L, L)`` sum is
-        most of either algorithm's time, and with 113 BIO tags 56 have two."""
+    def _best_before(self, into: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function from the scores ``(B, L)`` at one position to each tag's best ``score[:, j] +
+        into[tag, j]``: over all L predecessors for the open tags, over the (two) allowed ones for the
+        others. A forbidden transition scores -inf, so two predecessors give the same maximum as all L:
+        the ``(B, L, L)`` candidates are most of Viterbi's time, and with 113 BIO tags 56 have two."""
         if len(self.few_tags) == 0:
-            return lambda score: over_every(score, into)
+            return lambda score: (score.unsqueeze(1) + into).amax(2)
         opened, few, sources = self.open_tags, self.few_tags, self.few_sources
         into_open = into[opened].contiguous()  # (Lo, L)
         into_few = into[few.unsqueeze(1), sources].masked_fill(~self.few_valid, float("-inf"))
 
-        def combine(score: torch.Tensor) -> torch.Tensor:
+        def best(score: torch.Tensor) -> torch.Tensor:
             out = torch.empty_like(score)
-            out[:, opened] = over_every(score, into_open)
-            out[:, few] = over_few(score[:, sources] + into_few, 2)
+            out[:, opened] = (score.unsqueeze(1) + into_open).amax(2)
+            out[:, few] = (score[:, sources] + into_few).amax(2)
             return out
 
-        return combine
+        return best
 
     def _viterbi(
         self, emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
@@ -322,11 +282,7 @@ class ConstrainedCRF(torchcrf.CRF):
         rounding its sums would tie two candidates (pytorch-crf then keeps the first, we the larger).
         """
         into = transitions.T.contiguous()  # [to, from]: reduce over the contiguous last dimension
-        best_before = self._over_predecessors(
-            into,
-            lambda score, into: (score.unsqueeze(1) + into).amax(2),
-            lambda scores, dim: scores.amax(dim),
-        )
+        best_before = self._best_before(into)
         score = start + emissions[:, 0]  # (B, L)
         scores = [score]  # scores[t][b, j]: best score of a path through tag j at position t
         for t in range(1, mask.size(1)):
