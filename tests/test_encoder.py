@@ -99,8 +99,8 @@ def test_the_parts_and_the_positions_read_give_the_whole(name: str) -> None:
     ids, mask = inputs(encoder.spec.pad_token_id)
     read = torch.tensor([[1, 2, 4], [0, 3, 4]])
     width = encoder.spec.hidden_size
-    table = torch.cat([torch.zeros(1, width), torch.randn(2, width)])
-    unmarked = Mark(torch.arange(2), torch.zeros_like(ids), table)
+    table = torch.randn(3, width)  # row 0 too: training learns it (the unmarked subwords' vector)
+    unmarked = Mark(torch.arange(2), torch.zeros_like(ids), torch.zeros_like(table))
     rows = torch.tensor([0, 0, 1])  # two rows over the first window, marked differently
     marks = Mark(
         rows, torch.randint(0, 3, (3, ids.size(1)), generator=torch.Generator().manual_seed(0)), table

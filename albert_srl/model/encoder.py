@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, cast
 
 import torch
@@ -125,25 +125,12 @@ class Embeddings(nn.Module):
 @dataclass
 class Mark:
     """Late fusion's predicate mark, the input of the first top block: unit row ``u`` is window
-    ``rows[u]`` of the lower layers' states with ``table[ids[u, s]]`` added at each subword ``s`` (row 0
-    of the table adds nothing: an unmarked subword)."""
+    ``rows[u]`` of the lower layers' states with ``table[ids[u, s]]`` added at each subword ``s``. Row 0,
+    the unmarked subwords', starts at zero and is learnt like the others: every subword gets its row."""
 
     rows: torch.Tensor  # (U,) the window each unit row reads
     ids: torch.Tensor  # (U, S) mark ids
-    table: torch.Tensor  # (M, H), row 0 zero
-    marked: torch.Tensor = field(init=False)  # (P,) the marked subwords, flat over (U, S)
-
-    def __post_init__(self) -> None:
-        self.marked = self.ids.reshape(-1).nonzero().squeeze(1)  # once a batch: a sync on a GPU
-
-    def over(self, windows: torch.Tensor, added: torch.Tensor) -> torch.Tensor:
-        """The unit rows over ``windows`` (W, S, D), with ``added[id]`` (a row of the table, or of its
-        map) added at the marked subwords alone, a few a row: (U, S, D)."""
-        rows = windows[self.rows]
-        which = self.ids.reshape(-1)[self.marked]
-        return (
-            rows.view(-1, rows.size(-1)).index_add_(0, self.marked, added[which].to(rows.dtype)).view_as(rows)
-        )
+    table: torch.Tensor  # (M, H)
 
 
 class Attention(nn.Module):
@@ -183,9 +170,9 @@ class Attention(nn.Module):
             if mark is None:
                 return linear(hidden)  # type: ignore[no-any-return]
             added = linear(mark.table) - linear(torch.zeros_like(mark.table[:1]))  # its map, not its bias
-            return mark.over(linear(hidden), added)
+            return linear(hidden)[mark.rows] + added[mark.ids].to(hidden.dtype)  # type: ignore[no-any-return]
 
-        residual = hidden if mark is None else mark.over(hidden, mark.table)
+        residual = hidden if mark is None else hidden[mark.rows] + mark.table[mark.ids].to(hidden.dtype)
         query, key, value = project(self.query), project(self.key), project(self.value)
         if read is not None:
             residual, query = gather(residual, read), gather(query, read)
@@ -318,7 +305,7 @@ class Encoder(nn.Module):
         if mark is not None:
             attention_mask = attention_mask[mark.rows]
             if not blocks:
-                hidden = mark.over(hidden, mark.table)
+                hidden = hidden[mark.rows] + mark.table[mark.ids].to(hidden.dtype)
         if not blocks:
             return hidden if read is None else gather(hidden, read)
         bias = self.attention_bias(attention_mask, hidden.dtype)
