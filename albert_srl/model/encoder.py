@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, cast
 
 import torch
@@ -131,6 +131,21 @@ class Mark:
     rows: torch.Tensor  # (U,) the window each unit row reads
     ids: torch.Tensor  # (U, S) mark ids
     table: torch.Tensor  # (M, H)
+    marked: torch.Tensor = field(init=False)  # (P,) the marked subwords (id not 0), flat over (U, S)
+
+    def __post_init__(self) -> None:
+        self.marked = self.ids.reshape(-1).nonzero().squeeze(1)  # once a forward: a sync on a GPU
+
+    def over(self, windows: torch.Tensor, added: torch.Tensor) -> torch.Tensor:
+        """The unit rows over ``windows`` (W, S, D) with ``added[id]`` (a row of the table, or of its map)
+        added at every subword: (U, S, D). Row 0 is added to all in place and the few marked subwords
+        are summed apart, the same sums as ``windows[rows] + added[ids]`` without its (U, S, D) gather."""
+        rows = windows[self.rows]
+        flat = rows.view(-1, rows.size(-1))
+        at_marks = flat[self.marked] + added[self.ids.reshape(-1)[self.marked]].to(rows.dtype)
+        flat.add_(added[0].to(rows.dtype))
+        flat[self.marked] = at_marks
+        return rows
 
 
 class Attention(nn.Module):
@@ -170,9 +185,9 @@ class Attention(nn.Module):
             if mark is None:
                 return linear(hidden)  # type: ignore[no-any-return]
             added = linear(mark.table) - linear(torch.zeros_like(mark.table[:1]))  # its map, not its bias
-            return linear(hidden)[mark.rows] + added[mark.ids].to(hidden.dtype)  # type: ignore[no-any-return]
+            return mark.over(linear(hidden), added)
 
-        residual = hidden if mark is None else hidden[mark.rows] + mark.table[mark.ids].to(hidden.dtype)
+        residual = hidden if mark is None else mark.over(hidden, mark.table)
         query, key, value = project(self.query), project(self.key), project(self.value)
         if read is not None:
             residual, query = gather(residual, read), gather(query, read)
@@ -305,7 +320,7 @@ class Encoder(nn.Module):
         if mark is not None:
             attention_mask = attention_mask[mark.rows]
             if not blocks:
-                hidden = hidden[mark.rows] + mark.table[mark.ids].to(hidden.dtype)
+                hidden = mark.over(hidden, mark.table)
         if not blocks:
             return hidden if read is None else gather(hidden, read)
         bias = self.attention_bias(attention_mask, hidden.dtype)
