@@ -325,6 +325,13 @@ def test_predicate_count_differs_from_argument_columns(tmp_path: Path) -> None:
     raises_at(path, 1, "1 predicates .* but 2 argument columns", "conllu")
 
 
+def test_a_lemma_that_is_a_bracket_cell_names_its_line(tmp_path: Path) -> None:
+    """A damaged row whose lemma column holds a bracket (found by tests/test_fuzz.py): read, it would be
+    written back as a row that reads as props, with one predicate too many."""
+    path = write_lines(tmp_path, "d.conll05", ["It\t-\t*", "rained\train\t(V*)", "", "She\t-\t(A0t\t(V*\t*"])
+    raises_at(path, 4, "predicate lemma '\\(V\\*' \\(column 4\\) is a bracket cell", "conll05")
+
+
 def test_non_utf8_byte_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.props"
     path.write_bytes("-\t*\nné\t(V*)\n\n".encode() + "-\t*\ncaf\xe9\t(V*)\n".encode("latin-1"))
