@@ -116,15 +116,12 @@ def sentence_from_columns(
             f"{width - lemma_column - 1} argument columns"
         )
         raise SRLFormatError(str(path), start, message)
-    for index in predicates:
-        if BRACKET_CELL.match(rows[index][lemma_column]):  # written back, it would read as a bracket column
-            message = (
-                f"predicate lemma {rows[index][lemma_column]!r} (column {lemma_column + 1}) is a bracket cell"
-            )
-            raise SRLFormatError(str(path), start + index, message)
     frames = []
     for k, index in enumerate(predicates):
         lemma = rows[index][lemma_column]
+        if BRACKET_CELL.match(lemma):  # written back, it would read as a bracket column
+            message = f"predicate lemma {lemma!r} (column {lemma_column + 1}) is a bracket cell"
+            raise SRLFormatError(str(path), start + index, message)
         text = words[index] if word_column is not None else lemma
         column = lemma_column + 1 + k
         arguments = arguments_from_column([row[column] for row in rows], words, path, start, column)

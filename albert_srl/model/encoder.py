@@ -132,9 +132,11 @@ class Mark:
     ids: torch.Tensor  # (U, S) mark ids
     table: torch.Tensor  # (M, H)
     marked: torch.Tensor = field(init=False)  # (P,) the marked subwords (id not 0), flat over (U, S)
+    marked_ids: torch.Tensor = field(init=False)  # (P,) their ids
 
     def __post_init__(self) -> None:
         self.marked = self.ids.reshape(-1).nonzero().squeeze(1)  # once a forward: a sync on a GPU
+        self.marked_ids = self.ids.reshape(-1)[self.marked]
 
     def over(self, windows: torch.Tensor, added: torch.Tensor) -> torch.Tensor:
         """The unit rows over ``windows`` (W, S, D) with ``added[id]`` (a row of the table, or of its map)
@@ -142,7 +144,7 @@ class Mark:
         are summed apart, the same sums as ``windows[rows] + added[ids]`` without its (U, S, D) gather."""
         rows = windows[self.rows]
         flat = rows.view(-1, rows.size(-1))
-        at_marks = flat[self.marked] + added[self.ids.reshape(-1)[self.marked]].to(rows.dtype)
+        at_marks = flat[self.marked] + added[self.marked_ids].to(rows.dtype)
         flat.add_(added[0].to(rows.dtype))
         flat[self.marked] = at_marks
         return rows
