@@ -13,9 +13,9 @@ one instrumented pass: every linear map's calls, multiply-adds and wall time by 
 encoders can be shown to do the same work; ``--crf`` one pass with the CPU time of the CRF's Viterbi
 (``decode``) and of its forward algorithm (the tagged paths' probabilities, where the code has them).
 ``--root DIR``, given twice or more, runs the package in each DIR in turn (a fresh process each, this
-Python), ``--rounds`` times, and prints each root's median and minimum over all its passes and the median
-of the rounds' ratios to the first root. Uses only ``SRLTagger`` and ``formats.read``, so an older
-checkout runs it too.
+Python; every other round in reverse order), ``--rounds`` times, and prints each root's median and
+minimum over all its passes and the median of the rounds' ratios to the first root. Uses only
+``SRLTagger`` and ``formats.read``, so an older checkout runs it too.
 """
 
 from __future__ import annotations
@@ -88,15 +88,18 @@ def crf_time(tag: Any, crf: torch.nn.Module) -> dict[str, float]:
 
 
 def alternate(args: argparse.Namespace) -> None:
-    """Each root's passes in fresh processes, the roots in turn, ``--rounds`` times; the summary."""
+    """Each root's passes in fresh processes, the roots in turn (reversed every other round), ``--rounds``
+    times; the summary."""
     roots = [str(Path(root).resolve()) for root in args.root]
     child = [sys.executable, str(Path(__file__).resolve()), "--json", "--mode", args.mode]
     child += ["--limit", str(args.limit), "--passes", str(args.passes), "--dev", args.dev]
     child += ["--threads", str(args.threads), "--clock", args.clock]
     child += ["--model", args.model] if args.model else []
     passes: dict[str, list[list[float]]] = {root: [] for root in roots}
-    for _ in range(args.rounds):
-        for root in roots:
+    for round_ in range(args.rounds):
+        # Every other round in reverse order, so that whatever favours a place in the order (the first
+        # process after a pause, the cache the one before left) falls on each root alike.
+        for root in roots if round_ % 2 == 0 else roots[::-1]:
             env = {**os.environ, "PYTHONPATH": root}
             done = subprocess.run(child, env=env, cwd=root, capture_output=True, text=True, check=True)
             passes[root].append(json.loads(done.stdout))

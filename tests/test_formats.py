@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import shutil
 import tempfile
 from itertools import pairwise
@@ -330,6 +331,32 @@ def test_a_lemma_that_is_a_bracket_cell_names_its_line(tmp_path: Path) -> None:
     written back as a row that reads as props, with one predicate too many."""
     path = write_lines(tmp_path, "d.conll05", ["It\t-\t*", "rained\train\t(V*)", "", "She\t-\t(A0t\t(V*\t*"])
     raises_at(path, 4, "predicate lemma '\\(V\\*' \\(column 4\\) is a bracket cell", "conll05")
+
+
+@pytest.mark.parametrize(
+    ("format", "lemma"),
+    [("conll05", "-"), ("conll05", "(V*"), ("props", "*)"), ("conll12", "-"), ("conllu", "_")],
+)
+def test_a_predicate_marked_by_a_cell_its_format_reads_as_none_is_refused(
+    format: str, lemma: str, tmp_path: Path
+) -> None:
+    """A sense-less lemma from another format (here JSON lines) that a column format would write into
+    the cell marking the predicate, where its reader takes it for no predicate (or, in CoNLL-2005, a
+    bracket column), stops the writing at its sentence, the sentences before it written. JSON lines
+    keeps it."""
+    good = Sentence(["It", "rained"], [Frame(Predicate(1, "rained", lemma="rain"), [])])
+    odd = Sentence(["She", "ran"], [Frame(Predicate(1, "ran", lemma=lemma), [])])
+    source = tmp_path / "in.jsonl"
+    write([good, odd], source, "jsonl")
+    out = tmp_path / f"out.{format}"
+    with pytest.raises(
+        SRLFormatError, match=f"cannot write sentence 2: .*word 1 would be marked '{re.escape(lemma)}'"
+    ):
+        convert(source, out, format)
+    assert [s.frames[0].predicate.lemma for s in read(out, "conll05" if format == "props" else format)] == [
+        "rain"
+    ]
+    assert [s.frames[0].predicate.lemma for s in read(source)] == ["rain", lemma]
 
 
 def test_non_utf8_byte_names_its_line(tmp_path: Path) -> None:

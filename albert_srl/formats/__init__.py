@@ -20,6 +20,7 @@ from typing import TextIO
 from albert_srl.data import Sentence, check_sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.files import PathOrStream, open_output, read_lines, refuse_input_as_output
+from albert_srl.formats import conll2005, conll2012, conllu
 from albert_srl.formats.allennlp import read_allennlp, write_allennlp
 from albert_srl.formats.common import OnError, split_cells
 from albert_srl.formats.conll2005 import read_conll2005, write_conll2005
@@ -47,6 +48,13 @@ WRITERS: dict[str, Callable[[Iterable[Sentence], TextIO], int]] = {
     "allennlp": write_allennlp,
     "text": write_readable,
     "html": write_html,
+}
+# What a format's reader would misread, beyond what every writer checks (``check_sentence``).
+FORMAT_CHECKS: dict[str, Callable[[Sentence], None]] = {
+    "conll12": conll2012.check_writable,
+    "conll05": conll2005.check_writable,
+    "props": conll2005.check_writable,
+    "conllu": conllu.check_writable,
 }
 EXTENSIONS = {
     "_conll": "conll12",
@@ -90,7 +98,8 @@ def write(sentences: Iterable[Sentence], path_or_stream: PathOrStream, format: s
     """Write ``sentences`` in ``format`` to a path (gzip when it ends in ``.gz``), ``"-"`` (standard
     output) or an open text stream. Returns the number of sentences written.
 
-    Each sentence is checked first (``check_sentence``): one that no reader would read back raises
+    Each sentence is checked first (``check_sentence``, and ``FORMAT_CHECKS``: a predicate marked by a
+    cell that the format's reader would take for no predicate): one that no reader would read back raises
     ``SRLFormatError`` naming the output and the sentence's number, the sentences before it written.
     """
     if format not in WRITERS:
@@ -101,7 +110,7 @@ def write(sentences: Iterable[Sentence], path_or_stream: PathOrStream, format: s
         else getattr(path_or_stream, "name", "<stream>")
     )
     with open_output(path_or_stream) as stream:
-        return WRITERS[format](checked(sentences, str(name)), stream)
+        return WRITERS[format](checked(sentences, str(name), format), stream)
 
 
 @contextmanager
@@ -125,10 +134,13 @@ def sentence_writer(stream: TextIO, format: str) -> Iterator[Callable[[Sentence]
         stream.write(page_end())
 
 
-def checked(sentences: Iterable[Sentence], output: str) -> Iterator[Sentence]:
+def checked(sentences: Iterable[Sentence], output: str, format: str) -> Iterator[Sentence]:
+    format_check = FORMAT_CHECKS.get(format)
     for number, sentence in enumerate(sentences, start=1):
         try:
             check_sentence(sentence)
+            if format_check is not None:
+                format_check(sentence)
         except ValueError as error:
             raise SRLFormatError(output, None, f"cannot write sentence {number}: {error}") from None
         yield sentence

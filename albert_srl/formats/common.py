@@ -112,6 +112,20 @@ def roleset_cell(lemma: str | None, sense: str | None, word: str) -> str:
     return sense or lemma or word
 
 
+def check_predicate_cells(
+    cells: Iterable[tuple[int, str]], reads_as: Callable[[str], str | None], format: str
+) -> None:
+    """Raise ``ValueError`` where the cell that marks a predicate in ``format`` (word index, cell) would
+    read back as something else: ``reads_as`` names what, or gives ``None`` for a cell read as a
+    predicate. Sentences from another format, or built in code, can hold such a lemma or word."""
+    for index, cell in cells:
+        misread = reads_as(cell)
+        if misread is not None:
+            raise ValueError(
+                f"the predicate at word {index} would be marked {cell!r}, which {format} reads as {misread}"
+            )
+
+
 def write_rows(sentences_rows: Iterable[list[list[str]]], stream: TextIO) -> int:
     """Write each sentence's rows as tab-separated lines, a blank line after each sentence; returns the
     number of sentences written. The writer of every column format."""

@@ -21,7 +21,15 @@ from typing import TextIO
 
 from albert_srl.data import Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
-from albert_srl.formats.common import OnError, check_widths, parse_each, read_blocks, split_cells, write_rows
+from albert_srl.formats.common import (
+    OnError,
+    check_predicate_cells,
+    check_widths,
+    parse_each,
+    read_blocks,
+    split_cells,
+    write_rows,
+)
 from albert_srl.formats.conll2012 import arguments_from_column, bracket_columns, frames_by_position
 
 PLACEHOLDER_WORD = "_"
@@ -137,6 +145,22 @@ def write_conll2005(sentences: Iterable[Sentence], stream: TextIO, props_only: b
     return write_rows(([row[1:] for row in r] for r in rows) if props_only else rows, stream)
 
 
+def check_writable(sentence: Sentence) -> None:
+    """The lemma cell marks a predicate: ``-`` would read as none, a bracket cell as a props column."""
+    check_predicate_cells(
+        ((f.predicate.index, lemma_cell(f)) for f in sentence.frames), misread, "CoNLL-2005"
+    )
+
+
+def misread(cell: str) -> str | None:
+    return "no predicate" if cell == "-" else "a bracket cell" if BRACKET_CELL.match(cell) else None
+
+
+def lemma_cell(frame: Frame) -> str:
+    """A predicate's lemma column: its lemma, or its word where the lemma is unknown."""
+    return frame.predicate.lemma or frame.predicate.text
+
+
 def rows_from_sentence(sentence: Sentence) -> list[list[str]]:
     """The word, lemma and bracket cells of each word of ``sentence``."""
     frames = frames_by_position(sentence)
@@ -144,5 +168,5 @@ def rows_from_sentence(sentence: Sentence) -> list[list[str]]:
     columns = bracket_columns(frames, length)
     lemmas = ["-"] * length
     for frame in frames:
-        lemmas[frame.predicate.index] = frame.predicate.lemma or frame.predicate.text
+        lemmas[frame.predicate.index] = lemma_cell(frame)
     return [[word, lemmas[i], *(column[i] for column in columns)] for i, word in enumerate(sentence.words)]

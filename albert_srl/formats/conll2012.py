@@ -20,6 +20,7 @@ from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats.common import (
     OnError,
+    check_predicate_cells,
     check_widths,
     lemma_and_sense,
     parse_each,
@@ -104,6 +105,17 @@ def write_conll2012(sentences: Iterable[Sentence], stream: TextIO) -> int:
     return write_rows(map(rows_from_sentence, sentences), stream)
 
 
+def check_writable(sentence: Sentence) -> None:
+    """The roleset cell marks a predicate (its sense, or its lemma or word without one): ``-`` would
+    read as none."""
+    cells = ((f.predicate.index, predicate_roleset(f.predicate)) for f in sentence.frames)
+    check_predicate_cells(cells, lambda cell: "no predicate" if cell == "-" else None, "CoNLL-2012")
+
+
+def predicate_roleset(predicate: Predicate) -> str:
+    return roleset_cell(predicate.lemma, predicate.sense, predicate.text)
+
+
 def rows_from_sentence(sentence: Sentence) -> list[list[str]]:
     """The CoNLL-2012 rows of one sentence, frames in predicate order (one column each)."""
     frames = frames_by_position(sentence)
@@ -115,7 +127,7 @@ def rows_from_sentence(sentence: Sentence) -> list[list[str]]:
         if i in by_index:
             predicate = by_index[i].predicate
             lemma = predicate.lemma or "-"
-            roleset = roleset_cell(predicate.lemma, predicate.sense, predicate.text)
+            roleset = predicate_roleset(predicate)
         pos = sentence.pos[i] if sentence.pos else "-"
         fixed = [sentence.doc_id or "-", sentence.part or "-", str(i), word, pos, "*", lemma, roleset]
         rows.append([*fixed, "-", "-", "*", *(column[i] for column in columns), "-"])

@@ -29,6 +29,7 @@ from albert_srl.data import Argument, Frame, Predicate, Sentence
 from albert_srl.errors import SRLFormatError
 from albert_srl.formats.common import (
     OnError,
+    check_predicate_cells,
     lemma_and_sense,
     parse_each,
     read_blocks,
@@ -248,6 +249,17 @@ class SpanLoss:
         )
 
 
+def check_writable(sentence: Sentence) -> None:
+    """The roleset cell marks a predicate (its sense, or its lemma or word without one): ``_`` would
+    read as none."""
+    cells = ((f.predicate.index, predicate_roleset(f.predicate, sentence.words)) for f in sentence.frames)
+    check_predicate_cells(cells, lambda cell: "no predicate" if cell in EMPTY else None, "CoNLL-U")
+
+
+def predicate_roleset(predicate: Predicate, words: list[str]) -> str:
+    return roleset_cell(predicate.lemma, predicate.sense, words[predicate.index])
+
+
 def tokens_from_sentence(sentence: Sentence) -> list[Token]:
     frames = frames_by_position(sentence)
     length = len(sentence.words)
@@ -261,7 +273,7 @@ def tokens_from_sentence(sentence: Sentence) -> list[Token]:
     for i, word in enumerate(sentence.words):
         predicate = by_index.get(i)
         lemma = (predicate.lemma or "_") if predicate else "_"
-        roleset = roleset_cell(predicate.lemma, predicate.sense, word) if predicate else "_"
+        roleset = predicate_roleset(predicate, sentence.words) if predicate else "_"
         pos = sentence.pos[i] if sentence.pos else "_"
         cells = [i + 1, word, lemma, "_", pos, "_", "_", "_", "_", "_", roleset, *(c[i] for c in columns)]
         tokens.append(Token(zip(names, cells, strict=True)))
