@@ -288,9 +288,10 @@ def test_the_shortcuts_find_the_full_maximum_and_sum() -> None:
 
 
 def test_a_paths_probability_is_its_share_of_every_allowed_paths_exp_score() -> None:
-    """The probability tagging reports (``exp(score - log Z)`` of the decoded path, from the likelihood)
-    against brute force: every tag sequence enumerated, those the constraints forbid (BIO, ``B-V`` at the
-    predicate and nowhere else) left out, the rest's exp scores normalised."""
+    """The probability tagging reports (``exp(best - log Z)`` of the decoded path: Viterbi's score and the
+    forward algorithm's sum, which the likelihood agrees with) against brute force: every tag sequence
+    enumerated, those the constraints forbid (BIO, ``B-V`` at the predicate and nowhere else) left out,
+    the rest's exp scores normalised."""
     labels = ["O", "B-V", "I-V", "B-ARG0", "I-ARG0"]
     torch.manual_seed(7)
     crf = ConstrainedCRF(labels)
@@ -300,9 +301,11 @@ def test_a_paths_probability_is_its_share_of_every_allowed_paths_exp_score() -> 
     emissions = torch.randn(2, 4, len(labels))
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
     predicate = torch.tensor([1, 0])
-    best = crf.decode(emissions, mask, predicate_index=predicate)
-    with torch.no_grad():
-        probability = crf(emissions, best, mask, predicate_index=predicate, reduction="none").exp()
+    best, probability = crf.decode_with_probability(emissions, mask, predicate)
+    assert torch.equal(best, crf.decode(emissions, mask, predicate_index=predicate))
+    with torch.no_grad():  # the likelihood of the same paths gives the same probability
+        likelihood = crf(emissions, best, mask, predicate_index=predicate, reduction="none")
+    assert torch.allclose(probability, likelihood.exp(), rtol=1e-5)
     crf.requires_grad_(False)
     starts, follows = allowed_bio_transitions(labels)
     for row in range(2):

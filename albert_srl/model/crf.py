@@ -160,13 +160,36 @@ class ConstrainedCRF(torchcrf.CRF):
             ``(B, T)`` tag indices; padded positions hold 0 (``"O"``). With ``constrained=False`` and
             no ``predicate_index`` the paths are exactly pytorch-crf's ``decode`` paths.
         """
+        return self._best_paths(emissions, mask, predicate_index)[0]
+
+    @torch.no_grad()
+    def decode_with_probability(
+        self,
+        emissions: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        predicate_index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``decode``'s paths ``(B, T)`` and each one's probability ``(B,)``: its exp score's share of the
+        summed exp score of every path the constraints allow, ``exp(best - log Z)``, the best score being
+        Viterbi's and ``log Z`` the forward algorithm's, on the same constrained scores."""
+        paths, best, (emissions, mask, start, transitions) = self._best_paths(
+            emissions, mask, predicate_index
+        )
+        return paths, (best - self._log_partition(emissions, mask, start, transitions)).exp()
+
+    def _best_paths(
+        self, emissions: torch.Tensor, mask: torch.Tensor | None, predicate_index: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Viterbi's paths and best scores, and the constrained emissions, mask, start and transition
+        scores they were found on."""
         self._validate(emissions, mask=mask)
         mask = self._full_mask(emissions) if mask is None else mask.bool()
         if predicate_index is not None:
             self._check_predicate_index(predicate_index, mask)
             emissions = self._constrain_emissions(emissions, predicate_index, DECODE_PENALTY)
         start, transitions = self._constrained_transitions(DECODE_PENALTY)
-        return self._viterbi(emissions, mask, start, transitions)
+        paths, best = self._viterbi(emissions, mask, start, transitions)
+        return paths, best, (emissions, mask, start, transitions)
 
     # --- constraints ---------------------------------------------------------------------------------
 
@@ -271,8 +294,8 @@ class ConstrainedCRF(torchcrf.CRF):
 
     def _viterbi(
         self, emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
-    ) -> torch.Tensor:
-        """``(B, T)`` best paths, 0 on padding.
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T)`` best paths, 0 on padding, and their scores ``(B,)``.
 
         The forward pass keeps only each position's best scores ``(B, L)``: a max without indices over
         the ``(B, L, L)`` candidates is several times faster on CPU than one with. The back-trace then
@@ -293,10 +316,10 @@ class ConstrainedCRF(torchcrf.CRF):
 
         # Past a row's end its score was carried unchanged, so its best final tag stands at every
         # padded position until the back-trace reaches the row's last word and starts following scores.
-        tag = (score + self.end_transitions).argmax(dim=1)  # (B,)
+        best, tag = (score + self.end_transitions).max(dim=1)  # (B,) each
         backwards = [tag]
         for t in range(mask.size(1) - 1, 0, -1):
             previous = (scores[t - 1] + into[tag]).argmax(dim=1)
             tag = torch.where(t <= last, previous, tag)
             backwards.append(tag)
-        return torch.stack(backwards[::-1], dim=1).masked_fill(~mask, 0)
+        return torch.stack(backwards[::-1], dim=1).masked_fill(~mask, 0), best

@@ -378,12 +378,11 @@ class SRLModel(nn.Module):
             arg_states = self.argument_states(states[rows], predicate)
             emissions = self.argument_head(arg_states).float()
             if self.crf is not None:
-                best = self.crf.decode(emissions, mask, predicate_index=predicate)
-                path = self.crf(emissions, best, mask, predicate_index=predicate, reduction="none")
+                best, probability = self.crf.decode_with_probability(emissions, mask, predicate)
             else:
                 word_best = emissions.log_softmax(-1).max(-1)
-                best, path = word_best.indices * mask, (word_best.values * mask).sum(1)
-            tags[rows], tag_probability[rows] = best, path.exp()
+                best, probability = word_best.indices * mask, (word_best.values * mask).sum(1).exp()
+            tags[rows], tag_probability[rows] = best, probability
             predicate_state = arg_states[torch.arange(len(rows), device=rows.device), predicate]
             senses[rows] = self.sense_head(predicate_state).argmax(-1)
         if (~is_argument).any():
