@@ -190,12 +190,9 @@ class Attention(nn.Module):
             return mark.over(linear(hidden), added)
 
         residual = hidden if mark is None else mark.over(hidden, mark.table)
-        key, value = project(self.key), project(self.value)
-        if read is None:
-            query = project(self.query)
-        else:  # only the positions read need a query: unmarked, only theirs are projected
-            residual = gather(residual, read)
-            query = self.query(residual) if mark is None else gather(project(self.query), read)
+        query, key, value = project(self.query), project(self.key), project(self.value)
+        if read is not None:
+            residual, query = gather(residual, read), gather(query, read)
             if bias.size(-2) > 1:  # a bias by query position (MPNet's)
                 bias = bias.expand(len(read), -1, -1, -1).gather(
                     2, read[:, None, :, None].expand(-1, bias.size(1), -1, bias.size(-1))
@@ -360,9 +357,8 @@ class Encoder(nn.Module):
 
 
 def gather(states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """``states`` (R, S, D) at ``positions`` (R, Q): (R, Q, D). Indexing copies whole rows of D; a
-    ``gather`` over the index expanded to (R, Q, D) looks up every element and took twice as long."""
-    return states[torch.arange(len(states), device=states.device).unsqueeze(1), positions]
+    """``states`` (R, S, D) at ``positions`` (R, Q): (R, Q, D)."""
+    return states.gather(1, positions.unsqueeze(2).expand(-1, -1, states.size(2)))
 
 
 def relative_position_bucket(
