@@ -160,7 +160,7 @@ class ConstrainedCRF(torchcrf.CRF):
             ``(B, T)`` tag indices; padded positions hold 0 (``"O"``). With ``constrained=False`` and
             no ``predicate_index`` the paths are exactly pytorch-crf's ``decode`` paths.
         """
-        return self._best_paths(emissions, mask, predicate_index)[0]
+        return self._viterbi(*self._decoding_scores(emissions, mask, predicate_index))[0]
 
     @torch.no_grad()
     def decode_with_probability(
@@ -172,24 +172,22 @@ class ConstrainedCRF(torchcrf.CRF):
         """``decode``'s paths ``(B, T)`` and each one's probability ``(B,)``: its exp score's share of the
         summed exp score of every path the constraints allow, ``exp(best - log Z)``, the best score being
         Viterbi's and ``log Z`` the forward algorithm's, on the same constrained scores."""
-        paths, best, (emissions, mask, start, transitions) = self._best_paths(
-            emissions, mask, predicate_index
-        )
-        return paths, (best - self._log_partition(emissions, mask, start, transitions)).exp()
+        scores = self._decoding_scores(emissions, mask, predicate_index)
+        paths, best = self._viterbi(*scores)
+        return paths, (best - self._log_partition(*scores)).exp()
 
-    def _best_paths(
+    def _decoding_scores(
         self, emissions: torch.Tensor, mask: torch.Tensor | None, predicate_index: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Viterbi's paths and best scores, and the constrained emissions, mask, start and transition
-        scores they were found on."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The emissions, mask, start and transition scores that decoding reads, checked, with the
+        constraints applied (forbidden scores -inf)."""
         self._validate(emissions, mask=mask)
         mask = self._full_mask(emissions) if mask is None else mask.bool()
         if predicate_index is not None:
             self._check_predicate_index(predicate_index, mask)
             emissions = self._constrain_emissions(emissions, predicate_index, DECODE_PENALTY)
         start, transitions = self._constrained_transitions(DECODE_PENALTY)
-        paths, best = self._viterbi(emissions, mask, start, transitions)
-        return paths, best, (emissions, mask, start, transitions)
+        return emissions, mask, start, transitions
 
     # --- constraints ---------------------------------------------------------------------------------
 
