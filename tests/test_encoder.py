@@ -14,7 +14,7 @@ from transformers import AlbertConfig, AlbertModel, AutoConfig, AutoModel
 
 from albert_srl.errors import SRLFormatError
 from albert_srl.model.albert_form import SUPPORTED, albert_spec, albert_state
-from albert_srl.model.encoder import ACTIVATIONS, Encoder, Mark, gather
+from albert_srl.model.encoder import ACTIVATIONS, Encoder, Mark, Read
 from albert_srl.model.encoding import Batch, EncodedSentence, Instance, collate
 from albert_srl.model.network import Activation, Decoded, EncoderType, ModelConfig, SRLModel
 from albert_srl.model.tokenizer import load_tokenizer
@@ -97,7 +97,7 @@ def test_the_parts_and_the_positions_read_give_the_whole(name: str) -> None:
     sums give through the plain path, and a mark changes the output."""
     encoder = ours(reference_models()[name])
     ids, mask = inputs(encoder.spec.pad_token_id)
-    read = torch.tensor([[1, 2, 4], [0, 3, 4]])
+    read = torch.zeros_like(mask, dtype=torch.bool).scatter_(1, torch.tensor([[1, 2, 4], [0, 3, 4]]), True)
     width = encoder.spec.hidden_size
     table = torch.randn(3, width)  # row 0 too: training learns it (the unmarked subwords' vector)
     unmarked = Mark(torch.arange(2), torch.zeros_like(ids), torch.zeros_like(table))
@@ -109,13 +109,27 @@ def test_the_parts_and_the_positions_read_give_the_whole(name: str) -> None:
         whole = encoder(ids, mask)
         lower = encoder.run(encoder.embed(ids), mask, 0, 1)
         parts = encoder.run(lower, mask, 1, mark=unmarked)
-        at_read = encoder.run(lower, mask, 1, read=read)
-        marked = encoder.run(lower, mask, 1, mark=marks, read=read[rows])
-        summed = encoder.run(lower[rows] + table[marks.ids], mask[rows], 1, read=read[rows])
+        at_read = encoder.run(lower, mask, 1, read=Read(read))  # packed: three positions a row
+        marked = encoder.run(lower, mask, 1, mark=marks, read=Read(read[rows]))
+        summed = encoder.run(lower[rows] + table[marks.ids], mask[rows], 1, read=Read(read[rows]))
     assert (parts - whole)[mask.bool()].abs().max() < 1e-5
-    assert (at_read - gather(whole, read)).abs().max() < 1e-5
+    assert (at_read - whole[read]).abs().max() < 1e-5
     assert (marked - summed).abs().max() < 1e-4
-    assert (marked[:2] - at_read[[0, 0]]).abs().max() > 1e-3
+    assert (marked[:6] - at_read[[0, 1, 2, 0, 1, 2]]).abs().max() > 1e-3
+
+
+def test_the_blocks_do_no_work_at_padding() -> None:
+    """The position-wise maps see the real subwords alone, and a padded row's states are those it has
+    run alone, unpadded."""
+    encoder = ours(reference_models()["bert"])
+    ids, mask = inputs(encoder.spec.pad_token_id)  # the second row padded after 5 subwords
+    rows_seen: list[int] = []
+    encoder.blocks()[0].ffn.register_forward_hook(lambda _m, args, _o: rows_seen.append(len(args[0])))
+    with torch.no_grad():
+        both = encoder(ids, mask)
+        alone = encoder(ids[1:, :5], mask[1:, :5])
+    assert rows_seen == [int(mask.sum()), 5]
+    assert (both[1, :5] - alone[0]).abs().max() < 1e-5
 
 
 def test_albert_groups_are_shared_as_its_forward_shares_them() -> None:
@@ -195,7 +209,9 @@ def test_late_fusion_runs_the_lower_layers_once_for_all_predicates_of_a_sentence
     rows_seen: list[tuple[str, int]] = []
     blocks = model.encoder.blocks()
     for name, block in (("lower", blocks[0]), ("lower", blocks[1]), ("upper", blocks[2])):
-        block.register_forward_hook(lambda _m, _args, out, name=name: rows_seen.append((name, out.shape[0])))
+        block.register_forward_hook(
+            lambda _m, args, _o, name=name: rows_seen.append((name, len(args[1].mask)))
+        )
     words = ["w"] * 6
     units = [Instance(words, p) for p in (0, 2, 4)] + [Instance(words, None)]
     sentence = EncodedSentence(words, [[10 + i] for i in range(6)], units)
@@ -220,8 +236,8 @@ def test_tagging_without_predicates_finds_and_tags_them_on_one_lower_pass(tiny_t
     model = every_word_a_predicate(tokenizer, 3)
     calls: list[tuple[str, int]] = []
     blocks = model.encoder.blocks()
-    blocks[0].register_forward_hook(lambda _m, _args, out: calls.append(("lower", out.shape[0])))
-    blocks[-1].register_forward_hook(lambda _m, _args, out: calls.append(("upper", out.shape[0])))
+    blocks[0].register_forward_hook(lambda _m, args, _o: calls.append(("lower", len(args[1].mask))))
+    blocks[-1].register_forward_hook(lambda _m, args, _o: calls.append(("upper", len(args[1].mask))))
     sentences = [["The", "board", "met", "."], ["She", "said", "so", "."], ["Thanks", "!"]]
     tagged = SRLTagger(model, tokenizer).tag(sentences)
     assert [len(s.frames) for s in tagged] == [4, 4, 2]

@@ -311,7 +311,7 @@ def lower_rows_of_served_text(
     offline = [sentence_to_json(sentence)["frames"] for sentence in tagger.tag(text)]
     rows: list[int] = []
     lower = model.encoder.blocks()[0]  # the first of the lower layers: its rows are the windows
-    lower.register_forward_hook(lambda _m, args, _o: rows.append(args[0].shape[0]))
+    lower.register_forward_hook(lambda _m, args, _o: rows.append(len(args[1].mask)))  # args[1]: its Rows
     with TestClient(create_app(tagger, limits)) as client:
         response = client.post("/v1/tag", json={"text": text})
     assert response.status_code == 200, response.text

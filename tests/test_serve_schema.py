@@ -21,7 +21,9 @@ from albert_srl.schema import SentenceRecord, rounded
 from albert_srl.serving.serve import create_app
 from albert_srl.tagging.tagger import SRLTagger
 
-TEXT = "The board approved the plan. It rained."
+# Two sentences the trained tiny model learnt, so that it finds their predicates (in text it never saw
+# it may find none, and whether it does turns on float rounding).
+TEXT = "President Bush nominated two judges on Tuesday. She said the court, she thinks, will rule soon."
 
 
 @pytest.fixture(scope="module")

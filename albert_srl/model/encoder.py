@@ -11,14 +11,16 @@ file loads as it was saved; ``tests/test_encoder.py`` checks every architecture 
 
 Late fusion runs the blocks in two parts: ``lower`` once a window, then ``upper`` once a unit row with
 the predicate mark added to the block's input; early fusion runs them all with the mark in the
-embeddings. Both are this module's ``run``; nothing else holds a copy of a block.
+embeddings. Both are this module's ``run``; nothing else holds a copy of a block. Within a run the
+blocks' position-wise work skips the padding: the states are packed to the real subwords (``Rows``),
+and only attention sees them padded.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, cast
 
 import torch
@@ -122,6 +124,47 @@ class Embeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+class Rows:
+    """Rows padded to one width, and where their real subwords are (``mask`` (R, S), 1 there). The
+    blocks' position-wise work (the linear maps, layer norms and feed-forward map) runs on the real
+    subwords alone, packed (N, D) in row order; attention alone sees the padded rows. Sorting a batch by
+    length still leaves about 8% of its subwords padding (docs/benchmarks.md)."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        self.mask = mask
+        flat = mask.reshape(-1).bool()
+        self.real = flat.nonzero().squeeze(1)  # (N,) their flat positions over (R, S); a sync on a GPU
+        self.full = len(self.real) == len(flat)  # no padding (one row, say): packing is a reshape
+        # (R * S,) each flat position's row in the packed states (a padding position: its row's last real one)
+        self.place = (flat.cumsum(0) - 1).clamp(min=0)
+
+    def pack(self, padded: torch.Tensor) -> torch.Tensor:
+        """(R, S, D) → (N, D): the real subwords' rows."""
+        flat = padded.reshape(-1, padded.size(-1))
+        return flat if self.full else take(flat, self.real)
+
+    def unpack(self, packed: torch.Tensor) -> torch.Tensor:
+        """(N, D) → (R, S, D). A padding position holds its row's last real subword's state: attention
+        masks it and nothing reads it, so it needs no zeros written first."""
+        if self.full:
+            return packed.view(*self.mask.shape, -1)
+        return take(packed, self.place.view(self.mask.shape))
+
+
+class Read:
+    """The positions the last block computes (``mask`` (R, S), true there), and its output: their states
+    packed (N_read, H) in row order, a flat position's place there being ``positions.place``. Attention
+    lays the queries out by row, ``queries`` (R, Q) (each row's positions read, in order, then unread
+    ones), of which ``slots`` are real; the rest of the block runs on the positions read alone."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        self.positions = Rows(mask)
+        counts = mask.sum(1)
+        width = max(int(counts.max()), 1)  # a sync on a GPU
+        self.queries = torch.sort((~mask.bool()).to(torch.uint8), dim=1, stable=True).indices[:, :width]
+        self.slots = Rows(torch.arange(width, device=mask.device) < counts[:, None])
+
+
 @dataclass
 class Mark:
     """Late fusion's predicate mark, the input of the first top block: unit row ``u`` is window
@@ -131,22 +174,31 @@ class Mark:
     rows: torch.Tensor  # (U,) the window each unit row reads
     ids: torch.Tensor  # (U, S) mark ids
     table: torch.Tensor  # (M, H)
-    marked: torch.Tensor = field(init=False)  # (P,) the marked subwords (id not 0), flat over (U, S)
-    marked_ids: torch.Tensor = field(init=False)  # (P,) their ids
 
-    def __post_init__(self) -> None:
-        self.marked = self.ids.reshape(-1).nonzero().squeeze(1)  # once a forward: a sync on a GPU
-        self.marked_ids = self.ids.reshape(-1)[self.marked]
 
-    def over(self, windows: torch.Tensor, added: torch.Tensor) -> torch.Tensor:
-        """The unit rows over ``windows`` (W, S, D) with ``added[id]`` (a row of the table, or of its map)
-        added at every subword: (U, S, D). Row 0 is added to all in place and the few marked subwords
-        are summed apart, the same sums as ``windows[rows] + added[ids]`` without its (U, S, D) gather."""
-        rows = windows[self.rows]
-        flat = rows.view(-1, rows.size(-1))
-        at_marks = flat[self.marked] + added[self.marked_ids].to(rows.dtype)
-        flat.add_(added[0].to(rows.dtype))
-        flat[self.marked] = at_marks
+class Marking:
+    """A ``Mark`` over packed windows: each unit row's real subwords (``units``) read their window's
+    (``source``); the few marked ones (id not 0) are kept apart, so that row 0 of the table is added to
+    all in place and only they are summed again."""
+
+    def __init__(self, mark: Mark, windows: Rows) -> None:
+        self.table = mark.table
+        self.units = Rows(windows.mask[mark.rows])
+        width = windows.mask.size(1)
+        real = self.units.real
+        self.source = windows.place[mark.rows[real // width] * width + real % width]  # (N_units,)
+        ids = mark.ids.reshape(-1)[real]
+        self.marked = ids.nonzero().squeeze(1)  # (P,) a sync on a GPU
+        self.marked_ids = ids[self.marked]
+
+    def add(self, windows: torch.Tensor, added: torch.Tensor) -> torch.Tensor:
+        """The unit rows over packed ``windows`` (N_windows, D) with ``added[id]`` (a row of the table, or
+        of its map) added at every subword: (N_units, D), the sums of ``windows[source] + added[ids]``
+        without gathering ``added`` for every subword."""
+        rows = take(windows, self.source)
+        at_marks = rows[self.marked] + added[self.marked_ids].to(rows.dtype)
+        rows.add_(added[0].to(rows.dtype))
+        rows[self.marked] = at_marks
         return rows
 
 
@@ -168,42 +220,48 @@ class Attention(nn.Module):
     def forward(
         self,
         hidden: torch.Tensor,
+        rows: Rows,
         bias: torch.Tensor,
-        read: torch.Tensor | None = None,
-        mark: Mark | None = None,
+        read: Read | None = None,
+        marking: Marking | None = None,
     ) -> torch.Tensor:
-        """``hidden`` (R, S, H) attending to itself by ``bias`` (a mask or an additive bias that
-        broadcasts to (R, heads, S, S)): (R, S, H), or at the positions ``read`` (R, Q) only: (R, Q, H).
+        """The packed real subwords ``hidden`` (N, H) of ``rows`` attending to each other by ``bias`` (a
+        mask or an additive bias that broadcasts to (R, heads, S, S)): (N, H), or at the positions
+        ``read`` only: (N_read, H).
 
-        With ``mark``, ``hidden`` holds the windows and the rows are the marked unit rows over them. The
-        rows of one window differ only by their mark, and a linear map of a sum is the sum of the maps:
-        query, key and value run once a window, and the maps of the mark's (two) vectors are added where
-        each row is marked: the same sums up to float rounding at a fraction of the work."""
+        With ``marking``, ``hidden`` holds the windows' subwords and ``rows`` are its unit rows. The rows
+        of one window differ only by their mark, and a linear map of a sum is the sum of the maps: query,
+        key and value run once a window, and the maps of the mark's vectors are added where each row is
+        marked: the same sums up to float rounding at a fraction of the work."""
 
         def split(x: torch.Tensor) -> torch.Tensor:
             return x.view(x.size(0), x.size(1), self.heads, -1).transpose(1, 2)
 
         def project(linear: nn.Module) -> torch.Tensor:
-            if mark is None:
+            if marking is None:
                 return linear(hidden)  # type: ignore[no-any-return]
-            added = linear(mark.table) - linear(torch.zeros_like(mark.table[:1]))  # its map, not its bias
-            return mark.over(linear(hidden), added)
+            table = marking.table
+            added = linear(table) - linear(torch.zeros_like(table[:1]))  # its map, not its bias
+            return marking.add(linear(hidden), added)
 
-        residual = hidden if mark is None else mark.over(hidden, mark.table)
-        query, key, value = project(self.query), project(self.key), project(self.value)
-        if read is not None:
-            residual, query = gather(residual, read), gather(query, read)
+        residual = hidden if marking is None else marking.add(hidden, marking.table)
+        key, value = project(self.key), project(self.value)
+        if read is None:
+            query = rows.unpack(project(self.query))
+        else:  # the queries of the positions read alone (the map of the marked sum is the sum of maps)
+            residual = take(residual, rows.place[read.positions.real])
+            query = read.slots.unpack(self.query(residual))
             if bias.size(-2) > 1:  # a bias by query position (MPNet's)
-                bias = bias.expand(len(read), -1, -1, -1).gather(
-                    2, read[:, None, :, None].expand(-1, bias.size(1), -1, bias.size(-1))
+                queries = read.queries
+                bias = bias.expand(len(queries), -1, -1, -1).gather(
+                    2, queries[:, None, :, None].expand(-1, bias.size(1), -1, bias.size(-1))
                 )
         if bias.dtype != torch.bool:  # an additive bias takes the dtype autocast gave the queries
             bias = bias.to(query.dtype)
         dropout = self.attention_dropout if self.training else 0.0
-        context = F.scaled_dot_product_attention(
-            split(query), split(key), split(value), attn_mask=bias, dropout_p=dropout
-        )
-        context = context.transpose(1, 2).reshape(residual.shape)
+        key, value = split(rows.unpack(key)), split(rows.unpack(value))
+        context = F.scaled_dot_product_attention(split(query), key, value, attn_mask=bias, dropout_p=dropout)
+        context = (rows if read is None else read.slots).pack(context.transpose(1, 2).reshape(query.shape))
         return self.LayerNorm(residual + self.output_dropout(self.dense(context)))
 
 
@@ -223,14 +281,15 @@ class Block(nn.Module):
     def forward(
         self,
         hidden: torch.Tensor,
+        rows: Rows,
         bias: torch.Tensor,
-        read: torch.Tensor | None = None,
-        mark: Mark | None = None,
+        read: Read | None = None,
+        marking: Marking | None = None,
     ) -> torch.Tensor:
-        """(R, S, H) → (R, S, H), or with ``read`` (R, Q) only the positions read: (R, Q, H). Every
-        position is a key either way; where nothing reads the rest, their query and feed-forward work is
-        left out. With ``mark`` the input is windows, the output their marked unit rows (``Attention``)."""
-        attended = self.attention(hidden, bias, read, mark)
+        """Packed (N, H) → (N, H), or with ``read`` only the positions read: (N_read, H). Every
+        subword is a key either way; where nothing reads the rest, their feed-forward work is left out.
+        With ``marking`` the input is the windows', the output their marked unit rows' (``Attention``)."""
+        attended = self.attention(hidden, rows, bias, read, marking)
         return self.full_layer_layer_norm(attended + self.ffn_output(self.activation(self.ffn(attended))))
 
 
@@ -312,23 +371,27 @@ class Encoder(nn.Module):
         start: int = 0,
         stop: int | None = None,
         mark: Mark | None = None,
-        read: torch.Tensor | None = None,
+        read: Read | None = None,
     ) -> torch.Tensor:
         """``hidden`` (R, S, H) through layers ``start`` to ``stop``, attending where ``attention_mask``
-        (R, S) is 1. With ``mark`` (late fusion's top layers) ``hidden`` and ``attention_mask`` are the
-        windows', and the first block's input is the marked unit rows over them (U, S, H). ``read``
-        (rows, Q): the last block computes only these positions, and the result is (rows, Q, H)."""
+        (R, S) is 1: (R, S, H). With ``mark`` (late fusion's top layers) ``hidden`` and
+        ``attention_mask`` are the windows', and the first block's input is the marked unit rows over
+        them (U, S, H). ``read``: the last block computes only those positions, and the result is
+        their states packed (N_read, H). The blocks run on the real subwords alone (``Rows``)."""
+        windows = Rows(attention_mask)
+        marking = None if mark is None else Marking(mark, windows)
+        rows = windows if marking is None else marking.units
+        states = windows.pack(hidden)
         blocks = self.blocks(start, stop)
-        if mark is not None:
-            attention_mask = attention_mask[mark.rows]
-            if not blocks:
-                hidden = mark.over(hidden, mark.table)
         if not blocks:
-            return hidden if read is None else gather(hidden, read)
-        bias = self.attention_bias(attention_mask, hidden.dtype)
+            if marking is not None:
+                states = marking.add(states, marking.table)
+            return rows.unpack(states) if read is None else take(states, rows.place[read.positions.real])
+        bias = self.attention_bias(rows.mask, hidden.dtype)
         for i, block in enumerate(blocks):
-            hidden = block(hidden, bias, read if i == len(blocks) - 1 else None, mark if i == 0 else None)
-        return hidden
+            last = i == len(blocks) - 1
+            states = block(states, rows, bias, read if last else None, marking if i == 0 else None)
+        return rows.unpack(states) if read is None else states
 
     def forward(
         self,
@@ -356,9 +419,10 @@ class Encoder(nn.Module):
                 module.bias.zero_()
 
 
-def gather(states: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """``states`` (R, S, D) at ``positions`` (R, Q): (R, Q, D)."""
-    return states.gather(1, positions.unsqueeze(2).expand(-1, -1, states.size(2)))
+def take(states: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The rows of ``states`` (N, D) at ``index`` (any shape): (*index.shape, D). By ``index_select``,
+    which on a CPU copies rows several times faster than indexing does."""
+    return states.index_select(0, index.reshape(-1)).view(*index.shape, states.size(-1))
 
 
 def relative_position_bucket(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -297,8 +297,7 @@ def collate(
     word_rows: list[list[int]] = []
     word_positions: list[list[int]] = []
     for sentence in sentences:
-        for inst in sentence.units:
-            unit_rows, positions = _collate_unit(inst, sentence.pieces, tokenizer, config, rows)
+        for unit_rows, positions in _collate_units(sentence, tokenizer, config, rows):
             word_rows.append(unit_rows)
             word_positions.append(positions)
     ids = list(rows.windows)
@@ -326,44 +325,64 @@ def collate(
     )
 
 
-def _collate_unit(
-    inst: Instance,
-    pieces: list[list[int]],
-    tokenizer: Tokenizer,
-    config: Preprocessing,
-    rows: _Rows,
-) -> tuple[list[int], list[int]]:
-    """Add one instance's unit rows (a row a window of its sentence); return where its words are read:
-    each word's unit row and the position of its first piece there."""
-    awareness = config.predicate_awareness
-    predicate_pieces = pieces[inst.predicate] if awareness == "pair" and inst.predicate is not None else []
-    budget = config.max_length - 2 - (len(predicate_pieces) + 1 if predicate_pieces else 0)
-    spans = windows([len(p) for p in pieces], max(budget, 1), config.stride)
-    if len(spans) > 1:
-        log.debug("a sentence of %d words is encoded as %d overlapping windows", len(inst.words), len(spans))
-    unit_rows: list[int] = []
-    starts: list[list[int]] = []
-    for start, end in spans:
-        ids, types, marks, word_starts = [tokenizer.cls_token_id], [0], [0], []
-        for w in range(start, end):
-            marked = int(w == inst.predicate)
+@dataclass
+class _Window:
+    """One window of a sentence: its words ``[start, end)``, their subword ids between ``[CLS]`` and
+    ``[SEP]``, and where each word's first subword is."""
+
+    start: int
+    end: int
+    ids: list[int]
+    word_starts: list[int]
+
+
+def _windows_of(pieces: list[list[int]], tokenizer: Tokenizer, budget: int, stride: int) -> list[_Window]:
+    """A sentence's windows of at most ``budget`` subwords (``windows``), laid out once for all its units."""
+    laid_out = []
+    for start, end in windows([len(p) for p in pieces], max(budget, 1), stride):
+        ids, word_starts = [tokenizer.cls_token_id], []
+        for word in pieces[start:end]:
             word_starts.append(len(ids))
-            ids.extend(pieces[w])
-            types.extend([marked if awareness == "segment" else 0] * len(pieces[w]))
-            marks.extend([marked] * len(pieces[w]))
+            ids.extend(word)
         ids.append(tokenizer.sep_token_id)
-        types.append(0)
-        marks.append(0)
-        if predicate_pieces:
-            ids.extend([*predicate_pieces, tokenizer.sep_token_id])
-            types.extend([1] * (len(predicate_pieces) + 1))
-            marks.extend([0] * (len(predicate_pieces) + 1))
-        unit_rows.append(rows.add(ids, types, marks))
-        starts.append(word_starts)
-    if len(spans) == 1:
-        return [unit_rows[0]] * len(inst.words), starts[0]
-    central = [most_central_window(w, spans) for w in range(len(inst.words))]
-    return [unit_rows[c] for c in central], [starts[c][w - spans[c][0]] for w, c in enumerate(central)]
+        laid_out.append(_Window(start, end, ids, word_starts))
+    if len(laid_out) > 1:
+        log.debug("a sentence of %d words is encoded as %d overlapping windows", len(pieces), len(laid_out))
+    return laid_out
+
+
+def _collate_units(
+    sentence: EncodedSentence, tokenizer: Tokenizer, config: Preprocessing, rows: _Rows
+) -> Iterator[tuple[list[int], list[int]]]:
+    """Add each unit's rows (a row a window of the sentence, marked at its predicate's subwords); yield
+    where its words are read: each word's unit row and the position of its first subword there."""
+    awareness, pieces = config.predicate_awareness, sentence.pieces
+    laid_out: dict[int, list[_Window]] = {}  # by budget: "pair" appends the predicate, which takes room
+    for inst in sentence.units:
+        predicate = inst.predicate
+        appended = pieces[predicate] if awareness == "pair" and predicate is not None else []
+        budget = config.max_length - 2 - (len(appended) + 1 if appended else 0)
+        if budget not in laid_out:
+            laid_out[budget] = _windows_of(pieces, tokenizer, budget, config.stride)
+        spans = laid_out[budget]
+        unit_rows = []
+        for window in spans:
+            marks = [0] * len(window.ids)
+            if predicate is not None and window.start <= predicate < window.end:
+                first = window.word_starts[predicate - window.start]
+                marks[first : first + len(pieces[predicate])] = [1] * len(pieces[predicate])
+            ids, types = window.ids, marks if awareness == "segment" else [0] * len(marks)
+            if appended:
+                ids = [*ids, *appended, tokenizer.sep_token_id]
+                types, marks = types + [1] * (len(appended) + 1), marks + [0] * (len(appended) + 1)
+            unit_rows.append(rows.add(ids, types, marks))
+        if len(spans) == 1:
+            yield [unit_rows[0]] * len(inst.words), spans[0].word_starts
+            continue
+        bounds = [(window.start, window.end) for window in spans]
+        central = [most_central_window(w, bounds) for w in range(len(inst.words))]
+        starts = [spans[c].word_starts[w - spans[c].start] for w, c in enumerate(central)]
+        yield [unit_rows[c] for c in central], starts
 
 
 def _padded(rows: list[list[int]], width: int, fill: int = -100) -> torch.Tensor:

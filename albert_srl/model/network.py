@@ -27,7 +27,7 @@ from albert_srl.config import (
 from albert_srl.errors import SRLFormatError
 from albert_srl.model.albert_form import albert_spec
 from albert_srl.model.crf import ConstrainedCRF
-from albert_srl.model.encoder import Encoder, Mark
+from albert_srl.model.encoder import Encoder, Mark, Read, take
 from albert_srl.model.encoding import POS_TAGS, Batch
 from albert_srl.settings import ConfigError, build, check_instance, like, setting, settings_of
 
@@ -285,9 +285,9 @@ class SRLModel(nn.Module):
         return self.encoder.run(self.encoder.embed(batch.input_ids), batch.attention_mask, 0, self.split)
 
     def unit_states(
-        self, batch: Batch, lower: torch.Tensor | None = None, read: torch.Tensor | None = None
+        self, batch: Batch, lower: torch.Tensor | None = None, read: Read | None = None
     ) -> torch.Tensor:
-        """Encoder states of every unit row, (U, S, H), or at ``read`` (U, Q) only: (U, Q, H). ``lower``
+        """Encoder states of every unit row, (U, S, H), or at ``read`` only: (N_read, H). ``lower``
         (from ``lower_states``) saves the lower layers where they ran already on these windows."""
         mask = batch.attention_mask[batch.unit_row]
         if not self.late:
@@ -304,20 +304,14 @@ class SRLModel(nn.Module):
 
     def word_states(self, batch: Batch, lower: torch.Tensor | None = None) -> torch.Tensor:
         """Encoder states of each word's first subword: (B, W, H). The last layer runs only at the
-        subwords read (each unit row's, in order, padded with its last one)."""
+        subwords read."""
         rows, width = len(batch.unit_row), batch.attention_mask.size(1)
         flat = batch.word_row * width + batch.word_position  # (B, W)
-        read = torch.zeros(rows * width, dtype=torch.bool, device=flat.device)
-        read[flat[batch.word_mask]] = True
-        read = read.view(rows, width)
-        count = max(int(read.sum(1).max()), 1)
-        # Each row's read positions first, in order; the padding after them points at unread positions.
-        queries = torch.sort((~read).to(torch.uint8), dim=1, stable=True).indices[:, :count]
-        slot = (read.cumsum(1) - 1).clamp(min=0).view(-1)  # a read position's place among its row's
-        states = self.unit_states(batch, lower, queries)  # (U, Q, H)
-        index = batch.word_row * count + slot[flat]
-        states = states.reshape(rows * count, -1)[index.reshape(-1)].reshape(*flat.shape, -1)
-        return self.dropout(states)
+        mask = torch.zeros(rows * width, dtype=torch.bool, device=flat.device)
+        mask[flat[batch.word_mask]] = True
+        read = Read(mask.view(rows, width))
+        states = self.unit_states(batch, lower, read)  # (N_read, H)
+        return self.dropout(take(states, read.positions.place[flat]))
 
     def argument_states(self, states: torch.Tensor, predicate: torch.Tensor) -> torch.Tensor:
         """The word states the argument head reads (B', W, H); with ``fusion_layers: 0`` each word's state
