@@ -154,15 +154,19 @@ class Rows:
 class Read:
     """The positions the last block computes (``mask`` (R, S), true there), and its output: their states
     packed (N_read, H) in row order, a flat position's place there being ``positions.place``. Attention
-    lays the queries out by row, ``queries`` (R, Q) (each row's positions read, in order, then unread
-    ones), of which ``slots`` are real; the rest of the block runs on the positions read alone."""
+    lays the queries out by row, (R, Q) of which ``slots`` are real; the rest of the block runs on the
+    positions read alone."""
 
     def __init__(self, mask: torch.Tensor) -> None:
         self.positions = Rows(mask)
         counts = mask.sum(1)
         width = max(int(counts.max()), 1)  # a sync on a GPU
-        self.queries = torch.sort((~mask.bool()).to(torch.uint8), dim=1, stable=True).indices[:, :width]
         self.slots = Rows(torch.arange(width, device=mask.device) < counts[:, None])
+
+    def queries(self) -> torch.Tensor:
+        """Each query slot's position in its row (R, Q); a padding slot repeats its row's last."""
+        within_row = self.positions.real % self.positions.mask.size(1)
+        return self.slots.unpack(within_row[:, None]).squeeze(-1)
 
 
 @dataclass
@@ -252,7 +256,7 @@ class Attention(nn.Module):
             residual = take(residual, rows.place[read.positions.real])
             query = read.slots.unpack(self.query(residual))
             if bias.size(-2) > 1:  # a bias by query position (MPNet's)
-                queries = read.queries
+                queries = read.queries()
                 bias = bias.expand(len(queries), -1, -1, -1).gather(
                     2, queries[:, None, :, None].expand(-1, bias.size(1), -1, bias.size(-1))
                 )
