@@ -37,9 +37,9 @@ def test_import_albert_srl_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_tagging_imports_neither_transformers_nor_scipy(tmp_path: Path) -> None:
+def test_tagging_imports_neither_transformers_scipy_nor_spacy(tmp_path: Path) -> None:
     """The tagging path (the API, ``albert-srl tag`` and the server) reads the model with torch,
-    safetensors and tokenizers alone; spaCy is loaded only to split raw text."""
+    safetensors and tokenizers alone, and splits raw text by spaCy's rules without importing spaCy."""
     code = (
         "import sys\n"
         "def loaded(*names): return [m for m in names if m in sys.modules]\n"
@@ -51,7 +51,7 @@ def test_tagging_imports_neither_transformers_nor_scipy(tmp_path: Path) -> None:
         "from albert_srl.cli import main\n"
         f"assert main(['tag', {str(SAMPLE_TEXT)!r}, '-o', {str(tmp_path / 'out.jsonl')!r}]) == 0\n"
         "from albert_srl.serving.serve import create_app\n"
-        "assert not loaded('transformers', 'scipy'), loaded('transformers', 'scipy')\n"
+        "assert not loaded('transformers', 'scipy', 'spacy'), loaded('transformers', 'scipy', 'spacy')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

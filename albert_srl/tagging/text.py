@@ -1,10 +1,11 @@
 """Raw text to sentences of words with character offsets, in the PropBank/OntoNotes (EWT) tokenization.
 
 Sentence splitting and word tokenization are spaCy's blank English pipeline (tokenizer + rule-based
-``sentencizer``; no model download), chosen by measurement against the EWT words (``docs/text.md``), with
-a few post-fixes where spaCy and EWT disagree: runs of ``!``/``?`` and of one repeated symbol (``***``,
-``===``) stay one word, a hyphen after a prefix such as ``e-``/``non-``/``re-`` does not split, and
-``wanna``/``gotta``/``outta``/``alot`` split as EWT splits them.
+``sentencizer``; no model download), chosen by measurement against the EWT words (``docs/text.md``) and
+run on spaCy's rules without importing spaCy (``albert_srl.tagging.words``), with a few post-fixes where
+spaCy and EWT disagree: runs of ``!``/``?`` and of one repeated symbol (``***``, ``===``) stay one word, a
+hyphen after a prefix such as ``e-``/``non-``/``re-`` does not split, and ``wanna``/``gotta``/``outta``/
+``alot`` split as EWT splits them.
 
 Offsets are half-open character offsets into ``TextSentence.text`` with ``text[start:end] == word``.
 Tokenized input marks a predicate by square brackets around a whole word: ``The board [approved] it .``
@@ -20,22 +21,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 
 from albert_srl.data import Sentence
 from albert_srl.files import open_binary, read_lines, uncompressed_size
-
-if TYPE_CHECKING:
-    from spacy.language import Language
-    from spacy.tokens import Token
+from albert_srl.tagging.words import EnglishTokenizer, Span, read_rules
 
 logger = logging.getLogger(__name__)
 
-Span = tuple[int, int]
 Mode = Literal["text", "lines", "tokenized"]
 
 LONG_WORD = 100  # characters; longer "words" (URLs, base64, runs of symbols) are kept but warned about
-MAX_LINE_CHARS = 1_000_000  # spaCy's own limit on one text
+MAX_LINE_CHARS = 1_000_000  # spaCy's limit on one text, kept
 MAX_PARAGRAPH_CHARS = 100_000  # a paragraph is cut at a line boundary beyond this, so memory stays bounded
 
 # Where a line ends: after "\n", "\r\n" or a lone "\r" (old Mac files), as Python's universal newlines
@@ -103,24 +100,14 @@ class BadLine:
 
 
 @lru_cache(maxsize=1)
-def english() -> Language:
-    """spaCy's blank English pipeline (tokenizer + rule-based sentencizer), built once."""
-    import spacy
-    from spacy.symbols import ORTH
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    # spaCy types the tokenizer as any Callable[[str], Doc]; a blank pipeline's is a Tokenizer, compiled
-    # with no stubs, so what it offers is Any to mypy
-    tokenizer: Any = nlp.tokenizer
+def english() -> EnglishTokenizer:
+    """spaCy's English tokenizer and sentencizer with EWT's special cases, built once."""
+    special_cases: dict[str, tuple[str, ...]] = {}
     for word, parts in SPECIAL_CASES.items():
-        for cased, cased_parts in (
-            (word, parts),
-            (word.capitalize(), (parts[0].capitalize(), *parts[1:])),
-            (word.upper(), tuple(p.upper() for p in parts)),
-        ):
-            tokenizer.add_special_case(cased, [{ORTH: p} for p in cased_parts])
-    return nlp
+        special_cases[word] = parts
+        special_cases[word.capitalize()] = (parts[0].capitalize(), *parts[1:])
+        special_cases[word.upper()] = tuple(part.upper() for part in parts)
+    return EnglishTokenizer(read_rules(), special_cases)
 
 
 def split_text(text: str, line: int = 1) -> list[TextSentence]:
@@ -128,14 +115,14 @@ def split_text(text: str, line: int = 1) -> list[TextSentence]:
 
     ``line`` is the 1-based line of the text's first character; each sentence's ``line`` counts on from it.
     """
-    sentences = [word_spans(text, sent) for sent in english()(text).sents]
+    sentences = [word_spans(text, tokens) for tokens in english().sentences(text)]
     sentences = move_openers_forward(text, [spans for spans in sentences if spans])
     return [make_sentence(text, spans, line + text.count("\n", 0, spans[0][0])) for spans in sentences]
 
 
 def tokenize_sentence(text: str, line: int = 1) -> TextSentence:
     """Tokenize ``text`` as one sentence (no sentence splitting); offsets index into ``text``."""
-    return make_sentence(text, word_spans(text, english().tokenizer(text)), line)
+    return make_sentence(text, word_spans(text, english().tokens(text)), line)
 
 
 def split_tokenized(line_text: str, line: int) -> TextSentence:
@@ -159,9 +146,9 @@ def split_tokenized(line_text: str, line: int) -> TextSentence:
     return TextSentence(line_text, words, offsets, line, predicates or None)
 
 
-def word_spans(text: str, tokens: Iterable[Token]) -> list[Span]:
-    """Character spans of spaCy's non-space tokens, after the EWT post-fixes."""
-    return fix_spans(text, [(t.idx, t.idx + len(t)) for t in tokens if not t.is_space])
+def word_spans(text: str, tokens: list[Span]) -> list[Span]:
+    """The spans of the tokens that are not whitespace, after the EWT post-fixes."""
+    return fix_spans(text, [(start, end) for start, end in tokens if not text[start:end].isspace()])
 
 
 def make_sentence(text: str, spans: list[Span], line: int) -> TextSentence:
