@@ -1,6 +1,6 @@
 """Which sentence splitter / word tokenizer / lemmatizer matches the EWT PropBank data best.
 
-Run by hand (never by CI):  python benchmarks/tokenizer_compare.py [--skip-lemmas]
+Run by hand (never by CI):  python benchmarks/tokenizer_compare.py [--skip-lemmas] [--candidate NAME ...]
 Needs ``../shared/corpora`` and the candidate libraries (nltk, syntok, segtok, blingfire, spacy,
 simplemma, lemminflect) installed. Prints markdown tables for ``docs/text.md``.
 
@@ -268,7 +268,7 @@ def evaluate(split: Splitter, documents: list[Document]) -> tuple[float, float, 
     return f1(gold_words, predicted_words), f1(gold_ends, predicted_ends), len(gold_words) / elapsed
 
 
-def compare_tokenizers() -> None:
+def compare_tokenizers(names: list[str] | None = None) -> None:
     inputs = {"real": real_documents(), "detok": detok_documents()}
     for name, documents in inputs.items():
         words = sum(len(s) for d in documents for s in d.sentences)
@@ -277,6 +277,8 @@ def compare_tokenizers() -> None:
     print("\n| candidate | word F1 real | sentence F1 real | word F1 detok | sentence F1 detok | words/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, make in CANDIDATES.items():
+        if names and not any(part.lower() in name.lower() for part in names):
+            continue
         split = make()
         split("Warm up, so that lazy loading is not timed.")
         real_word, real_sentence, speed = evaluate(split, inputs["real"])
@@ -340,8 +342,11 @@ def compare_lemmatizers() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-lemmas", action="store_true")
+    parser.add_argument(
+        "--candidate", action="append", help="only the candidates whose name holds this (repeatable)"
+    )
     args = parser.parse_args()
-    compare_tokenizers()
+    compare_tokenizers(args.candidate)
     if not args.skip_lemmas:
         compare_lemmatizers()
 
