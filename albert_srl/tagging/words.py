@@ -90,8 +90,9 @@ class EnglishTokenizer:
         prefixes, its core split at infixes, and its suffixes."""
         if specials and chunk in self.specials:
             return list(self.specials[chunk])
-        if specials and chunk in self.cache:
-            return self.cache[chunk]
+        cached = self.cache.get(chunk) if specials else None  # one lookup: another thread may clear it
+        if cached is not None:
+            return cached
         prefixes, core, suffixes = self.split_affixes(chunk, specials)
         words = [*prefixes, *self.core_words(core, specials), *reversed(suffixes)]
         if specials:
