@@ -163,6 +163,10 @@ class Read:
         width = max(int(counts.max()), 1)  # a sync on a GPU
         self.slots = Rows(torch.arange(width, device=mask.device) < counts[:, None])
 
+    def places_in(self, rows: Rows) -> torch.Tensor:
+        """Where the positions read lie among ``rows``' packed states (N_read,)."""
+        return rows.place[self.positions.real]
+
     def queries(self) -> torch.Tensor:
         """Each query slot's position in its row (R, Q); a padding slot repeats its row's last."""
         within_row = self.positions.real % self.positions.mask.size(1)
@@ -253,7 +257,7 @@ class Attention(nn.Module):
         if read is None:
             query = rows.unpack(project(self.query))
         else:  # the queries of the positions read alone (the map of the marked sum is the sum of maps)
-            residual = take(residual, rows.place[read.positions.real])
+            residual = take(residual, read.places_in(rows))
             query = read.slots.unpack(self.query(residual))
             if bias.size(-2) > 1:  # a bias by query position (MPNet's)
                 queries = read.queries()
@@ -390,7 +394,7 @@ class Encoder(nn.Module):
         if not blocks:
             if marking is not None:
                 states = marking.add(states, marking.table)
-            return rows.unpack(states) if read is None else take(states, rows.place[read.positions.real])
+            return rows.unpack(states) if read is None else take(states, read.places_in(rows))
         bias = self.attention_bias(rows.mask, hidden.dtype)
         for i, block in enumerate(blocks):
             last = i == len(blocks) - 1
