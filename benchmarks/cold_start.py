@@ -7,6 +7,7 @@ given more than once, runs alternate between the checkouts, and the output must 
 
     python benchmarks/cold_start.py --runs 7
     python benchmarks/cold_start.py --runs 7 --root /tmp/before --root .
+    python benchmarks/cold_start.py --sentence "The committee rescinded the budget."  # a rarer predicate
     python -X importtime -m albert_srl.cli tag <<< "The committee approved the new budget on Tuesday." \\
         2> importtime.txt   # where the import time goes
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 SENTENCE = "The committee approved the new budget on Tuesday."
 
 
-def run_once(root: Path) -> tuple[float, float, str]:
+def run_once(root: Path, sentence: str = SENTENCE) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds (user + system of the child) and the output of one cold run."""
     env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
     env = {k: v for k, v in env.items() if v}
@@ -33,7 +34,7 @@ def run_once(root: Path) -> tuple[float, float, str]:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "albert_srl.cli", "tag"],
-        input=SENTENCE + "\n",
+        input=sentence + "\n",
         capture_output=True,
         text=True,
         env=env,
@@ -55,6 +56,7 @@ def main() -> None:
         action="append",
         help="a checkout to run (repeatable: runs alternate between them); default: this one",
     )
+    parser.add_argument("--sentence", default=SENTENCE, help=f"the text tagged (default: {SENTENCE!r})")
     args = parser.parse_args()
     roots = [root.resolve() for root in args.root or [Path(__file__).resolve().parents[1]]]
     walls: dict[Path, list[float]] = {root: [] for root in roots}
@@ -62,7 +64,7 @@ def main() -> None:
     outputs: set[str] = set()
     for _ in range(args.runs):
         for root in roots:  # alternating, so that a change in the machine's load hits every root alike
-            wall, cpu, out = run_once(root)
+            wall, cpu, out = run_once(root, args.sentence)
             walls[root].append(wall)
             cpus[root].append(cpu)
             outputs.add(out)
