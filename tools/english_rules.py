@@ -9,6 +9,7 @@ spaCy's rules and its output with spaCy's):
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 from pathlib import Path
@@ -23,6 +24,15 @@ def pattern_of(bound_method: Any) -> dict[str, Any]:
     return {"pattern": compiled.pattern, "flags": compiled.flags & ~re.UNICODE}
 
 
+def spacy_license() -> str:
+    """spaCy's license text (MIT), which travels with its rules."""
+    files = importlib.metadata.distribution("spacy").files or []
+    license_file = next(
+        f for f in files if f.name == "LICENSE" and f.parent.name.endswith((".dist-info", "licenses"))
+    )
+    return license_file.read_text(encoding="utf-8")
+
+
 def spacy_english_rules() -> dict[str, Any]:
     """The rules of ``spacy.blank("en")``'s tokenizer and of spaCy's rule-based sentencizer, as JSON."""
     import spacy
@@ -34,6 +44,7 @@ def spacy_english_rules() -> dict[str, Any]:
     assert tokenizer.token_match is None and tokenizer.faster_heuristics, "English's tokenizer changed"
     return {
         "spacy_version": spacy.__version__,
+        "license": spacy_license(),
         "prefix": pattern_of(tokenizer.prefix_search),
         "suffix": pattern_of(tokenizer.suffix_search),
         "infix": pattern_of(tokenizer.infix_finditer),
