@@ -4,9 +4,8 @@ Raw text is cut into words and sentences as spaCy's blank English pipeline (``sp
 ``sentencizer``) cuts it, the choice of ``docs/text.md``, without importing spaCy: its import alone (half a
 second, most of it for its command line) was a fifth of ``albert-srl tag``'s cold start. The rules are
 spaCy's (MIT license, whose text the file carries), recorded in ``english_rules.json`` by
-``tools/english_rules.py``; the steps follow spaCy's
-``Tokenizer`` (``spacy/tokenizer.pyx``) and ``Sentencizer.predict``, and ``tests/test_words.py`` holds the
-output equal to spaCy's.
+``tools/english_rules.py``; the steps follow spaCy's ``Tokenizer`` (``spacy/tokenizer.pyx``) and
+``Sentencizer.predict``, and ``tests/test_words.py`` holds the output equal to spaCy's.
 
 A token is a half-open character span of the text. Whitespace other than the one space after a word is a
 token of its own, as in spaCy.
