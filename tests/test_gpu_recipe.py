@@ -5,16 +5,15 @@ fails with one line; results are cut into parts that join again; WordPiece piece
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
 from conftest import tiny_model_config
 from safetensors import safe_open
+from scripts import REPO, load_script
 from tiny_encoders import tiny_bert
 from transformers import AlbertModel
 
@@ -28,18 +27,7 @@ from albert_srl.model.tokenizer import VOCABULARY_FILES, load_tokenizer
 from albert_srl.pretraining.instances import Vocabulary
 from albert_srl.tagging.tagger import SRLTagger
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_recipe() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_run", REPO / "benchmarks" / "gpu_run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_run = load_recipe()
+gpu_run = load_script("benchmarks/gpu_run.py")
 
 
 @pytest.fixture(scope="module")

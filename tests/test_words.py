@@ -4,18 +4,16 @@ sentencizer), token for token and sentence for sentence, on rules recorded from 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import random
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import pytest
+from scripts import REPO, load_script
 
 from albert_srl.tagging.text import SPECIAL_CASES
 from albert_srl.tagging.words import EnglishTokenizer, Span, read_rules
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 WIKIPEDIA = SHARED / "pretrain" / "wikipedia-001.txt.gz"
 EWT_UP_DEV = SHARED / "corpora" / "up" / "en_ewt-up-dev.conllu"
@@ -34,14 +32,6 @@ MARKS = (
     " ", "  ", "\n", "\t", "\u00a0", "\u3000", "\u2009", "\u200b",
     "\u00e9", "\u65e5\u672c", "\u00df", "\u0301",
 )  # fmt: skip
-
-
-def load_tool() -> Any:
-    spec = importlib.util.spec_from_file_location("english_rules", REPO / "tools" / "english_rules.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +62,7 @@ def assert_same_cuts(ours: EnglishTokenizer, nlp: Any, texts: list[str]) -> None
 
 def test_the_recorded_rules_are_the_installed_spacys() -> None:
     recorded = read_rules()
-    current = load_tool().spacy_english_rules()
+    current = load_script("tools/english_rules.py").spacy_english_rules()
     assert recorded.keys() == current.keys()
     for field in recorded.keys() - {"spacy_version", "license"}:  # where they came from, not the rules
         assert recorded[field] == current[field], f"{field} differs: run tools/english_rules.py"
